@@ -1,0 +1,148 @@
+/**
+ * The configuration file: one zod schema, camelCase names taken from the
+ * seed's (max_payload → maxPayload, max_requests_per_second →
+ * maxRequestsPerSecond, …) so a reader of the guide finds them.
+ *
+ * Errors are for people: an unknown key names itself and the closest known
+ * key ("did you mean"), a snake_case key gets its camelCase spelling, a bad
+ * value names the setting and repeats what was given.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const positiveInt = z.number().int().positive();
+const nonNegInt = z.number().int().nonnegative();
+
+/** Every setting of `mcp-ws serve`. All optional; defaults live with the code that uses them. */
+export const ServeConfigSchema = z.strictObject({
+  host: z.string().min(1).optional(),
+  port: port.optional(),
+  path: z.string().startsWith('/').optional(),
+  maxPayload: positiveInt.optional(),
+  maxConnections: positiveInt.optional(),
+  maxConnectionsPerIp: nonNegInt.optional(),
+  handshakeTimeoutMs: positiveInt.optional(),
+  heartbeatIntervalMs: nonNegInt.optional(),
+  heartbeatTimeoutMs: positiveInt.optional(),
+  maxBufferedBytes: z.number().int().min(65536).optional(),
+  slowConsumerTimeoutMs: positiveInt.optional(),
+  drainTimeoutMs: nonNegInt.optional(),
+  retryAfterSeconds: nonNegInt.optional(),
+  processMetrics: z.boolean().optional(),
+  pageSize: positiveInt.optional(),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
+  module: z.string().min(1).optional(),
+});
+
+export type ServeConfig = z.infer<typeof ServeConfigSchema>;
+
+/** A configuration error: one line, meant to be printed as it is. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Seed names (snake_case, sometimes a different word) that map to a setting. */
+const SEED_ALIASES: Record<string, string> = {
+  max_connections: 'maxConnections',
+  max_payload: 'maxPayload',
+  max_message_size: 'maxPayload',
+  heartbeat_interval: 'heartbeatIntervalMs',
+  heartbeat_interval_ms: 'heartbeatIntervalMs',
+  heartbeat_timeout: 'heartbeatTimeoutMs',
+  bind: 'host',
+  address: 'host',
+};
+
+function snakeToCamel(key: string): string {
+  return key.replace(/[_-]([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function distance(a: string, b: string): number {
+  const al = a.toLowerCase();
+  const bl = b.toLowerCase();
+  const prev = Array.from({ length: bl.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= al.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= bl.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (al[i - 1] === bl[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[bl.length]!;
+}
+
+/** The known key a misspelt or snake_case `key` most likely means, if any. */
+export function suggestKey(key: string, known: readonly string[]): string | undefined {
+  const alias = SEED_ALIASES[key];
+  if (alias && known.includes(alias)) return alias;
+  const camel = snakeToCamel(key);
+  if (known.includes(camel)) return camel;
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = distance(camel, k);
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(best.length / 4)) ? best : undefined;
+}
+
+/** Validates a parsed config object. `source` names it in messages (a file name, or 'config'). */
+export function parseServeConfig(value: unknown, source = 'config'): ServeConfig {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`${source}: expected a JSON object of settings`);
+  }
+  const known = Object.keys(ServeConfigSchema.shape);
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const hint = suggestKey(key, known);
+    throw new ConfigError(`${source}: unknown setting "${key}"${hint ? ` — did you mean "${hint}"?` : ''}`);
+  }
+  const parsed = ServeConfigSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const key = issue.path.join('.');
+  const given = issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown>)?.[k as PropertyKey], value);
+  throw new ConfigError(`${source}: ${key} ${describeIssue(issue)} (got ${JSON.stringify(given)})`);
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `should be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}`;
+    case 'too_small':
+      return `should be at least ${String(issue.minimum)}`;
+    case 'too_big':
+      return `should be at most ${String(issue.maximum)}`;
+    case 'invalid_value':
+      return `should be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    default:
+      return issue.message.charAt(0).toLowerCase() + issue.message.slice(1);
+  }
+}
+
+/** Reads and validates a JSON config file. */
+export function loadConfigFile(file: string): ServeConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(`cannot read config ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseServeConfig(value, file);
+}

@@ -1,0 +1,109 @@
+/**
+ * The embedded default of `mcp-ws serve`: a router with three tools, one
+ * resource, one resource template and one prompt. Small on purpose: it is
+ * what the benchmarks and the quick start talk to.
+ */
+import { McpRouter } from '../router/router.js';
+import { RpcError } from '../protocol/errors.js';
+import { INVALID_PARAMS } from '../protocol/jsonrpc.js';
+
+/** Longest `sleep` the demo accepts, so a client cannot park a request for hours. */
+export const MAX_SLEEP_MS = 60_000;
+
+/** Builds the demo router. */
+export function createDemoRouter(): McpRouter {
+  const router = new McpRouter({
+    name: 'mcp-ws-demo',
+    version: '0.1.0',
+    title: 'mcp-ws demo server',
+    instructions: 'Demo tools: echo {text}, add {a, b}, sleep {ms} (reports progress).',
+  });
+
+  router.tool(
+    {
+      name: 'echo',
+      description: 'Returns the text it is given.',
+      inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'], additionalProperties: false },
+      annotations: { readOnlyHint: true, idempotentHint: true },
+    },
+    (args) => args.text as string,
+  );
+
+  router.tool(
+    {
+      name: 'add',
+      description: 'Adds two numbers.',
+      inputSchema: {
+        type: 'object',
+        properties: { a: { type: 'number' }, b: { type: 'number' } },
+        required: ['a', 'b'],
+        additionalProperties: false,
+      },
+      outputSchema: { type: 'object', properties: { sum: { type: 'number' } }, required: ['sum'] },
+      annotations: { readOnlyHint: true, idempotentHint: true },
+    },
+    (args) => {
+      const sum = (args.a as number) + (args.b as number);
+      return { content: [{ type: 'text', text: String(sum) }], structuredContent: { sum } };
+    },
+  );
+
+  router.tool(
+    {
+      name: 'sleep',
+      description: `Waits ms milliseconds (at most ${MAX_SLEEP_MS}), reporting progress every tenth when asked; cancellable.`,
+      inputSchema: {
+        type: 'object',
+        properties: { ms: { type: 'integer', minimum: 0, maximum: MAX_SLEEP_MS } },
+        required: ['ms'],
+        additionalProperties: false,
+      },
+      annotations: { readOnlyHint: true },
+    },
+    (args, ctx) =>
+      new Promise<string>((resolve, reject) => {
+        const ms = args.ms as number;
+        const steps = 10;
+        let step = 0;
+        const signal = ctx.signal;
+        const tick = (): void => {
+          step++;
+          ctx.progress(step, steps, `slept ${Math.round((ms * step) / steps)} of ${ms} ms`);
+          if (step >= steps) {
+            signal.removeEventListener('abort', onAbort);
+            resolve(`slept ${ms} ms`);
+          } else timer = setTimeout(tick, ms / steps);
+        };
+        const onAbort = (): void => {
+          clearTimeout(timer);
+          reject(new RpcError(-32800, 'Request cancelled'));
+        };
+        let timer = setTimeout(tick, ms / steps);
+        signal.addEventListener('abort', onAbort, { once: true });
+      }),
+  );
+
+  router.resource(
+    { uri: 'demo://readme', name: 'readme', title: 'About this server', mimeType: 'text/markdown' },
+    () => '# mcp-ws demo\n\nThis server speaks MCP over WebSocket. Try the tools echo, add and sleep.\n',
+  );
+
+  router.resourceTemplate(
+    { uriTemplate: 'demo://greeting/{name}', name: 'greeting', mimeType: 'text/plain', description: 'A greeting for {name}.' },
+    (_uri, vars) => `Hello, ${vars.name}!`,
+  );
+
+  router.prompt(
+    {
+      name: 'summarize',
+      description: 'Asks the model to summarise a text.',
+      arguments: [{ name: 'text', description: 'The text to summarise', required: true }],
+    },
+    (args) => {
+      if (args.text!.length > 100_000) throw new RpcError(INVALID_PARAMS, 'text is longer than 100000 characters');
+      return `Summarise the following text in three sentences:\n\n${args.text}`;
+    },
+  );
+
+  return router;
+}

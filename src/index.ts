@@ -1,0 +1,16 @@
+/**
+ * mcp-ws: the production WebSocket layer for the Model Context Protocol.
+ *
+ * Server:  McpWsServer + McpRouter (native) or SdkHost (any SDK server)
+ * Client:  WebSocketClientTransport (SDK Transport) and McpWsClient
+ */
+export { McpWsServer, resolveServerOptions, type McpWsServerOptions, type HandlerSource, type ServerAddress } from './server/server.js';
+export type { Identity, SessionPeer, SessionHandler, HandlerFactory, Reply } from './server/handler.js';
+export * from './router/index.js';
+export { SdkHost, SdkSessionTransport, type SdkServerFactory, type SdkServerLike, type SdkSessionInfo, type SdkHostOptions } from './sdk/sdk-host.js';
+export * from './protocol/index.js';
+export { ServerMetrics, LatencyHistogram, createRegistry, LATENCY_BUCKETS } from './metrics/metrics.js';
+export { createLogger, silentLogger, type LoggerOptions } from './log.js';
+export { createDemoRouter } from './demo/demo-router.js';
+export { ServeConfigSchema, parseServeConfig, loadConfigFile, ConfigError, type ServeConfig } from './config/schema.js';
+export * from './transport/index.js';

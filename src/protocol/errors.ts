@@ -1,0 +1,76 @@
+/**
+ * The error table: every error mcp-ws reports on the wire, with its stable
+ * string code, JSON-RPC code, and where one applies, the WebSocket close code
+ * and HTTP status. docs/PROTOCOL.md documents each row; a test checks it.
+ *
+ * Two families (STYLE.md): wire errors ({@link McpWsError} with a JSON-RPC
+ * code, sent to the peer) and local errors (the same class, thrown to the
+ * caller of a library function). Both carry `code` (string) so callers can
+ * switch on it without parsing messages.
+ */
+import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR } from './jsonrpc.js';
+
+export interface ErrorSpec {
+  /** JSON-RPC error code sent on the wire. */
+  readonly rpc: number;
+  /** Default message. */
+  readonly message: string;
+  /** HTTP status when the error happens before the upgrade. */
+  readonly http?: number;
+  /** WebSocket close code when the error ends the session. */
+  readonly close?: number;
+}
+
+export const ERRORS = {
+  PARSE_ERROR: { rpc: PARSE_ERROR, message: 'Parse error: the text frame is not valid JSON' },
+  INVALID_REQUEST: { rpc: INVALID_REQUEST, message: 'Invalid request: not a JSON-RPC 2.0 envelope' },
+  BATCH_NOT_ALLOWED: { rpc: INVALID_REQUEST, message: 'Invalid request: batches are allowed only with protocol version 2025-03-26' },
+  EMPTY_BATCH: { rpc: INVALID_REQUEST, message: 'Invalid request: empty batch' },
+  METHOD_NOT_FOUND: { rpc: METHOD_NOT_FOUND, message: 'Method not found' },
+  INVALID_PARAMS: { rpc: INVALID_PARAMS, message: 'Invalid params' },
+  INTERNAL_ERROR: { rpc: INTERNAL_ERROR, message: 'Internal error' },
+  NOT_INITIALIZED: { rpc: -32011, message: 'Session not initialized: send initialize first' },
+  ALREADY_INITIALIZED: { rpc: INVALID_REQUEST, message: 'Session already initialized' },
+  RESOURCE_NOT_FOUND: { rpc: -32002, message: 'Resource not found' },
+  SERVER_DRAINING: { rpc: -32010, message: 'Server is shutting down; reconnect elsewhere', http: 503, close: 1001 },
+  REQUEST_CANCELLED: { rpc: -32800, message: 'Request cancelled' },
+  CONNECTION_CLOSED: { rpc: -32000, message: 'Connection closed' },
+  REQUEST_TIMEOUT: { rpc: -32001, message: 'Request timed out' },
+  TOO_MANY_CONNECTIONS: { rpc: -32014, message: 'Too many connections', http: 503 },
+  MESSAGE_TOO_BIG: { rpc: INVALID_REQUEST, message: 'Message too big', close: 1009 },
+  UNSUPPORTED_DATA: { rpc: INVALID_REQUEST, message: 'Binary frames need a negotiated codec', close: 1003 },
+  SLOW_CONSUMER: { rpc: -32015, message: 'Slow consumer: send queue over its cap', close: 4001 },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error with a stable string code and its JSON-RPC code. */
+export class McpWsError extends Error {
+  readonly code: ErrorCode;
+  readonly rpcCode: number;
+  readonly data: unknown;
+
+  constructor(code: ErrorCode, message?: string, data?: unknown) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'McpWsError';
+    this.code = code;
+    this.rpcCode = ERRORS[code].rpc;
+    this.data = data;
+  }
+}
+
+/**
+ * An error a handler throws to answer with a specific JSON-RPC code and
+ * message (for example -32602 with details). Any other thrown value becomes
+ * -32603 "Internal error" with no message or stack sent to the peer.
+ */
+export class RpcError extends Error {
+  readonly rpcCode: number;
+  readonly data: unknown;
+  constructor(rpcCode: number, message: string, data?: unknown) {
+    super(message);
+    this.name = 'RpcError';
+    this.rpcCode = rpcCode;
+    this.data = data;
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Definitions a user registers with {@link McpRouter}: tools, resources,
+ * resource templates, prompts, and the handler signatures. Shapes follow the
+ * MCP schema (2025-11-25) so results pass through unchanged.
+ */
+import type { RequestContext } from './context.js';
+
+/** A JSON Schema object (draft 2020-12 subset as MCP uses it). */
+export type JsonSchema = Record<string, unknown>;
+
+export interface ToolAnnotations {
+  title?: string;
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
+export interface ToolDefinition {
+  name: string;
+  title?: string;
+  description?: string;
+  /** JSON Schema of `arguments`. Default `{ type: 'object' }`. */
+  inputSchema?: JsonSchema;
+  outputSchema?: JsonSchema;
+  annotations?: ToolAnnotations;
+  _meta?: Record<string, unknown>;
+}
+
+export type ContentBlock =
+  | { type: 'text'; text: string; annotations?: Record<string, unknown> }
+  | { type: 'image'; data: string; mimeType: string }
+  | { type: 'audio'; data: string; mimeType: string }
+  | { type: 'resource_link'; uri: string; name: string; mimeType?: string }
+  | { type: 'resource'; resource: ResourceContents };
+
+export interface CallToolResult {
+  content: ContentBlock[];
+  structuredContent?: Record<string, unknown>;
+  isError?: boolean;
+  _meta?: Record<string, unknown>;
+}
+
+/**
+ * A tool handler. Return a CallToolResult, a string (one text block), or any
+ * other JSON value (a text block with its JSON, plus structuredContent when it
+ * is an object). Throw {@link ToolError} for a result with isError; any other
+ * throw answers -32603 with no detail sent to the client.
+ */
+export type ToolHandler = (
+  args: Record<string, unknown>,
+  ctx: RequestContext,
+) => CallToolResult | string | unknown | Promise<CallToolResult | string | unknown>;
+
+export type ResourceContents =
+  | { uri: string; mimeType?: string; text: string; _meta?: Record<string, unknown> }
+  | { uri: string; mimeType?: string; blob: string; _meta?: Record<string, unknown> };
+
+export interface ResourceDefinition {
+  uri: string;
+  name: string;
+  title?: string;
+  description?: string;
+  mimeType?: string;
+  size?: number;
+  annotations?: Record<string, unknown>;
+}
+
+/** Returns the contents, or a string (one text content with the resource's mimeType). */
+export type ResourceHandler = (
+  uri: string,
+  ctx: RequestContext,
+) => { contents: ResourceContents[] } | string | Promise<{ contents: ResourceContents[] } | string>;
+
+export interface ResourceTemplateDefinition {
+  /** RFC 6570 level-1 template, e.g. `demo://notes/{id}`. */
+  uriTemplate: string;
+  name: string;
+  title?: string;
+  description?: string;
+  mimeType?: string;
+}
+
+export type ResourceTemplateHandler = (
+  uri: string,
+  variables: Record<string, string>,
+  ctx: RequestContext,
+) => { contents: ResourceContents[] } | string | Promise<{ contents: ResourceContents[] } | string>;
+
+export interface PromptArgument {
+  name: string;
+  description?: string;
+  required?: boolean;
+}
+
+export interface PromptDefinition {
+  name: string;
+  title?: string;
+  description?: string;
+  arguments?: PromptArgument[];
+}
+
+export interface PromptMessage {
+  role: 'user' | 'assistant';
+  content: ContentBlock;
+}
+
+export interface GetPromptResult {
+  description?: string;
+  messages: PromptMessage[];
+}
+
+/** Returns the prompt, a list of messages, or a string (one user text message). */
+export type PromptHandler = (
+  args: Record<string, string>,
+  ctx: RequestContext,
+) => GetPromptResult | PromptMessage[] | string | Promise<GetPromptResult | PromptMessage[] | string>;
+
+/** MCP log levels, least to most severe (RFC 5424 order). */
+export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A tool handler throws this for a result with isError: true and this text. */
+export class ToolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ToolError';
+  }
+}

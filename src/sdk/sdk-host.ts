@@ -1,0 +1,187 @@
+/**
+ * SdkHost: serves any @modelcontextprotocol/sdk v1 `McpServer` or `Server`
+ * over mcp-ws, one server instance per WebSocket session.
+ *
+ * Each session is an SDK `Transport` (start/send/close, onmessage/onclose/
+ * onerror, sessionId) handed to `server.connect()`. Messages reach the SDK
+ * after mcp-ws's own envelope check, so the SDK never sees a malformed
+ * envelope; replies come back through `send()`, where the reply to each
+ * request resolves the promise the session is waiting on — that is how
+ * requests served by the SDK are timed, counted in flight for graceful
+ * shutdown, and gathered into batch replies like the native router's.
+ *
+ *   const host = new SdkHost(() => {
+ *     const server = new McpServer({ name: 'x', version: '1.0.0' });
+ *     server.registerTool(...);
+ *     return server;
+ *   });
+ *   new McpWsServer({ handler: host }).listen();
+ */
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import {
+  INVALID_REQUEST,
+  errorReply,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+  type RequestId,
+} from '../protocol/jsonrpc.js';
+import type { Identity, Reply, SessionHandler, SessionPeer } from '../server/handler.js';
+
+/** The part of an SDK server mcp-ws uses: `McpServer` and `Server` both fit. */
+export interface SdkServerLike {
+  connect(transport: Transport): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the factory learns about the new session. */
+export interface SdkSessionInfo {
+  readonly sessionId: string;
+  readonly remoteAddress: string;
+  readonly identity: Identity | undefined;
+}
+
+/** Makes one SDK server per session. */
+export type SdkServerFactory = (info: SdkSessionInfo) => SdkServerLike | Promise<SdkServerLike>;
+
+/** Options of {@link SdkHost}. */
+export interface SdkHostOptions {
+  /** Called when the factory or connect fails; the session is closed with 1011. */
+  onError?: (err: unknown, sessionId: string) => void;
+}
+
+const RESOLVED = Promise.resolve();
+
+/** Hosts SDK servers per session. Pass it as McpWsServer's handler. */
+export class SdkHost {
+  constructor(
+    readonly factory: SdkServerFactory,
+    readonly options: SdkHostOptions = {},
+  ) {
+    if (typeof factory !== 'function') throw new TypeError('factory should be a function returning an SDK McpServer or Server');
+  }
+
+  createHandler(peer: SessionPeer): SessionHandler {
+    return new SdkSessionTransport(peer, this);
+  }
+}
+
+/** One session seen from the SDK: its Transport. */
+export class SdkSessionTransport implements Transport, SessionHandler {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: <T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void;
+  readonly sessionId: string;
+  protocolVersion: string | undefined;
+  private readonly pending = new Map<RequestId, (text: string | undefined) => void>();
+  private initializeId: RequestId | undefined;
+  private backlog: JSONRPCMessage[] | undefined = [];
+  private server: SdkServerLike | undefined;
+  private ended = false;
+  private readonly extra: MessageExtraInfo | undefined;
+
+  constructor(
+    private readonly peer: SessionPeer,
+    private readonly host: SdkHost,
+  ) {
+    this.sessionId = peer.id;
+    const id = peer.identity;
+    this.extra = id
+      ? { authInfo: { token: '', clientId: id.subject, scopes: [...id.scopes], extra: { claims: id.claims } } }
+      : undefined;
+    let made: SdkServerLike | Promise<SdkServerLike>;
+    try {
+      made = host.factory({ sessionId: peer.id, remoteAddress: peer.remoteAddress, identity: peer.identity });
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    void Promise.resolve(made)
+      .then((server) => {
+        this.server = server;
+        if (this.ended) return server.close();
+        return server.connect(this);
+      })
+      .catch((err: unknown) => this.fail(err));
+  }
+
+  // --------------------------------------------------------- SDK Transport
+
+  async start(): Promise<void> {
+    // The socket is already open; deliver what arrived while the server was being made.
+    const backlog = this.backlog;
+    this.backlog = undefined;
+    if (backlog) for (const m of backlog) this.onmessage?.(m, this.extra);
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    const m = message as { id?: RequestId; result?: unknown; error?: unknown };
+    if (m.id !== undefined && ('result' in m || 'error' in m)) {
+      const resolve = this.pending.get(m.id);
+      if (resolve) {
+        this.pending.delete(m.id);
+        if (m.id === this.initializeId && this.protocolVersion === undefined) {
+          const v = (m.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+          if (typeof v === 'string') this.protocolVersion = v;
+        }
+        resolve(JSON.stringify(message));
+        return RESOLVED;
+      }
+    }
+    this.peer.sendText(JSON.stringify(message));
+    return RESOLVED;
+  }
+
+  async close(): Promise<void> {
+    this.peer.close(CloseCode.NORMAL, 'server closed the session');
+  }
+
+  setProtocolVersion(version: string): void {
+    this.protocolVersion = version;
+  }
+
+  // ------------------------------------------------------ SessionHandler
+
+  request(msg: JsonRpcRequest): Reply {
+    if (this.pending.has(msg.id)) {
+      return errorReply(msg.id, INVALID_REQUEST, 'Invalid request: a request with this id is still in flight');
+    }
+    if (msg.method === 'initialize') this.initializeId = msg.id;
+    return new Promise<string | undefined>((resolve) => {
+      this.pending.set(msg.id, resolve);
+      this.deliver(msg as JSONRPCMessage);
+    });
+  }
+
+  notification(msg: JsonRpcNotification): void {
+    this.deliver(msg as JSONRPCMessage);
+  }
+
+  response(msg: JsonRpcResponse): void {
+    this.deliver(msg as unknown as JSONRPCMessage);
+  }
+
+  closed(): void {
+    if (this.ended) return;
+    this.ended = true;
+    // No reply can reach a closed socket: settle what is pending with nothing.
+    for (const resolve of this.pending.values()) resolve(undefined);
+    this.pending.clear();
+    this.onclose?.();
+    void this.server?.close().catch(() => {});
+  }
+
+  private deliver(msg: JSONRPCMessage): void {
+    if (this.backlog) this.backlog.push(msg);
+    else this.onmessage?.(msg, this.extra);
+  }
+
+  private fail(err: unknown): void {
+    this.host.options.onError?.(err, this.sessionId);
+    for (const resolve of this.pending.values()) resolve(undefined);
+    this.pending.clear();
+    this.peer.close(CloseCode.INTERNAL_ERROR, 'failed to start the MCP server for this session');
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The contract between a session (one socket, the wire) and what serves it
+ * (the native router, an SDK server, later a gateway upstream).
+ *
+ * The session owns framing, parsing, the envelope check, batches, metrics,
+ * backpressure and lifecycle; the handler owns MCP semantics. A handler sees
+ * only messages that passed the envelope check, and answers a request by
+ * returning the serialised response (or a promise of it) so the session can
+ * time it, count it in flight for draining, and put it in a batch reply.
+ */
+import type { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.js';
+
+/** Who is on the other end, once authenticated. Anonymous sessions have none. */
+export interface Identity {
+  /** Stable subject (user or client id). */
+  readonly subject: string;
+  /** Scopes or roles granted. */
+  readonly scopes: readonly string[];
+  /** Raw claims, when the credential carried any. */
+  readonly claims?: Readonly<Record<string, unknown>>;
+}
+
+/** What a handler may do with its session. */
+export interface SessionPeer {
+  /** Random id of this session (a UUID). */
+  readonly id: string;
+  /** Remote IP address as seen by the server. */
+  readonly remoteAddress: string;
+  /** The authenticated identity, if any. */
+  readonly identity: Identity | undefined;
+  /** Sends one serialised JSON-RPC message. */
+  sendText(text: string): void;
+  /** Sends a notification. */
+  notify(method: string, params?: Record<string, unknown>): void;
+  /** Closes the session with a WebSocket close code. */
+  close(code: number, reason: string): void;
+}
+
+/** The serialised reply to a request: a string, nothing (cancelled), or a promise of either. */
+export type Reply = string | undefined | Promise<string | undefined>;
+
+/** Serves one session. */
+export interface SessionHandler {
+  /** The negotiated MCP revision, once initialize has been answered. */
+  readonly protocolVersion: string | undefined;
+  /** Handles a request. Must not throw; errors become error replies. */
+  request(msg: JsonRpcRequest): Reply;
+  /** Handles a notification. Must not throw. */
+  notification(msg: JsonRpcNotification): void;
+  /** Handles a response to a server→client request. */
+  response(msg: JsonRpcResponse): void;
+  /** The socket closed: release everything. */
+  closed(): void;
+}
+
+/** Makes the handler of a new session. */
+export type HandlerFactory = (peer: SessionPeer) => SessionHandler;

@@ -1,0 +1,449 @@
+/**
+ * McpWsServer: an HTTP server whose upgrade handler is the door to MCP
+ * sessions, plus health and metrics routes on the same port.
+ *
+ * Admission happens in the `upgrade` event, before a WebSocket object
+ * exists, and takes a connection slot synchronously, so a burst of
+ * concurrent upgrades cannot race past maxConnections / maxConnectionsPerIp.
+ * A slot is released when the TCP socket closes, whatever happened to the
+ * handshake.
+ *
+ *   upgrade ─► path? 404 ─► draining? 503 ─► slots? 503 + Retry-After
+ *          ─► ws.handleUpgrade (subprotocol `mcp`) ─► Session(handler)
+ *
+ * One sweep timer serves every session: it advances the coarse clock,
+ * pings idle sessions, terminates those whose pong is overdue, closes slow
+ * consumers and finishes close handshakes that stall. No per-connection
+ * timers, so 100,000 sessions cost one interval.
+ *
+ * Graceful shutdown (close()): readiness fails, new upgrades get 503, new
+ * requests on open sessions get -32010, in-flight requests finish until
+ * drainTimeoutMs, then every session is closed with 1001.
+ */
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { CloseCode } from '../protocol/close-codes.js';
+import { ServerMetrics, createRegistry, type RejectReason } from '../metrics/metrics.js';
+import { silentLogger } from '../log.js';
+import { Session, type SessionHost } from './session.js';
+import type { HandlerFactory, SessionHandler, SessionPeer } from './handler.js';
+
+/** Something that makes a handler per session: a factory or an object with createHandler (router, SDK host). */
+export type HandlerSource = HandlerFactory | { createHandler(peer: SessionPeer): SessionHandler };
+
+/** Options of {@link McpWsServer}. Every limit has a default sized for one 2-core machine. */
+export interface McpWsServerOptions {
+  /** What serves each session: an McpRouter, an SdkHost, or a factory. Required. */
+  handler: HandlerSource;
+  /** Interface to bind. Default '127.0.0.1' (loopback: exposing the server is a decision). */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** WebSocket endpoint path. Default '/ws'. */
+  path?: string;
+  /** Largest message in bytes; larger closes with 1009. Default 4 MiB. */
+  maxPayload?: number;
+  /** Open connections in total, counted from the upgrade request. Default 100,000. */
+  maxConnections?: number;
+  /** Open connections per remote IP; 0 means no per-IP limit. Default 0. */
+  maxConnectionsPerIp?: number;
+  /** Time allowed to send the upgrade request headers. Default 10,000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Ping a session idle this long; 0 disables heartbeats. Default 30,000 ms. */
+  heartbeatIntervalMs?: number;
+  /** Terminate a session whose pong is this late. Default 10,000 ms. */
+  heartbeatTimeoutMs?: number;
+  /** Per-connection send queue cap; over it the session stops reading. Default 4 MiB, at least 64 KiB. */
+  maxBufferedBytes?: number;
+  /** A session over maxBufferedBytes this long is closed with 4001. Default 30,000 ms. */
+  slowConsumerTimeoutMs?: number;
+  /** How long close() lets in-flight requests finish. Default 10,000 ms. */
+  drainTimeoutMs?: number;
+  /** Seconds sent in Retry-After with 503 rejections. Default 1. */
+  retryAfterSeconds?: number;
+  /** Export prom-client's default process metrics at /metrics. Default true. */
+  processMetrics?: boolean;
+  /** Logger. Default: silent (the CLI passes its own). */
+  logger?: Logger;
+}
+
+type Resolved = Required<Omit<McpWsServerOptions, 'handler' | 'logger'>>;
+
+const DEFAULTS: Resolved = {
+  host: '127.0.0.1',
+  port: 8080,
+  path: '/ws',
+  maxPayload: 4 * 1024 * 1024,
+  maxConnections: 100_000,
+  maxConnectionsPerIp: 0,
+  handshakeTimeoutMs: 10_000,
+  heartbeatIntervalMs: 30_000,
+  heartbeatTimeoutMs: 10_000,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  slowConsumerTimeoutMs: 30_000,
+  drainTimeoutMs: 10_000,
+  retryAfterSeconds: 1,
+  processMetrics: true,
+};
+
+/** How long a close handshake we started may take before the socket is dropped. */
+const CLOSE_GRACE_MS = 5_000;
+
+function check(ok: boolean, message: string): void {
+  if (!ok) throw new RangeError(message);
+}
+
+/** Resolves and validates options: defaults, then user values; messages name the option. */
+export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'>): Resolved {
+  const o: Resolved = { ...DEFAULTS };
+  for (const [k, v] of Object.entries(options)) {
+    if (v !== undefined && k in DEFAULTS) (o as Record<string, unknown>)[k] = v;
+  }
+  const nonNeg = (name: keyof Resolved): void => {
+    const v = o[name] as number;
+    check(Number.isFinite(v) && v >= 0, `${name} should be a non-negative number, got ${String(v)}`);
+  };
+  const positive = (name: keyof Resolved): void => {
+    const v = o[name] as number;
+    check(Number.isFinite(v) && v > 0, `${name} should be a positive number, got ${String(v)}`);
+  };
+  check(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535, `port should be an integer 0–65535, got ${String(o.port)}`);
+  check(typeof o.path === 'string' && o.path.startsWith('/'), `path should start with "/", got ${JSON.stringify(o.path)}`);
+  positive('maxPayload');
+  positive('maxConnections');
+  nonNeg('maxConnectionsPerIp');
+  positive('handshakeTimeoutMs');
+  nonNeg('heartbeatIntervalMs');
+  positive('heartbeatTimeoutMs');
+  check(o.maxBufferedBytes >= 65536, `maxBufferedBytes should be at least 65536, got ${String(o.maxBufferedBytes)}`);
+  positive('slowConsumerTimeoutMs');
+  nonNeg('drainTimeoutMs');
+  nonNeg('retryAfterSeconds');
+  return Object.freeze(o);
+}
+
+/** Where a listening server can be reached. */
+export interface ServerAddress {
+  host: string;
+  port: number;
+  /** ws:// URL of the MCP endpoint. */
+  url: string;
+}
+
+/** An MCP-over-WebSocket server. */
+export class McpWsServer implements SessionHost {
+  readonly options: Resolved;
+  readonly metrics = new ServerMetrics();
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly http: HttpServer;
+  readonly maxBufferedBytes: number;
+  now = Date.now();
+  draining = false;
+
+  private readonly wss: WebSocketServer;
+  private readonly makeHandler: HandlerFactory;
+  private readonly sessions = new Set<Session>();
+  private readonly perIp = new Map<string, number>();
+  private slots = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private address: ServerAddress | undefined;
+  private closing: Promise<void> | undefined;
+  private drained: (() => void) | undefined;
+
+  constructor(options: McpWsServerOptions) {
+    const { handler, logger, ...rest } = options;
+    if (handler === undefined) throw new TypeError('handler is required: pass an McpRouter, an SdkHost or a factory');
+    this.options = resolveServerOptions(rest);
+    this.maxBufferedBytes = this.options.maxBufferedBytes;
+    this.logger = logger ?? silentLogger;
+    this.makeHandler = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
+    this.registry = createRegistry(this.metrics, { defaultMetrics: this.options.processMetrics });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.options.maxPayload,
+      clientTracking: false,
+      perMessageDeflate: false,
+      handleProtocols: selectProtocol,
+    });
+    this.http = createServer({
+      headersTimeout: this.options.handshakeTimeoutMs,
+      requestTimeout: Math.max(this.options.handshakeTimeoutMs, 30_000),
+      connectionsCheckingInterval: Math.min(1000, this.options.handshakeTimeoutMs),
+      maxHeaderSize: 16 * 1024,
+    });
+    this.http.on('request', (req, res) => this.onRequest(req, res));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket as Socket, head));
+    this.http.on('clientError', onClientError);
+  }
+
+  /** Starts listening. Resolves with the bound address once ready. */
+  async listen(): Promise<ServerAddress> {
+    const { host, port, path } = this.options;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        this.http.removeListener('listening', onListening);
+        reject(listenError(err, host, port));
+      };
+      const onListening = (): void => {
+        this.http.removeListener('error', onError);
+        resolve();
+      };
+      this.http.once('error', onError);
+      this.http.once('listening', onListening);
+      this.http.listen(port, host);
+    });
+    const bound = this.http.address();
+    const actualPort = typeof bound === 'object' && bound !== null ? bound.port : port;
+    const hostPart = host.includes(':') ? `[${host}]` : host;
+    this.address = { host, port: actualPort, url: `ws://${hostPart}:${actualPort}${path}` };
+    this.startSweep();
+    this.logger.info({ url: this.address.url }, 'listening');
+    return this.address;
+  }
+
+  /** The bound address; throws before listen() resolved. */
+  get url(): string {
+    if (!this.address) throw new Error('server is not listening yet');
+    return this.address.url;
+  }
+
+  /** Number of open sessions. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  // ------------------------------------------------------------------ door
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', onSocketError);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q === -1 ? url : url.slice(0, q);
+    if (pathname !== this.options.path) return this.reject(socket, 404, 'path');
+    if (this.draining) return this.reject(socket, 503, 'draining');
+    if (this.slots >= this.options.maxConnections) return this.reject(socket, 503, 'max_connections');
+    const ip = socket.remoteAddress ?? '';
+    const perIpMax = this.options.maxConnectionsPerIp;
+    const ipCount = this.perIp.get(ip) ?? 0;
+    if (perIpMax > 0 && ipCount >= perIpMax) return this.reject(socket, 503, 'max_connections_per_ip');
+    // Take the slot now, synchronously: concurrent upgrades see it at once.
+    this.slots++;
+    this.perIp.set(ip, ipCount + 1);
+    socket.once('close', () => this.releaseSlot(ip));
+    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.accept(ws, socket, ip));
+  }
+
+  private releaseSlot(ip: string): void {
+    this.slots--;
+    const n = (this.perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(ip);
+    else this.perIp.set(ip, n);
+  }
+
+  private reject(socket: Socket, status: 404 | 503, reason: RejectReason): void {
+    this.metrics.rejected[reason]++;
+    this.logger.debug({ status, reason, ip: socket.remoteAddress }, 'upgrade rejected');
+    const text = status === 404 ? 'Not Found' : 'Service Unavailable';
+    const retry = status === 503 ? `Retry-After: ${this.options.retryAfterSeconds}\r\n` : '';
+    const body = `${reason}\n`;
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n${retry}Content-Length: ${body.length}\r\n\r\n${body}`,
+    );
+  }
+
+  private accept(ws: WebSocket, socket: Socket, ip: string): void {
+    const session = new Session(ws, socket, this, randomUUID(), ip, undefined, this.makeHandler);
+    this.sessions.add(session);
+    this.metrics.connectionsActive++;
+    this.metrics.connectionsOpened++;
+    if (this.draining) session.close(CloseCode.GOING_AWAY, 'server shutting down');
+  }
+
+  // ------------------------------------------------------------ SessionHost
+
+  /** @internal */
+  sessionClosed(session: Session): void {
+    if (this.sessions.delete(session)) this.metrics.connectionsActive--;
+    if (this.draining && this.sessions.size === 0) this.drained?.();
+  }
+
+  /** @internal */
+  requestSettled(): void {
+    if (this.draining && this.metrics.requestsInFlight === 0) this.drained?.();
+  }
+
+  // ------------------------------------------------------------------ HTTP
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q === -1 ? url : url.slice(0, q);
+    if (pathname === this.options.path) {
+      this.metrics.rejected.not_upgrade++;
+      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade' });
+      res.end('Upgrade Required: this endpoint speaks MCP over WebSocket\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' });
+      res.end('Method Not Allowed\n');
+      return;
+    }
+    switch (pathname) {
+      case '/healthz':
+        sendJson(res, 200, { status: 'ok' });
+        return;
+      case '/readyz':
+        if (this.draining) sendJson(res, 503, { status: 'draining' });
+        else sendJson(res, 200, { status: 'ready', sessions: this.sessions.size });
+        return;
+      case '/metrics':
+        this.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'Content-Type': this.registry.contentType });
+            res.end(text);
+          },
+          (err: unknown) => {
+            this.logger.error({ err }, 'metrics scrape failed');
+            res.writeHead(500, { 'Content-Type': 'text/plain' });
+            res.end('metrics unavailable\n');
+          },
+        );
+        return;
+      default:
+        res.writeHead(404, { 'Content-Type': 'text/plain' });
+        res.end('Not Found\n');
+    }
+  }
+
+  // ----------------------------------------------------------------- sweep
+
+  private startSweep(): void {
+    const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.options;
+    const base = heartbeatIntervalMs > 0 ? Math.min(heartbeatIntervalMs, heartbeatTimeoutMs) : 1000;
+    const tick = Math.max(20, Math.min(1000, Math.floor(base / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(), tick);
+    this.sweepTimer.unref();
+  }
+
+  /** @internal One pass over all sessions: clock, heartbeats, slow consumers, stalled closes. */
+  sweep(): void {
+    const now = (this.now = Date.now());
+    const { heartbeatIntervalMs: interval, heartbeatTimeoutMs: timeout, slowConsumerTimeoutMs } = this.options;
+    const m = this.metrics;
+    for (const s of this.sessions) {
+      if (s.closingAt !== 0) {
+        if (now - s.closingAt >= CLOSE_GRACE_MS) s.terminate();
+        continue;
+      }
+      if (s.pausedAt !== 0 && now - s.pausedAt >= slowConsumerTimeoutMs) {
+        m.errors.slow_consumer++;
+        this.logger.warn({ session: s.id, buffered: s.bufferedAmount }, 'slow consumer closed');
+        s.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+        continue;
+      }
+      if (interval === 0) continue;
+      if (s.pingSentAt !== 0) {
+        if (now - s.pingSentAt >= timeout) {
+          m.errors.heartbeat_timeout++;
+          this.logger.debug({ session: s.id }, 'heartbeat timeout');
+          s.terminate();
+        }
+      } else if (now - s.lastSeen >= interval) {
+        s.ping(now);
+      }
+    }
+  }
+
+  // -------------------------------------------------------------- shutdown
+
+  /**
+   * Graceful shutdown: stop admitting, let in-flight requests finish until
+   * drainTimeoutMs, close every session with 1001, then stop the HTTP server.
+   * Idempotent: later calls return the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.draining = true;
+    this.logger.info({ sessions: this.sessions.size, inFlight: this.metrics.requestsInFlight }, 'draining');
+    const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeIdleConnections();
+    if (this.metrics.requestsInFlight > 0) {
+      await this.waitDrained(this.options.drainTimeoutMs, () => this.metrics.requestsInFlight === 0);
+    }
+    for (const s of this.sessions) s.close(CloseCode.GOING_AWAY, 'server shutting down');
+    if (this.sessions.size > 0) await this.waitDrained(CLOSE_GRACE_MS, () => this.sessions.size === 0);
+    for (const s of this.sessions) s.terminate();
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.http.closeAllConnections();
+    await stopped;
+    this.logger.info('closed');
+  }
+
+  private waitDrained(ms: number, done: () => boolean): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, ms);
+      const self = this;
+      function finish(): void {
+        clearTimeout(timer);
+        self.drained = undefined;
+        resolve();
+      }
+      this.drained = () => {
+        if (done()) finish();
+      };
+      if (done()) finish();
+    });
+  }
+}
+
+/** Selects `mcp` when offered; a client offering no subprotocol is accepted without one. */
+function selectProtocol(protocols: Set<string>): string | false {
+  return protocols.has('mcp') ? 'mcp' : false;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+  res.end(text);
+}
+
+function onSocketError(): void {
+  // A reset during or after the handshake: the close handler cleans up.
+}
+
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** Turns a listen failure into one clear line. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host}:${port}`;
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return Object.assign(new Error(`cannot listen on ${where}: address already in use`), { code: err.code });
+    case 'EACCES':
+      return Object.assign(new Error(`cannot listen on ${where}: permission denied`), { code: err.code });
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+      return Object.assign(new Error(`cannot listen on ${where}: no such local address`), { code: err.code });
+    default:
+      return Object.assign(new Error(`cannot listen on ${where}: ${err.message}`), { code: err.code });
+  }
+}

@@ -1,0 +1,362 @@
+/**
+ * One WebSocket connection as an MCP message stream: the per-message path.
+ *
+ * Inbound, top to bottom:
+ *
+ *   frame (ws: masking, UTF-8, maxPayload)  →  binary? close 1003
+ *     → JSON.parse (one parse per message)   →  -32700 on failure
+ *     → batch? only where the revision allows it
+ *     → envelope check (classify)            →  -32600 on failure
+ *     → draining? -32010
+ *     → handler.request / notification / response
+ *     → reply: string now, or a promise of one (counted in flight)
+ *
+ * Outbound: one string per message, converted to a Buffer once (so its byte
+ * length is free), sent as a text frame. When the socket's queue passes
+ * maxBufferedBytes the session stops reading (the client cannot pile up more
+ * requests) until the kernel drains the queue; a consumer that stays over for
+ * slowConsumerTimeoutMs is closed with 4001.
+ *
+ * Listeners are module-level functions that find their session through a
+ * symbol on the socket, so a connection costs no closures.
+ */
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { WebSocket, type RawData } from 'ws';
+import type { Logger } from 'pino';
+import { CloseCode } from '../protocol/close-codes.js';
+import { ERRORS } from '../protocol/errors.js';
+import {
+  classify,
+  errorReply,
+  idForError,
+  INTERNAL_ERROR,
+  INVALID_REQUEST,
+  Kind,
+  PARSE_ERROR,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+  type RequestId,
+} from '../protocol/jsonrpc.js';
+import { allowsBatch } from '../protocol/versions.js';
+import type { ServerMetrics } from '../metrics/metrics.js';
+import type { HandlerFactory, Identity, Reply, SessionHandler, SessionPeer } from './handler.js';
+
+/** What a session needs from its server. */
+export interface SessionHost {
+  readonly metrics: ServerMetrics;
+  readonly logger: Logger;
+  readonly maxBufferedBytes: number;
+  /** Coarse clock (ms), updated by the heartbeat sweep. */
+  readonly now: number;
+  /** True once graceful shutdown began: new requests are refused. */
+  readonly draining: boolean;
+  sessionClosed(session: Session): void;
+  requestSettled(session: Session): void;
+}
+
+const kSession = Symbol('mcp-ws.session');
+type SocketWithSession = WebSocket & { [kSession]: Session };
+
+const TEXT_FRAME = { binary: false } as const;
+const BATCH_NOT_ALLOWED = ERRORS.BATCH_NOT_ALLOWED.message;
+
+/** One accepted WebSocket connection. */
+export class Session implements SessionPeer {
+  readonly id: string;
+  readonly remoteAddress: string;
+  readonly identity: Identity | undefined;
+  readonly openedAt: number;
+  /** Last time (coarse ms) anything arrived from the peer. */
+  lastSeen: number;
+  /** When the pending heartbeat ping was sent; 0 when none is pending. */
+  pingSentAt = 0;
+  /** When reading was paused for backpressure; 0 when reading. */
+  pausedAt = 0;
+  /** When this side started closing; 0 while open. */
+  closingAt = 0;
+  /** Requests whose reply is still being computed. */
+  inFlight = 0;
+  private readonly handler: SessionHandler;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Socket,
+    /** @internal */
+    readonly host: SessionHost,
+    id: string,
+    remoteAddress: string,
+    identity: Identity | undefined,
+    makeHandler: HandlerFactory,
+  ) {
+    this.id = id;
+    this.remoteAddress = remoteAddress;
+    this.identity = identity;
+    this.openedAt = host.now;
+    this.lastSeen = host.now;
+    (ws as SocketWithSession)[kSession] = this;
+    (socket as Socket & { [kSession]?: Session })[kSession] = this;
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('close', onClose);
+    ws.on('error', onError);
+    this.handler = makeHandler(this);
+  }
+
+  /** The MCP revision negotiated on this session, if initialized. */
+  get protocolVersion(): string | undefined {
+    return this.handler.protocolVersion;
+  }
+
+  /** Bytes queued for sending and not yet accepted by the kernel. */
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  // ---------------------------------------------------------------- inbound
+
+  /** @internal One WebSocket message. */
+  receive(data: RawData, isBinary: boolean): void {
+    const m = this.host.metrics;
+    m.messagesReceived++;
+    this.lastSeen = this.host.now;
+    this.pingSentAt = 0;
+    if (isBinary) {
+      m.errors.unsupported_data++;
+      this.close(CloseCode.UNSUPPORTED_DATA, 'binary frames need a negotiated codec');
+      return;
+    }
+    const buf = data as Buffer;
+    m.bytesReceived += buf.length;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(buf.toString());
+    } catch {
+      m.errors.parse++;
+      this.sendText(errorReply(null, PARSE_ERROR, ERRORS.PARSE_ERROR.message));
+      return;
+    }
+    if (Array.isArray(msg)) {
+      this.receiveBatch(msg);
+      return;
+    }
+    switch (classify(msg)) {
+      case Kind.Request:
+        this.receiveRequest(msg as JsonRpcRequest);
+        return;
+      case Kind.Notification:
+        this.handler.notification(msg as JsonRpcNotification);
+        return;
+      case Kind.Response:
+        this.handler.response(msg as JsonRpcResponse);
+        return;
+      default:
+        m.errors.invalid_request++;
+        this.sendText(errorReply(idForError(msg), INVALID_REQUEST, ERRORS.INVALID_REQUEST.message));
+    }
+  }
+
+  private receiveRequest(msg: JsonRpcRequest): void {
+    const t0 = performance.now();
+    const reply = this.dispatch(msg);
+    if (typeof reply === 'string') {
+      this.sendText(reply);
+      this.host.metrics.requestLatency.observe((performance.now() - t0) / 1000);
+      return;
+    }
+    if (reply === undefined) return;
+    void this.track(reply, msg.id).then((text) => {
+      if (text !== undefined) this.sendText(text);
+      this.host.metrics.requestLatency.observe((performance.now() - t0) / 1000);
+    });
+  }
+
+  /** Calls the handler, turning a throw (a handler bug) into -32603. */
+  private dispatch(msg: JsonRpcRequest): Reply {
+    if (this.host.draining) {
+      return errorReply(msg.id, ERRORS.SERVER_DRAINING.rpc, ERRORS.SERVER_DRAINING.message);
+    }
+    try {
+      return this.handler.request(msg);
+    } catch (err) {
+      return this.internalError(msg.id, err);
+    }
+  }
+
+  /** Counts a pending reply in flight until it settles; never rejects. */
+  private track(reply: Promise<string | undefined>, id: RequestId | null = null): Promise<string | undefined> {
+    const m = this.host.metrics;
+    this.inFlight++;
+    m.requestsInFlight++;
+    return reply.then(
+      (text) => {
+        this.inFlight--;
+        m.requestsInFlight--;
+        this.host.requestSettled(this);
+        return text;
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        m.requestsInFlight--;
+        this.host.requestSettled(this);
+        return this.internalError(id, err);
+      },
+    );
+  }
+
+  private internalError(id: RequestId | null, err: unknown): string {
+    this.host.metrics.errors.internal++;
+    this.host.logger.error({ err, session: this.id }, 'handler failed');
+    return errorReply(id, INTERNAL_ERROR, ERRORS.INTERNAL_ERROR.message);
+  }
+
+  /**
+   * A JSON-RPC batch: allowed only on sessions that negotiated 2025-03-26.
+   * Replies go out as one array once every request in it has an answer;
+   * a batch of notifications gets no reply at all.
+   */
+  private receiveBatch(items: unknown[]): void {
+    const m = this.host.metrics;
+    if (!allowsBatch(this.handler.protocolVersion)) {
+      m.errors.invalid_request++;
+      this.sendText(errorReply(null, INVALID_REQUEST, BATCH_NOT_ALLOWED));
+      return;
+    }
+    if (items.length === 0) {
+      m.errors.invalid_request++;
+      this.sendText(errorReply(null, INVALID_REQUEST, ERRORS.EMPTY_BATCH.message));
+      return;
+    }
+    const replies: Array<string | Promise<string | undefined>> = [];
+    let pending = false;
+    for (const item of items) {
+      switch (classify(item)) {
+        case Kind.Request: {
+          const r = this.dispatch(item as JsonRpcRequest);
+          if (r === undefined) break;
+          if (typeof r !== 'string') pending = true;
+          replies.push(r);
+          break;
+        }
+        case Kind.Notification:
+          this.handler.notification(item as JsonRpcNotification);
+          break;
+        case Kind.Response:
+          this.handler.response(item as JsonRpcResponse);
+          break;
+        default:
+          m.errors.invalid_request++;
+          replies.push(errorReply(idForError(item), INVALID_REQUEST, ERRORS.INVALID_REQUEST.message));
+      }
+    }
+    if (replies.length === 0) return;
+    if (!pending) {
+      this.sendText(`[${replies.join(',')}]`);
+      return;
+    }
+    void this.track(Promise.all(replies).then((all) => `[${all.filter((r) => r !== undefined).join(',')}]`)).then(
+      (text) => {
+        if (text !== undefined && text !== '[]') this.sendText(text);
+      },
+    );
+  }
+
+  // --------------------------------------------------------------- outbound
+
+  /** Sends one serialised JSON-RPC message as a text frame. Dropped once the socket is closing. */
+  sendText(text: string): void {
+    const ws = this.ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const buf = Buffer.from(text);
+    const m = this.host.metrics;
+    m.messagesSent++;
+    m.bytesSent += buf.length;
+    ws.send(buf, TEXT_FRAME);
+    if (this.pausedAt === 0 && ws.bufferedAmount > this.host.maxBufferedBytes) this.pauseReading();
+  }
+
+  /** Sends a notification. */
+  notify(method: string, params?: Record<string, unknown>): void {
+    this.sendText(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }));
+  }
+
+  /** Starts a close handshake with `code`. Idempotent. */
+  close(code: number, reason: string): void {
+    if (this.closingAt !== 0) return;
+    this.closingAt = this.host.now || 1;
+    this.ws.close(code, reason);
+  }
+
+  /** Drops the connection without a close handshake (dead or hostile peer). */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  /** Sends a heartbeat ping. */
+  ping(now: number): void {
+    this.pingSentAt = now;
+    this.ws.ping();
+  }
+
+  private pauseReading(): void {
+    this.pausedAt = this.host.now || 1;
+    this.ws.pause();
+    this.socket.once('drain', onDrain);
+  }
+
+  /** @internal */
+  resumeReading(): void {
+    if (this.pausedAt === 0) return;
+    if (this.ws.bufferedAmount > this.host.maxBufferedBytes) {
+      this.socket.once('drain', onDrain);
+      return;
+    }
+    this.pausedAt = 0;
+    this.ws.resume();
+  }
+
+  /** @internal */
+  onPong(): void {
+    this.pingSentAt = 0;
+    this.lastSeen = this.host.now;
+  }
+
+  /** @internal */
+  onClosed(): void {
+    if (this.pausedAt !== 0) this.socket.removeListener('drain', onDrain);
+    this.host.sessionClosed(this);
+    try {
+      this.handler.closed();
+    } catch (err) {
+      this.host.logger.error({ err, session: this.id }, 'handler close failed');
+    }
+  }
+}
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as SocketWithSession)[kSession].receive(data, isBinary);
+}
+
+function onPong(this: WebSocket): void {
+  (this as SocketWithSession)[kSession].onPong();
+}
+
+function onClose(this: WebSocket): void {
+  (this as SocketWithSession)[kSession].onClosed();
+}
+
+function onError(this: WebSocket, err: Error & { code?: string }): void {
+  const session = (this as SocketWithSession)[kSession];
+  // ws has already chosen the close code (1002, 1007, 1009) and is closing.
+  session.host.metrics.errors.socket++;
+  session.host.logger.debug({ session: session.id, code: err.code, msg: err.message }, 'socket error');
+}
+
+function onDrain(this: Socket): void {
+  (this as Socket & { [kSession]?: Session })[kSession]?.resumeReading();
+}
