@@ -28,6 +28,7 @@ export const ServeConfigSchema = z.strictObject({
   maxBufferedBytes: z.number().int().min(65536).optional(),
   slowConsumerTimeoutMs: positiveInt.optional(),
   drainTimeoutMs: nonNegInt.optional(),
+  closeTimeoutMs: positiveInt.optional(),
   retryAfterSeconds: nonNegInt.optional(),
   processMetrics: z.boolean().optional(),
   pageSize: positiveInt.optional(),

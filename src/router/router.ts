@@ -277,8 +277,10 @@ export class McpRouter {
       return page;
     }
     if (typeof cursor !== 'string') throw new RpcError(INVALID_PARAMS, 'Invalid cursor');
-    const offset = Number(Buffer.from(cursor, 'base64url').toString());
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new RpcError(INVALID_PARAMS, 'Invalid cursor');
+    // Cursors are opaque to clients: base64url of "o:<offset>". Anything else is refused.
+    const decoded = Buffer.from(cursor, 'base64url').toString();
+    const offset = /^o:\d{1,15}$/.test(decoded) ? Number(decoded.slice(2)) : -1;
+    if (offset < 0) throw new RpcError(INVALID_PARAMS, 'Invalid params: invalid cursor');
     return this.buildPage(kind, offset);
   }
 
@@ -287,7 +289,7 @@ export class McpRouter {
     const size = this.options.pageSize;
     const items = all.slice(offset, offset + size);
     const result: Record<string, unknown> = { [LIST_KEY[kind]]: items };
-    if (offset + size < all.length) result.nextCursor = Buffer.from(String(offset + size)).toString('base64url');
+    if (offset + size < all.length) result.nextCursor = Buffer.from(`o:${offset + size}`).toString('base64url');
     return JSON.stringify(result);
   }
 

@@ -64,6 +64,8 @@ export interface McpWsServerOptions {
   slowConsumerTimeoutMs?: number;
   /** How long close() lets in-flight requests finish. Default 10,000 ms. */
   drainTimeoutMs?: number;
+  /** How long a close handshake the server started may take before the socket is dropped. Default 5,000 ms. */
+  closeTimeoutMs?: number;
   /** Seconds sent in Retry-After with 503 rejections. Default 1. */
   retryAfterSeconds?: number;
   /** Export prom-client's default process metrics at /metrics. Default true. */
@@ -87,12 +89,10 @@ const DEFAULTS: Resolved = {
   maxBufferedBytes: 4 * 1024 * 1024,
   slowConsumerTimeoutMs: 30_000,
   drainTimeoutMs: 10_000,
+  closeTimeoutMs: 5_000,
   retryAfterSeconds: 1,
   processMetrics: true,
 };
-
-/** How long a close handshake we started may take before the socket is dropped. */
-const CLOSE_GRACE_MS = 5_000;
 
 function check(ok: boolean, message: string): void {
   if (!ok) throw new RangeError(message);
@@ -123,6 +123,7 @@ export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'
   check(o.maxBufferedBytes >= 65536, `maxBufferedBytes should be at least 65536, got ${String(o.maxBufferedBytes)}`);
   positive('slowConsumerTimeoutMs');
   nonNeg('drainTimeoutMs');
+  positive('closeTimeoutMs');
   nonNeg('retryAfterSeconds');
   return Object.freeze(o);
 }
@@ -326,7 +327,9 @@ export class McpWsServer implements SessionHost {
 
   private startSweep(): void {
     const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.options;
-    const base = heartbeatIntervalMs > 0 ? Math.min(heartbeatIntervalMs, heartbeatTimeoutMs) : 1000;
+    const { slowConsumerTimeoutMs, closeTimeoutMs } = this.options;
+    let base = Math.min(slowConsumerTimeoutMs, closeTimeoutMs, 4000);
+    if (heartbeatIntervalMs > 0) base = Math.min(base, heartbeatIntervalMs, heartbeatTimeoutMs);
     const tick = Math.max(20, Math.min(1000, Math.floor(base / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), tick);
     this.sweepTimer.unref();
@@ -339,7 +342,7 @@ export class McpWsServer implements SessionHost {
     const m = this.metrics;
     for (const s of this.sessions) {
       if (s.closingAt !== 0) {
-        if (now - s.closingAt >= CLOSE_GRACE_MS) s.terminate();
+        if (now - s.closingAt >= this.options.closeTimeoutMs) s.terminate();
         continue;
       }
       if (s.pausedAt !== 0 && now - s.pausedAt >= slowConsumerTimeoutMs) {
@@ -374,17 +377,18 @@ export class McpWsServer implements SessionHost {
   }
 
   private async shutdown(): Promise<void> {
+    // Stay reachable while draining: /readyz answers 503 so a load balancer
+    // stops routing here, and late upgrades get 503 + Retry-After, not a reset.
     this.draining = true;
     this.logger.info({ sessions: this.sessions.size, inFlight: this.metrics.requestsInFlight }, 'draining');
-    const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    this.http.closeIdleConnections();
     if (this.metrics.requestsInFlight > 0) {
       await this.waitDrained(this.options.drainTimeoutMs, () => this.metrics.requestsInFlight === 0);
     }
     for (const s of this.sessions) s.close(CloseCode.GOING_AWAY, 'server shutting down');
-    if (this.sessions.size > 0) await this.waitDrained(CLOSE_GRACE_MS, () => this.sessions.size === 0);
+    if (this.sessions.size > 0) await this.waitDrained(this.options.closeTimeoutMs, () => this.sessions.size === 0);
     for (const s of this.sessions) s.terminate();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
     await stopped;
     this.logger.info('closed');

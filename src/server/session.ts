@@ -167,13 +167,9 @@ export class Session implements SessionPeer {
     if (typeof reply === 'string') {
       this.sendText(reply);
       this.host.metrics.requestLatency.observe((performance.now() - t0) / 1000);
-      return;
+    } else if (reply !== undefined) {
+      this.await(reply, msg.id, t0);
     }
-    if (reply === undefined) return;
-    void this.track(reply, msg.id).then((text) => {
-      if (text !== undefined) this.sendText(text);
-      this.host.metrics.requestLatency.observe((performance.now() - t0) / 1000);
-    });
   }
 
   /** Calls the handler, turning a throw (a handler bug) into -32603. */
@@ -188,25 +184,28 @@ export class Session implements SessionPeer {
     }
   }
 
-  /** Counts a pending reply in flight until it settles; never rejects. */
-  private track(reply: Promise<string | undefined>, id: RequestId | null = null): Promise<string | undefined> {
+  /**
+   * Counts a pending reply in flight until it is sent. The reply is written
+   * before the count drops, so a drain waiting for zero never closes the
+   * socket in front of an answer.
+   */
+  private await(reply: Promise<string | undefined>, id: RequestId | null, t0: number): void {
     const m = this.host.metrics;
     this.inFlight++;
     m.requestsInFlight++;
-    return reply.then(
-      (text) => {
-        this.inFlight--;
-        m.requestsInFlight--;
-        this.host.requestSettled(this);
-        return text;
-      },
-      (err: unknown) => {
-        this.inFlight--;
-        m.requestsInFlight--;
-        this.host.requestSettled(this);
-        return this.internalError(id, err);
-      },
+    reply.then(
+      (text) => this.settle(text, t0),
+      (err: unknown) => this.settle(this.internalError(id, err), t0),
     );
+  }
+
+  private settle(text: string | undefined, t0: number): void {
+    const m = this.host.metrics;
+    if (text !== undefined) this.sendText(text);
+    m.requestLatency.observe((performance.now() - t0) / 1000);
+    this.inFlight--;
+    m.requestsInFlight--;
+    this.host.requestSettled(this);
   }
 
   private internalError(id: RequestId | null, err: unknown): string {
@@ -259,11 +258,12 @@ export class Session implements SessionPeer {
       this.sendText(`[${replies.join(',')}]`);
       return;
     }
-    void this.track(Promise.all(replies).then((all) => `[${all.filter((r) => r !== undefined).join(',')}]`)).then(
-      (text) => {
-        if (text !== undefined && text !== '[]') this.sendText(text);
-      },
-    );
+    // Every element settles (the handlers' promises never reject; a bug becomes -32603 below).
+    const batch = Promise.all(replies).then((all) => {
+      const parts = all.filter((r) => r !== undefined);
+      return parts.length === 0 ? undefined : `[${parts.join(',')}]`;
+    });
+    this.await(batch, null, performance.now());
   }
 
   // --------------------------------------------------------------- outbound

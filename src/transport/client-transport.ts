@@ -1,0 +1,512 @@
+/**
+ * MCP SDK client transport over WebSocket (the `ws` package):
+ *
+ * ```ts
+ * const client = new Client({ name: 'my-app', version: '1.0.0' });
+ * await client.connect(new WebSocketClientTransport('wss://mcp.example.com/mcp', {
+ *   headers: { Authorization: `Bearer ${token}` },
+ * }));
+ * ```
+ */
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { CLOSE_CODE_TABLE, CloseCode } from '../protocol/close-codes.js';
+import { ERRORS } from '../protocol/errors.js';
+import { classify, Kind, type RequestId } from '../protocol/jsonrpc.js';
+import { fullJitterDelay, validateBackoffOptions, type BackoffOptions } from './backoff.js';
+import {
+  CONNECT_OPTION_KEYS,
+  Heartbeat,
+  WebSocketConnectError,
+  checkOptionKeys,
+  closeGracefully,
+  describeValue,
+  openWebSocket,
+  parseWebSocketUrl,
+  redactUrl,
+  resolveConnectOptions,
+  terminateForHeartbeat,
+  type ResolvedConnectOptions,
+  type WebSocketConnectOptions,
+} from './open.js';
+
+/** Reconnection policy: bounded attempts spaced by full-jitter exponential backoff. */
+export interface ReconnectOptions extends BackoffOptions {
+  /** Attempts after a connection loss before giving up (`Infinity` allowed). */
+  readonly maxAttempts: number;
+}
+
+/** Reconnect policy used for the fields a partial `reconnect` object leaves out. */
+export const DEFAULT_RECONNECT: ReconnectOptions = Object.freeze({
+  maxAttempts: 5,
+  initialDelayMs: 250,
+  maxDelayMs: 10_000,
+  multiplier: 2,
+});
+
+/** Options of {@link WebSocketClientTransport}. */
+export interface WebSocketClientTransportOptions extends WebSocketConnectOptions {
+  /**
+   * Reconnect after losing an established connection. Default `false`: MCP
+   * sessions are stateful, so a new connection is a new session that must be
+   * initialized again (see {@link WebSocketClientTransport}). Missing fields
+   * take {@link DEFAULT_RECONNECT}.
+   */
+  reconnect?: Partial<ReconnectOptions> | false;
+}
+
+/** {@link WebSocketClientTransportOptions} after defaults and validation; frozen. */
+export interface ResolvedClientTransportOptions extends ResolvedConnectOptions {
+  readonly reconnect: ReconnectOptions | false;
+}
+
+/**
+ * Applies defaults to transport options and validates them, throwing a
+ * `TypeError` that names the option and repeats the value.
+ */
+export function resolveClientTransportOptions(
+  options: WebSocketClientTransportOptions = {},
+): ResolvedClientTransportOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`options should be an object, got ${describeValue(options)}`);
+  }
+  checkOptionKeys(options, TRANSPORT_OPTION_KEYS);
+  const base = resolveConnectOptions(options);
+  let reconnect: ReconnectOptions | false = false;
+  if (options.reconnect !== undefined && options.reconnect !== false) {
+    const r = options.reconnect;
+    if (typeof r !== 'object' || r === null) {
+      throw new TypeError(`reconnect should be an object or false, got ${describeValue(r)}`);
+    }
+    const merged: ReconnectOptions = { ...DEFAULT_RECONNECT, ...stripUndefined(r) };
+    const max = merged.maxAttempts;
+    if (typeof max !== 'number' || !(Number.isSafeInteger(max) || max === Infinity) || max < 1) {
+      throw new TypeError(`reconnect.maxAttempts should be a positive integer or Infinity, got ${describeValue(max)}`);
+    }
+    validateBackoffOptions(merged, 'reconnect.');
+    reconnect = Object.freeze(merged);
+  }
+  return Object.freeze({ ...base, reconnect });
+}
+
+const TRANSPORT_OPTION_KEYS: readonly string[] = Object.freeze([...CONNECT_OPTION_KEYS, 'reconnect']);
+
+/** Lifecycle of a {@link WebSocketClientTransport}. */
+export type ClientTransportState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** A WebSocket close as the transport saw it. */
+export interface CloseInfo {
+  /** Close code; 4002 when the heartbeat ended the connection, 1006 when the socket just dropped. */
+  readonly code: number;
+  /** Close reason sent by the peer, often empty. */
+  readonly reason: string;
+}
+
+/** Events of {@link WebSocketClientTransport} (only emitted when `reconnect` is enabled). */
+export type ClientTransportEvents = {
+  /** An established connection was lost and the transport will try to reconnect. */
+  disconnected: [info: CloseInfo];
+  /** Reconnect attempt `attempt` (1-based) starts after `delayMs`. */
+  reconnecting: [info: { attempt: number; delayMs: number }];
+  /** Attempt `attempt` succeeded: a new connection, hence a new MCP session, is open. */
+  reconnected: [info: { attempt: number }];
+  /** Gave up after `attempts` attempts; `onclose` follows. */
+  reconnect_failed: [info: { attempts: number; error: Error | undefined }];
+};
+
+/**
+ * True when a client may reconnect after this close code: the codes
+ * {@link CLOSE_CODE_TABLE} marks `reconnect: true`, and codes it does not list
+ * (such as 1006, a dropped connection). Normal closure, policy violations and
+ * the like mean "fix something first".
+ */
+export function isReconnectableClose(code: number): boolean {
+  for (const row of CLOSE_CODE_TABLE) if (row.code === code) return row.reconnect;
+  return true;
+}
+
+/**
+ * True when a failed connect attempt is worth retrying: everything except an
+ * HTTP 4xx upgrade rejection (bad credentials, wrong path), with 408 and 429
+ * as the usual exceptions.
+ */
+export function isRetryableConnectError(err: unknown): boolean {
+  if (!(err instanceof WebSocketConnectError) || err.kind !== 'http' || err.status === undefined) return true;
+  return err.status < 400 || err.status >= 500 || err.status === 408 || err.status === 429;
+}
+
+/**
+ * MCP client transport over a WebSocket, for the SDK `Client`:
+ * `await new Client(info).connect(new WebSocketClientTransport(url, options))`.
+ *
+ * - Offers the `mcp` subprotocol, sends `headers` on the upgrade, and rejects
+ *   `start()` with a one-line {@link WebSocketConnectError} on refusal,
+ *   timeout (`connectTimeoutMs`) or an HTTP status on the upgrade.
+ * - Inbound text frames are parsed once with `JSON.parse` and checked as a
+ *   JSON-RPC envelope; invalid JSON, invalid envelopes and binary frames go
+ *   to `onerror` and are dropped.
+ * - `send()` resolves at once while `bufferedAmount` is under `highWaterMark`,
+ *   otherwise once `ws` has written the frame out.
+ * - Heartbeat: pings after an idle interval; no pong (or any frame) within
+ *   `timeoutMs` terminates the socket, reported as close code 4002.
+ * - `close()` is idempotent, cancels reconnect timers and calls `onclose` once.
+ *
+ * **Reconnect** (opt-in, `reconnect: {...}`). An MCP session lives on one
+ * connection, so a reconnect gives a *fresh, uninitialized* session. When an
+ * established connection drops with a code {@link isReconnectableClose} allows,
+ * the transport does not call `onclose`; instead it:
+ * 1. emits `disconnected`, and answers every request it sent that had no
+ *    reply yet with a JSON-RPC error (-32000 "Connection closed"), so those
+ *    calls fail instead of waiting for their timeouts;
+ * 2. emits `reconnecting` before each attempt, spaced with full-jitter backoff;
+ *    `send()` rejects meanwhile;
+ * 3. emits `reconnected` when a new connection is open. The caller must then
+ *    initialize again, e.g. with the SDK Client:
+ *    `await client.request({ method: 'initialize', params }, InitializeResultSchema)`
+ *    followed by `await client.notification({ method: 'notifications/initialized' })`;
+ * 4. or emits `reconnect_failed` after `maxAttempts` (or on an HTTP 4xx) and
+ *    then calls `onclose`.
+ *
+ * `sessionId` stays undefined: the session is the connection.
+ */
+export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents> implements Transport {
+  /** Called once when the transport is closed for good (by `close()`, the peer, or giving up reconnecting). */
+  onclose?: () => void;
+  /** Called for non-fatal problems: bad frames, socket errors, failed reconnect attempts, heartbeat timeouts. */
+  onerror?: (error: Error) => void;
+  /** Called for each valid inbound JSON-RPC message. */
+  onmessage?: <T extends JSONRPCMessage>(message: T) => void;
+  /** Always undefined: an MCP-over-WebSocket session is bound to its connection. */
+  sessionId?: string;
+
+  /** The resolved, frozen options. */
+  readonly options: ResolvedClientTransportOptions;
+
+  private readonly url: URL;
+  private ws: WebSocket | undefined;
+  private heartbeat: Heartbeat | undefined;
+  private _state: ClientTransportState = 'idle';
+  private _lastClose: CloseInfo | undefined;
+  private _protocolVersion: string | undefined;
+  private heartbeatExpired = false;
+  private closeNotified = false;
+  private closing: Promise<void> | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly abort = new AbortController();
+  /** Ids of requests sent and not yet answered; tracked only with reconnect on. */
+  private readonly outstanding: Set<RequestId> | undefined;
+
+  /**
+   * @param url `ws://` or `wss://` URL of the MCP endpoint
+   * @param options see {@link WebSocketClientTransportOptions}; validated here (throws `TypeError`)
+   */
+  constructor(url: string | URL, options: WebSocketClientTransportOptions = {}) {
+    super();
+    this.url = parseWebSocketUrl(url);
+    this.options = resolveClientTransportOptions(options);
+    this.outstanding = this.options.reconnect === false ? undefined : new Set();
+  }
+
+  /** Where the transport is in its lifecycle. */
+  get state(): ClientTransportState {
+    return this._state;
+  }
+
+  /** The last close of a connection, once one has closed. */
+  get lastClose(): CloseInfo | undefined {
+    return this._lastClose;
+  }
+
+  /** Bytes queued on the current socket and not yet written out (0 when not connected). */
+  get bufferedAmount(): number {
+    return this.ws?.bufferedAmount ?? 0;
+  }
+
+  /** The subprotocol the server selected (`'mcp'`), or undefined when not connected. */
+  get protocol(): string | undefined {
+    return this.ws?.protocol;
+  }
+
+  /** The MCP protocol version the SDK negotiated, once initialized. */
+  get protocolVersion(): string | undefined {
+    return this._protocolVersion;
+  }
+
+  /** Called by the SDK Client with the negotiated protocol version. */
+  setProtocolVersion(version: string): void {
+    this._protocolVersion = version;
+  }
+
+  /**
+   * Opens the connection. Called by `Client.connect()`; call it yourself only
+   * when using the transport directly. Rejects with a
+   * {@link WebSocketConnectError} when the first connection cannot be opened
+   * (there is no retry for the first connection).
+   */
+  async start(): Promise<void> {
+    if (this._state !== 'idle') {
+      throw new Error('WebSocketClientTransport already started; Client.connect() calls start() itself');
+    }
+    this._state = 'connecting';
+    let ws: WebSocket;
+    try {
+      ws = await openWebSocket(this.url, this.options, this.abort.signal);
+    } catch (err) {
+      if (this._state === 'connecting') this._state = 'closed';
+      throw err;
+    }
+    if (this._state !== 'connecting') {
+      ws.terminate();
+      throw new Error('WebSocketClientTransport was closed while connecting');
+    }
+    this.attach(ws);
+  }
+
+  /**
+   * Sends one JSON-RPC message. Resolves at once while the socket's buffer is
+   * under `highWaterMark`, otherwise when the frame has been written out.
+   * Rejects when not connected (including while reconnecting).
+   */
+  send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+    const ws = this.ws;
+    if (ws === undefined || ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new Error(this.notConnectedMessage()));
+    }
+    let data: string;
+    try {
+      data = JSON.stringify(message);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.outstanding !== undefined && 'method' in message && 'id' in message) {
+      this.outstanding.add(message.id);
+    }
+    if (ws.bufferedAmount < this.options.highWaterMark) {
+      ws.send(data);
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      ws.send(data, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /**
+   * Closes the connection (code 1000) and stops any reconnecting. Idempotent:
+   * every call returns the same promise, and `onclose` is called once.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this._state = 'closed';
+    this.abort.abort();
+    if (this.reconnectTimer !== undefined) {
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = undefined;
+    }
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    const ws = this.ws;
+    if (ws !== undefined) {
+      try {
+        await closeGracefully(ws, CloseCode.NORMAL);
+      } catch (err) {
+        ws.terminate();
+        this.reportError(err);
+      }
+    }
+    this.outstanding?.clear();
+    this.notifyClosed();
+  }
+
+  private attach(ws: WebSocket): void {
+    this.ws = ws;
+    this.heartbeatExpired = false;
+    ws.on('message', this.handleMessage);
+    ws.on('close', this.handleClose);
+    ws.on('error', this.handleError);
+    const hb = this.options.heartbeat;
+    if (hb !== false) this.heartbeat = new Heartbeat(ws, hb, this.handleHeartbeatTimeout);
+    this._state = 'open';
+    ws.resume();
+  }
+
+  private detach(ws: WebSocket): void {
+    ws.off('message', this.handleMessage);
+    ws.off('close', this.handleClose);
+    ws.off('error', this.handleError);
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    if (this.ws === ws) this.ws = undefined;
+  }
+
+  private readonly handleMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
+    if (this.heartbeat !== undefined) this.heartbeat.alive = true;
+    if (isBinary) {
+      this.reportError(new Error('Ignored a binary WebSocket frame: MCP messages are JSON text frames'));
+      return;
+    }
+    const text = (data as Buffer).toString();
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch (err) {
+      this.reportError(new Error(`Ignored a text frame that is not valid JSON: ${(err as Error).message}`));
+      return;
+    }
+    const kind = classify(msg);
+    if (kind === Kind.Invalid) {
+      const shown = text.length > 200 ? `${text.slice(0, 200)}...` : text;
+      this.reportError(new Error(`Ignored a message that is not a valid JSON-RPC 2.0 message: ${shown}`));
+      return;
+    }
+    if (kind === Kind.Response && this.outstanding !== undefined) {
+      this.outstanding.delete((msg as { id: RequestId }).id);
+    }
+    this.deliver(msg as JSONRPCMessage);
+  };
+
+  private readonly handleError = (err: Error): void => {
+    this.reportError(err);
+  };
+
+  private readonly handleHeartbeatTimeout = (): void => {
+    const ws = this.ws;
+    if (ws === undefined) return;
+    this.heartbeatExpired = true;
+    const hb = this.options.heartbeat;
+    const ms = hb === false ? 0 : hb.timeoutMs;
+    this.reportError(new Error(`Heartbeat timeout: no pong from ${redactUrl(this.url)} within ${ms} ms; connection terminated`));
+    terminateForHeartbeat(ws);
+  };
+
+  private readonly handleClose = (code: number, reasonBuffer: Buffer): void => {
+    const ws = this.ws;
+    if (ws !== undefined) this.detach(ws);
+    const info: CloseInfo = {
+      code: this.heartbeatExpired ? CloseCode.HEARTBEAT_TIMEOUT : code,
+      reason: this.heartbeatExpired ? 'heartbeat timeout' : reasonBuffer.toString(),
+    };
+    this.heartbeatExpired = false;
+    this._lastClose = info;
+    if (this._state === 'closed') return; // close() is in progress and reports.
+    if (this.options.reconnect !== false && isReconnectableClose(info.code)) {
+      this._state = 'reconnecting';
+      this.emit('disconnected', info);
+      this.failOutstanding(info);
+      if (this._state === 'reconnecting') this.scheduleReconnect(1, undefined);
+      return;
+    }
+    this.finish();
+  };
+
+  /** Answers each unanswered outbound request with a "Connection closed" error. */
+  private failOutstanding(info: CloseInfo): void {
+    const ids = this.outstanding;
+    if (ids === undefined || ids.size === 0) return;
+    const error = {
+      code: ERRORS.CONNECTION_CLOSED.rpc,
+      message: `Connection closed (WebSocket code ${info.code}) before a reply; the transport is reconnecting`,
+      data: { closeCode: info.code },
+    };
+    const pending = [...ids];
+    ids.clear();
+    for (const id of pending) this.deliver({ jsonrpc: '2.0', id, error } as JSONRPCMessage);
+  }
+
+  private scheduleReconnect(attempt: number, lastError: Error | undefined): void {
+    const policy = this.options.reconnect;
+    if (policy === false) return;
+    if (attempt > policy.maxAttempts || (lastError !== undefined && !isRetryableConnectError(lastError))) {
+      this._state = 'closed';
+      this.abort.abort();
+      this.emit('reconnect_failed', { attempts: attempt - 1, error: lastError });
+      this.finish();
+      return;
+    }
+    const delayMs = fullJitterDelay(attempt - 1, policy);
+    this.emit('reconnecting', { attempt, delayMs });
+    if (this._state !== 'reconnecting') return; // A listener closed the transport.
+    this.reconnectTimer = setTimeout(this.reconnectNow, delayMs, attempt);
+  }
+
+  private readonly reconnectNow = (attempt: number): void => {
+    this.reconnectTimer = undefined;
+    void this.tryReconnect(attempt);
+  };
+
+  private async tryReconnect(attempt: number): Promise<void> {
+    if (this._state !== 'reconnecting') return;
+    let ws: WebSocket;
+    try {
+      ws = await openWebSocket(this.url, this.options, this.abort.signal);
+    } catch (err) {
+      if (this._state !== 'reconnecting') return;
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.reportError(error);
+      this.scheduleReconnect(attempt + 1, error);
+      return;
+    }
+    if (this._state !== 'reconnecting') {
+      ws.terminate();
+      return;
+    }
+    this.attach(ws);
+    this.emit('reconnected', { attempt });
+  }
+
+  /** Final state: no socket, no timers, `onclose` once. */
+  private finish(): void {
+    this._state = 'closed';
+    this.abort.abort();
+    this.outstanding?.clear();
+    this.notifyClosed();
+  }
+
+  private notifyClosed(): void {
+    if (this.closeNotified) return;
+    this.closeNotified = true;
+    this.onclose?.();
+  }
+
+  private deliver(message: JSONRPCMessage): void {
+    try {
+      this.onmessage?.(message);
+    } catch (err) {
+      this.reportError(err);
+    }
+  }
+
+  private reportError(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    try {
+      this.onerror?.(error);
+    } catch {
+      // An error handler that throws must not break the socket's event loop.
+    }
+  }
+
+  private notConnectedMessage(): string {
+    switch (this._state) {
+      case 'idle':
+      case 'connecting':
+        return 'Not connected: start() has not completed';
+      case 'reconnecting':
+        return 'Not connected: the connection was lost and the transport is reconnecting';
+      default:
+        return 'Not connected: the transport is closed';
+    }
+  }
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const key of Object.keys(value) as (keyof T)[]) {
+    if (value[key] !== undefined) out[key] = value[key];
+  }
+  return out;
+}

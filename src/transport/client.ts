@@ -1,0 +1,594 @@
+/**
+ * A small standalone JSON-RPC client for mcp-ws servers, used by the CLI and
+ * the load tester. No SDK, no schema validation: one `JSON.parse` and one Map
+ * lookup per reply.
+ *
+ * ```ts
+ * const client = await McpWsClient.connect('ws://127.0.0.1:8080/mcp', { headers });
+ * await client.initialize({ name: 'cli', version: '1.0.0' });
+ * const { tools } = await client.request<{ tools: unknown[] }>('tools/list');
+ * await client.close();
+ * ```
+ */
+import WebSocket from 'ws';
+import { CloseCode } from '../protocol/close-codes.js';
+import { McpWsError, RpcError } from '../protocol/errors.js';
+import {
+  INTERNAL_ERROR,
+  METHOD_NOT_FOUND,
+  classify,
+  errorReply,
+  Kind,
+  type JsonRpcErrorObject,
+  type RequestId,
+} from '../protocol/jsonrpc.js';
+import { LATEST_PROTOCOL_VERSION } from '../protocol/versions.js';
+import {
+  CONNECT_OPTION_KEYS,
+  Heartbeat,
+  checkOptionKeys,
+  closeGracefully,
+  describeValue,
+  openWebSocket,
+  resolveConnectOptions,
+  terminateForHeartbeat,
+  type ResolvedConnectOptions,
+  type WebSocketConnectOptions,
+} from './open.js';
+
+/** Options of {@link McpWsClient.connect}. */
+export interface McpWsClientOptions extends WebSocketConnectOptions {
+  /** Default per-request timeout in ms, or `false` for none. Default 60000. */
+  requestTimeoutMs?: number | false;
+}
+
+/** {@link McpWsClientOptions} after defaults and validation; frozen. */
+export interface ResolvedMcpWsClientOptions extends ResolvedConnectOptions {
+  readonly requestTimeoutMs: number | false;
+}
+
+/** Per-call options of {@link McpWsClient.request}. */
+export interface RequestOptions {
+  /** Overrides the client's `requestTimeoutMs` for this call (`false` for none). */
+  timeoutMs?: number | false;
+  /** Aborting rejects the call and tells the server with `notifications/cancelled`. */
+  signal?: AbortSignal;
+}
+
+/** `clientInfo` of an MCP initialize request. */
+export interface ClientInfo {
+  name: string;
+  version: string;
+  [key: string]: unknown;
+}
+
+/** The result of an MCP initialize request, as far as this client reads it. */
+export interface InitializeResult {
+  protocolVersion: string;
+  capabilities: Record<string, unknown>;
+  serverInfo: { name: string; version: string; [key: string]: unknown };
+  instructions?: string;
+  [key: string]: unknown;
+}
+
+/** Params of a JSON-RPC request or notification (MCP uses by-name params only). */
+export type Params = Record<string, unknown>;
+
+/** Handles a server notification; `method` is useful with the `'*'` wildcard. */
+export type NotificationHandler = (params: Params | undefined, method: string) => void;
+
+/**
+ * Answers a server-to-client request. The returned value (or resolved
+ * promise) is the result; throw an {@link RpcError} or {@link McpRpcError} to
+ * answer with that code, anything else answers -32603 "Internal error".
+ */
+export type RequestHandler = (params: Params | undefined, request: { id: RequestId; method: string }) => unknown;
+
+/** A WebSocket close as the client saw it. */
+export interface ClientCloseInfo {
+  /** Close code; 4002 when the heartbeat ended the connection. */
+  readonly code: number;
+  /** Close reason, often empty. */
+  readonly reason: string;
+}
+
+/** `clientInfo` sent by {@link McpWsClient.initialize} when none is given. */
+export const DEFAULT_CLIENT_INFO: ClientInfo = Object.freeze({ name: 'mcp-ws-client', version: '0.1.0' });
+
+/** A JSON-RPC error reply from the server. */
+export class McpRpcError extends Error {
+  /** JSON-RPC error code, e.g. -32602. */
+  readonly code: number;
+  /** The error's `data` member, if any. */
+  readonly data: unknown;
+
+  constructor(code: number, message: string, data?: unknown) {
+    super(message);
+    this.name = 'McpRpcError';
+    this.code = code;
+    this.data = data;
+  }
+}
+
+/**
+ * Rejection of calls pending when the connection closed, and of calls made
+ * after it closed. `code` is `'CONNECTION_CLOSED'`; `closeCode` is the
+ * WebSocket close code.
+ */
+export class ConnectionClosedError extends McpWsError {
+  /** The WebSocket close code (1006 for a dropped connection, 4002 for a heartbeat timeout). */
+  readonly closeCode: number;
+  /** The close reason, often empty. */
+  readonly closeReason: string;
+
+  constructor(closeCode: number, closeReason: string, message: string) {
+    super('CONNECTION_CLOSED', message, { closeCode, closeReason });
+    this.name = 'ConnectionClosedError';
+    this.closeCode = closeCode;
+    this.closeReason = closeReason;
+  }
+}
+
+/** Validates client options and applies defaults; throws a `TypeError` naming the option. */
+export function resolveMcpWsClientOptions(options: McpWsClientOptions = {}): ResolvedMcpWsClientOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`options should be an object, got ${describeValue(options)}`);
+  }
+  checkOptionKeys(options, CLIENT_OPTION_KEYS);
+  const base = resolveConnectOptions(options);
+  const requestTimeoutMs = checkTimeout('requestTimeoutMs', options.requestTimeoutMs ?? 60_000);
+  return Object.freeze({ ...base, requestTimeoutMs });
+}
+
+const CLIENT_OPTION_KEYS: readonly string[] = Object.freeze([...CONNECT_OPTION_KEYS, 'requestTimeoutMs']);
+
+function checkTimeout(name: string, value: unknown): number | false {
+  if (value === false) return false;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`${name} should be a positive number or false, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+/** One call awaiting its reply. Doubles as the abort listener (no closure per call). */
+class PendingCall {
+  resolve!: (result: unknown) => void;
+  reject!: (error: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+
+  constructor(
+    readonly calls: CallTable,
+    readonly id: number,
+    readonly method: string,
+  ) {}
+
+  /** AbortSignal listener. */
+  handleEvent(): void {
+    this.calls.cancel(this, new McpWsError('REQUEST_CANCELLED', `Request ${this.method} (id ${this.id}) was aborted`), 'aborted');
+  }
+
+  /** Drops the timer and abort listener. */
+  release(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.signal !== undefined) this.signal.removeEventListener('abort', this);
+  }
+}
+
+function expireCall(call: PendingCall, timeoutMs: number): void {
+  call.calls.cancel(
+    call,
+    new McpWsError('REQUEST_TIMEOUT', `Request ${call.method} (id ${call.id}) timed out after ${timeoutMs} ms`),
+    'timeout',
+  );
+}
+
+/** Calls awaiting replies, by id. */
+class CallTable {
+  readonly map = new Map<number, PendingCall>();
+
+  constructor(private readonly ws: WebSocket) {}
+
+  /** Rejects a call locally and tells the server to stop working on it. */
+  cancel(call: PendingCall, error: Error, reason: string): void {
+    if (this.map.get(call.id) !== call) return;
+    this.map.delete(call.id);
+    call.release();
+    call.reject(error);
+    if (this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(
+        JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: call.id, reason } }),
+      );
+    }
+  }
+
+  /** Rejects every pending call after the connection closed. */
+  failAll(info: ClientCloseInfo): void {
+    if (this.map.size === 0) return;
+    const calls = [...this.map.values()];
+    this.map.clear();
+    const why = info.reason ? `: ${info.reason}` : '';
+    for (const call of calls) {
+      call.release();
+      call.reject(
+        new ConnectionClosedError(
+          info.code,
+          info.reason,
+          `Connection closed (code ${info.code}${why}) before the reply to ${call.method} (id ${call.id})`,
+        ),
+      );
+    }
+  }
+}
+
+/**
+ * A JSON-RPC 2.0 client over one WebSocket connection to an MCP server.
+ * Request ids are incrementing integers from 1. Create with
+ * {@link McpWsClient.connect}.
+ */
+export class McpWsClient {
+  /** The resolved, frozen options. */
+  readonly options: ResolvedMcpWsClientOptions;
+
+  private readonly ws: WebSocket;
+  private readonly calls: CallTable;
+  private readonly heartbeat: Heartbeat | undefined;
+  private readonly notificationHandlers = new Map<string, Set<NotificationHandler>>();
+  private readonly anyNotificationHandlers = new Set<NotificationHandler>();
+  private readonly requestHandlers = new Map<string, RequestHandler>();
+  private readonly closeHandlers = new Set<(info: ClientCloseInfo) => void>();
+  private readonly errorHandlers = new Set<(error: Error) => void>();
+  private nextId = 1;
+  private heartbeatExpired = false;
+  private _closeInfo: ClientCloseInfo | undefined;
+  private closing: Promise<void> | undefined;
+
+  /**
+   * Opens a connection. Rejects with a one-line `WebSocketConnectError` on
+   * refusal, timeout or an HTTP status on the upgrade, and with a `TypeError`
+   * for invalid options.
+   *
+   * @param url `ws://` or `wss://` URL of the MCP endpoint
+   * @param options see {@link McpWsClientOptions}
+   */
+  static async connect(url: string | URL, options: McpWsClientOptions = {}): Promise<McpWsClient> {
+    const resolved = resolveMcpWsClientOptions(options);
+    const ws = await openWebSocket(url, resolved);
+    return new McpWsClient(ws, resolved);
+  }
+
+  private constructor(ws: WebSocket, options: ResolvedMcpWsClientOptions) {
+    this.ws = ws;
+    this.options = options;
+    this.calls = new CallTable(ws);
+    ws.on('message', this.handleMessage);
+    ws.on('close', this.handleClose);
+    ws.on('error', this.handleError);
+    this.heartbeat = options.heartbeat === false ? undefined : new Heartbeat(ws, options.heartbeat, this.handleHeartbeatTimeout);
+    ws.resume();
+  }
+
+  /** The subprotocol the server selected (`'mcp'`). */
+  get protocol(): string {
+    return this.ws.protocol;
+  }
+
+  /** Bytes queued on the socket and not yet written out. */
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /** Number of requests awaiting a reply. */
+  get pendingCount(): number {
+    return this.calls.map.size;
+  }
+
+  /** How the connection closed, once it has. */
+  get closeInfo(): ClientCloseInfo | undefined {
+    return this._closeInfo;
+  }
+
+  /**
+   * Runs the MCP handshake: sends `initialize`, then
+   * `notifications/initialized`, and returns the server's initialize result.
+   *
+   * @param clientInfo defaults to {@link DEFAULT_CLIENT_INFO}
+   * @param protocolVersion revision to ask for; the server may answer another
+   * @param capabilities client capabilities to declare
+   */
+  async initialize(
+    clientInfo: ClientInfo = DEFAULT_CLIENT_INFO,
+    protocolVersion: string = LATEST_PROTOCOL_VERSION,
+    capabilities: Params = {},
+  ): Promise<InitializeResult> {
+    const result = await this.request<InitializeResult>('initialize', { protocolVersion, capabilities, clientInfo });
+    await this.notify('notifications/initialized');
+    return result;
+  }
+
+  /**
+   * Sends a request and resolves with its result. Rejects with
+   * {@link McpRpcError} on an error reply, `McpWsError` `REQUEST_TIMEOUT` or
+   * `REQUEST_CANCELLED` (both also send `notifications/cancelled`), or
+   * {@link ConnectionClosedError} when the connection closes first.
+   */
+  request<T = unknown>(method: string, params?: Params, options?: RequestOptions): Promise<T> {
+    if (this._closeInfo !== undefined || this.ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(this.closedError(method));
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) {
+      return Promise.reject(new McpWsError('REQUEST_CANCELLED', `Request ${method} was aborted before it was sent`));
+    }
+    let timeoutMs = this.options.requestTimeoutMs;
+    if (options?.timeoutMs !== undefined) {
+      try {
+        timeoutMs = checkTimeout('timeoutMs', options.timeoutMs);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    const id = this.nextId++;
+    let data: string;
+    try {
+      data = JSON.stringify(
+        params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params },
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const call = new PendingCall(this.calls, id, method);
+    const promise = new Promise<T>((resolve, reject) => {
+      call.resolve = resolve as (result: unknown) => void;
+      call.reject = reject;
+    });
+    if (timeoutMs !== false) call.timer = setTimeout(expireCall, timeoutMs, call, timeoutMs);
+    if (signal !== undefined) {
+      call.signal = signal;
+      signal.addEventListener('abort', call);
+    }
+    this.calls.map.set(id, call);
+    this.ws.send(data);
+    return promise;
+  }
+
+  /**
+   * Sends a notification. Resolves at once while the socket's buffer is under
+   * `highWaterMark`, otherwise once the frame is written out.
+   */
+  notify(method: string, params?: Params): Promise<void> {
+    if (this._closeInfo !== undefined || this.ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(this.closedError(method));
+    }
+    let data: string;
+    try {
+      data = JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.sendFrame(data);
+  }
+
+  /**
+   * Subscribes to server notifications of one method, or of all with `'*'`.
+   * Returns the unsubscribe function.
+   */
+  onNotification(method: string, handler: NotificationHandler): () => void {
+    if (method === '*') {
+      this.anyNotificationHandlers.add(handler);
+      return () => void this.anyNotificationHandlers.delete(handler);
+    }
+    let set = this.notificationHandlers.get(method);
+    if (set === undefined) this.notificationHandlers.set(method, (set = new Set()));
+    set.add(handler);
+    return () => {
+      const current = this.notificationHandlers.get(method);
+      if (current === undefined) return;
+      current.delete(handler);
+      if (current.size === 0) this.notificationHandlers.delete(method);
+    };
+  }
+
+  /**
+   * Registers the handler for server-to-client requests of `method`
+   * (replacing any earlier one). Requests without a handler are answered
+   * -32601 "Method not found". Returns the unregister function.
+   */
+  onRequest(method: string, handler: RequestHandler): () => void {
+    this.requestHandlers.set(method, handler);
+    return () => {
+      if (this.requestHandlers.get(method) === handler) this.requestHandlers.delete(method);
+    };
+  }
+
+  /**
+   * Calls `handler` once the connection has closed (at once, asynchronously,
+   * if it already has). Returns the unsubscribe function.
+   */
+  onClose(handler: (info: ClientCloseInfo) => void): () => void {
+    const info = this._closeInfo;
+    if (info !== undefined) {
+      queueMicrotask(() => handler(info));
+      return () => undefined;
+    }
+    this.closeHandlers.add(handler);
+    return () => void this.closeHandlers.delete(handler);
+  }
+
+  /**
+   * Calls `handler` for non-fatal problems: unparsable frames, replies to
+   * unknown ids, handler failures, socket errors, heartbeat timeouts. Without
+   * a handler they are dropped. Returns the unsubscribe function.
+   */
+  onError(handler: (error: Error) => void): () => void {
+    this.errorHandlers.add(handler);
+    return () => void this.errorHandlers.delete(handler);
+  }
+
+  /**
+   * Closes the connection and resolves once the socket is closed (a peer that
+   * does not complete the closing handshake within 2 s is cut off). Pending
+   * calls reject with {@link ConnectionClosedError}. Idempotent.
+   *
+   * @param code WebSocket close code: 1000 or 3000–4999
+   * @param reason close reason, at most 123 bytes
+   */
+  close(code: number = CloseCode.NORMAL, reason = ''): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    const closing = closeGracefully(this.ws, code, reason);
+    this.closing = closing;
+    // An invalid code or reason rejects without closing; allow another try.
+    closing.catch(() => {
+      if (this.closing === closing) this.closing = undefined;
+    });
+    return closing;
+  }
+
+  private sendFrame(data: string): Promise<void> {
+    const ws = this.ws;
+    if (ws.bufferedAmount < this.options.highWaterMark) {
+      ws.send(data);
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      ws.send(data, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  private closedError(method: string): ConnectionClosedError {
+    const info = this._closeInfo ?? { code: 1006, reason: '' };
+    const why = info.reason ? `: ${info.reason}` : '';
+    return new ConnectionClosedError(info.code, info.reason, `Connection closed (code ${info.code}${why}); cannot send ${method}`);
+  }
+
+  private readonly handleMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
+    if (this.heartbeat !== undefined) this.heartbeat.alive = true;
+    if (isBinary) {
+      this.emitError(new Error('Ignored a binary WebSocket frame: MCP messages are JSON text frames'));
+      return;
+    }
+    let msg: unknown;
+    try {
+      msg = JSON.parse((data as Buffer).toString());
+    } catch (err) {
+      this.emitError(new Error(`Ignored a text frame that is not valid JSON: ${(err as Error).message}`));
+      return;
+    }
+    switch (classify(msg)) {
+      case Kind.Response:
+        this.handleResponse(msg as { id: RequestId | null; result?: unknown; error?: JsonRpcErrorObject });
+        return;
+      case Kind.Notification:
+        this.handleNotification(msg as { method: string; params?: Params });
+        return;
+      case Kind.Request:
+        this.handleRequest(msg as { id: RequestId; method: string; params?: Params });
+        return;
+      default:
+        this.emitError(new Error('Ignored a message that is not a valid JSON-RPC 2.0 message'));
+    }
+  };
+
+  private handleResponse(msg: { id: RequestId | null; result?: unknown; error?: JsonRpcErrorObject }): void {
+    const error = msg.error;
+    const call = msg.id === null ? undefined : this.calls.map.get(msg.id as number);
+    if (call === undefined) {
+      this.emitError(
+        error !== undefined
+          ? new McpRpcError(error.code, `Error reply for id ${String(msg.id)}: ${error.message}`, error.data)
+          : new Error(`Received a reply for unknown request id ${String(msg.id)}`),
+      );
+      return;
+    }
+    this.calls.map.delete(call.id);
+    call.release();
+    if (error !== undefined) call.reject(new McpRpcError(error.code, error.message, error.data));
+    else call.resolve(msg.result);
+  }
+
+  private handleNotification(msg: { method: string; params?: Params }): void {
+    const set = this.notificationHandlers.get(msg.method);
+    if (set !== undefined) for (const handler of set) this.callNotificationHandler(handler, msg);
+    if (this.anyNotificationHandlers.size > 0) {
+      for (const handler of this.anyNotificationHandlers) this.callNotificationHandler(handler, msg);
+    }
+  }
+
+  private callNotificationHandler(handler: NotificationHandler, msg: { method: string; params?: Params }): void {
+    try {
+      handler(msg.params, msg.method);
+    } catch (err) {
+      this.emitError(err);
+    }
+  }
+
+  private handleRequest(msg: { id: RequestId; method: string; params?: Params }): void {
+    const handler = this.requestHandlers.get(msg.method);
+    if (handler === undefined) {
+      this.sendIfOpen(errorReply(msg.id, METHOD_NOT_FOUND, `Method not found: ${msg.method}`));
+      return;
+    }
+    void this.answerRequest(handler, msg);
+  }
+
+  private async answerRequest(handler: RequestHandler, msg: { id: RequestId; method: string; params?: Params }): Promise<void> {
+    let reply: string;
+    try {
+      const result = await handler(msg.params, { id: msg.id, method: msg.method });
+      reply = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: result === undefined ? {} : result });
+    } catch (err) {
+      if (err instanceof RpcError) {
+        reply = errorReply(msg.id, err.rpcCode, err.message, err.data);
+      } else if (err instanceof McpRpcError) {
+        reply = errorReply(msg.id, err.code, err.message, err.data);
+      } else {
+        this.emitError(err);
+        reply = errorReply(msg.id, INTERNAL_ERROR, 'Internal error');
+      }
+    }
+    this.sendIfOpen(reply);
+  }
+
+  private sendIfOpen(data: string): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(data);
+  }
+
+  private readonly handleError = (err: Error): void => {
+    this.emitError(err);
+  };
+
+  private readonly handleHeartbeatTimeout = (): void => {
+    this.heartbeatExpired = true;
+    const hb = this.options.heartbeat;
+    this.emitError(new Error(`Heartbeat timeout: no pong within ${hb === false ? 0 : hb.timeoutMs} ms; connection terminated`));
+    terminateForHeartbeat(this.ws);
+  };
+
+  private readonly handleClose = (code: number, reasonBuffer: Buffer): void => {
+    this.heartbeat?.stop();
+    const info: ClientCloseInfo = this.heartbeatExpired
+      ? { code: CloseCode.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' }
+      : { code, reason: reasonBuffer.toString() };
+    this._closeInfo = info;
+    this.calls.failAll(info);
+    for (const handler of this.closeHandlers) {
+      try {
+        handler(info);
+      } catch (err) {
+        this.emitError(err);
+      }
+    }
+    this.closeHandlers.clear();
+  };
+
+  private emitError(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    for (const handler of this.errorHandlers) {
+      try {
+        handler(error);
+      } catch {
+        // A failing error handler must not break message handling.
+      }
+    }
+  }
+}
