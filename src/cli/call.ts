@@ -44,6 +44,6 @@ export async function runCall(url: string, method: string, paramsText: string | 
     }
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
-    client.close();
+    await client.close();
   }
 }

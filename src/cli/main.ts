@@ -9,8 +9,6 @@
  * traces are for bugs only, and even then only with MCP_WS_DEBUG=1.
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { runServe } from './serve.js';
-import { runCall } from './call.js';
 
 function int(name: string, min = 0) {
   return (value: string): number => {
@@ -49,6 +47,8 @@ export function buildProgram(): Command {
     .option('--drain-timeout-ms <ms>', 'on SIGTERM, time given to in-flight requests (default 10000)', int('--drain-timeout-ms'))
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
     .action(async (opts: Record<string, unknown>) => {
+      // Loaded on demand: `call` should not pay for the server's imports.
+      const { runServe } = await import('./serve.js');
       await runServe(opts);
     });
 
@@ -61,6 +61,7 @@ export function buildProgram(): Command {
     .option('-H, --header <header>', 'extra header "Name: value" (repeatable)', collect)
     .option('--timeout-ms <ms>', 'give up after this long (default 10000)', int('--timeout-ms', 1), 10_000)
     .action(async (url: string, method: string, params: string | undefined, opts: Record<string, unknown>) => {
+      const { runCall } = await import('./call.js');
       await runCall(url, method, params, opts);
     });
 
