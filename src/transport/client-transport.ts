@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
 import { CLOSE_CODE_TABLE, CloseCode } from '../protocol/close-codes.js';
 import { ERRORS } from '../protocol/errors.js';
 import { classify, Kind, type RequestId } from '../protocol/jsonrpc.js';
@@ -177,7 +177,7 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
   /** Called for non-fatal problems: bad frames, socket errors, failed reconnect attempts, heartbeat timeouts. */
   onerror?: (error: Error) => void;
   /** Called for each valid inbound JSON-RPC message. */
-  onmessage?: <T extends JSONRPCMessage>(message: T) => void;
+  onmessage?: <T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void;
   /** Always undefined: an MCP-over-WebSocket session is bound to its connection. */
   sessionId?: string;
 

@@ -241,6 +241,7 @@ export class McpWsClient {
   private nextId = 1;
   private heartbeatExpired = false;
   private _closeInfo: ClientCloseInfo | undefined;
+  private closeRequested: ClientCloseInfo | undefined;
   private closing: Promise<void> | undefined;
 
   /**
@@ -437,9 +438,13 @@ export class McpWsClient {
     if (this.closing !== undefined) return this.closing;
     const closing = closeGracefully(this.ws, code, reason);
     this.closing = closing;
+    this.closeRequested = { code, reason };
     // An invalid code or reason rejects without closing; allow another try.
     closing.catch(() => {
-      if (this.closing === closing) this.closing = undefined;
+      if (this.closing === closing) {
+        this.closing = undefined;
+        this.closeRequested = undefined;
+      }
     });
     return closing;
   }
@@ -456,9 +461,10 @@ export class McpWsClient {
   }
 
   private closedError(method: string): ConnectionClosedError {
-    const info = this._closeInfo ?? { code: 1006, reason: '' };
+    const info = this._closeInfo ?? this.closeRequested ?? { code: 1006, reason: '' };
+    const state = this._closeInfo === undefined ? 'closing' : 'closed';
     const why = info.reason ? `: ${info.reason}` : '';
-    return new ConnectionClosedError(info.code, info.reason, `Connection closed (code ${info.code}${why}); cannot send ${method}`);
+    return new ConnectionClosedError(info.code, info.reason, `Connection ${state} (code ${info.code}${why}); cannot send ${method}`);
   }
 
   private readonly handleMessage = (data: WebSocket.RawData, isBinary: boolean): void => {

@@ -308,7 +308,7 @@ describe('WebSocketClientTransport heartbeat', () => {
 
   it('keeps a healthy connection open', async () => {
     const s = await server();
-    const t = transport(s.url, { heartbeat: { intervalMs: 10, timeoutMs: 200 } });
+    const t = transport(s.url, { heartbeat: { intervalMs: 10, timeoutMs: 5_000 } });
     const log = record(t);
     await t.start();
     const peer = await s.waitForConnection(1);

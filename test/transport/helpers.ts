@@ -18,11 +18,13 @@ import net from 'node:net';
 import { once } from 'node:events';
 import WebSocket, { WebSocketServer, type ServerOptions } from 'ws';
 
+/** One message the test server received, with the socket it came on. */
 export interface Received {
   readonly socket: WebSocket;
   readonly message: Record<string, unknown>;
 }
 
+/** Handle on a running test server. */
 export interface TestServer {
   readonly url: string;
   readonly port: number;
