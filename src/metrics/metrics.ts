@@ -29,11 +29,25 @@ export const ERROR_KINDS = [
   'socket',
   'heartbeat_timeout',
   'slow_consumer',
+  'message_timeout',
+  'forbidden',
 ] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
 /** Rejections before the upgrade, counted in mcp_ws_upgrade_rejected_total{reason}. */
-export const REJECT_REASONS = ['path', 'draining', 'max_connections', 'max_connections_per_ip', 'not_upgrade'] as const;
+export const REJECT_REASONS = [
+  'path',
+  'draining',
+  'max_connections',
+  'max_connections_per_ip',
+  'not_upgrade',
+  'headers',
+  'origin',
+  'host',
+  'auth',
+  'forbidden',
+  'handshake_rate',
+] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /** A histogram with fixed buckets, counted in plain numbers. */

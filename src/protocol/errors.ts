@@ -39,6 +39,7 @@ export const ERRORS = {
   TOO_MANY_CONNECTIONS: { rpc: -32014, message: 'Too many connections', http: 503 },
   MESSAGE_TOO_BIG: { rpc: INVALID_REQUEST, message: 'Message too big', close: 1009 },
   UNSUPPORTED_DATA: { rpc: INVALID_REQUEST, message: 'Binary frames need a negotiated codec', close: 1003 },
+  FORBIDDEN: { rpc: -32013, message: 'Forbidden: this identity may not call that tool', http: 403 },
   SLOW_CONSUMER: { rpc: -32015, message: 'Slow consumer: send queue over its cap', close: 4001 },
 } as const satisfies Record<string, ErrorSpec>;
 

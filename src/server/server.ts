@@ -21,6 +21,8 @@
  * drainTimeoutMs, then every session is closed with 1001.
  */
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -31,6 +33,8 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { ServerMetrics, createRegistry, type RejectReason } from '../metrics/metrics.js';
 import { silentLogger } from '../log.js';
 import { Session, type SessionHost } from './session.js';
+import { OriginPolicy } from './origin.js';
+import { AuthError, Authenticator, extractCredential, type AuthOptions, type VerifiedIdentity } from './auth.js';
 import type { HandlerFactory, SessionHandler, SessionPeer } from './handler.js';
 
 /** Something that makes a handler per session: a factory or an object with createHandler (router, SDK host). */
@@ -70,11 +74,36 @@ export interface McpWsServerOptions {
   retryAfterSeconds?: number;
   /** Export prom-client's default process metrics at /metrics. Default true. */
   processMetrics?: boolean;
+  /** Browser origins allowed to connect. Default: loopback origins only; ['*'] allows any. No Origin (not a browser) is always allowed. */
+  allowedOrigins?: string[];
+  /** Host header values allowed. Default: loopback names when bound to loopback, else any. */
+  allowedHosts?: string[];
+  /** Authentication; off when absent. An Authenticator or its options. */
+  auth?: AuthOptions | Authenticator;
+  /** TLS: file paths of the certificate and key (PEM), optional CA to verify client certificates. Reloaded by reloadTls(). */
+  tls?: TlsFiles;
+  /** Most request headers an upgrade may carry (more → 400). Default 100. */
+  maxHeaders?: number;
+  /** Most fragments one message may have (ws maxFragments; more → 1009). Default 1024. */
+  maxFragments?: number;
+  /** Most chunks ws buffers while parsing (ws maxBufferedChunks; more → 1009). Default 65536. */
+  maxBufferedChunks?: number;
+  /** A message left incomplete this long closes the session with 1008; 0 disables. Default 30,000 ms. */
+  messageTimeoutMs?: number;
   /** Logger. Default: silent (the CLI passes its own). */
   logger?: Logger;
 }
 
-type Resolved = Required<Omit<McpWsServerOptions, 'handler' | 'logger'>>;
+/** TLS certificate files. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  /** CA bundle: when set, clients must present a certificate it signed. */
+  ca?: string;
+}
+
+type Resolved = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls'>> &
+  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls'>;
 
 const DEFAULTS: Resolved = {
   host: '127.0.0.1',
@@ -92,7 +121,13 @@ const DEFAULTS: Resolved = {
   closeTimeoutMs: 5_000,
   retryAfterSeconds: 1,
   processMetrics: true,
+  maxHeaders: 100,
+  maxFragments: 1024,
+  maxBufferedChunks: 65536,
+  messageTimeoutMs: 30_000,
 };
+
+const OPTIONAL_KEYS = new Set(['allowedOrigins', 'allowedHosts', 'auth', 'tls']);
 
 function check(ok: boolean, message: string): void {
   if (!ok) throw new RangeError(message);
@@ -102,7 +137,7 @@ function check(ok: boolean, message: string): void {
 export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'>): Resolved {
   const o: Resolved = { ...DEFAULTS };
   for (const [k, v] of Object.entries(options)) {
-    if (v !== undefined && k in DEFAULTS) (o as Record<string, unknown>)[k] = v;
+    if (v !== undefined && (k in DEFAULTS || OPTIONAL_KEYS.has(k))) (o as Record<string, unknown>)[k] = v;
   }
   const nonNeg = (name: keyof Resolved): void => {
     const v = o[name] as number;
@@ -125,6 +160,11 @@ export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'
   nonNeg('drainTimeoutMs');
   positive('closeTimeoutMs');
   nonNeg('retryAfterSeconds');
+  positive('maxHeaders');
+  positive('maxFragments');
+  positive('maxBufferedChunks');
+  nonNeg('messageTimeoutMs');
+  if (o.tls) check(typeof o.tls.cert === 'string' && typeof o.tls.key === 'string', 'tls needs cert and key file paths');
   return Object.freeze(o);
 }
 
@@ -142,8 +182,12 @@ export class McpWsServer implements SessionHost {
   readonly metrics = new ServerMetrics();
   readonly registry: Registry;
   readonly logger: Logger;
-  readonly http: HttpServer;
+  readonly http: HttpServer | HttpsServer;
   readonly maxBufferedBytes: number;
+  readonly messageTimeoutMs: number;
+  /** Verifies credentials when auth is on. */
+  readonly auth: Authenticator | undefined;
+  private readonly origins: OriginPolicy;
   now = Date.now();
   draining = false;
 
@@ -162,6 +206,14 @@ export class McpWsServer implements SessionHost {
     if (handler === undefined) throw new TypeError('handler is required: pass an McpRouter, an SdkHost or a factory');
     this.options = resolveServerOptions(rest);
     this.maxBufferedBytes = this.options.maxBufferedBytes;
+    this.messageTimeoutMs = this.options.messageTimeoutMs;
+    const auth = this.options.auth;
+    this.auth = auth === undefined ? undefined : auth instanceof Authenticator ? auth : new Authenticator(auth);
+    this.origins = new OriginPolicy({
+      allowedOrigins: this.options.allowedOrigins,
+      allowedHosts: this.options.allowedHosts,
+      bindHost: this.options.host,
+    });
     this.logger = logger ?? silentLogger;
     this.makeHandler = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
     this.registry = createRegistry(this.metrics, { defaultMetrics: this.options.processMetrics });
@@ -171,13 +223,20 @@ export class McpWsServer implements SessionHost {
       clientTracking: false,
       perMessageDeflate: false,
       handleProtocols: selectProtocol,
-    });
-    this.http = createServer({
+      maxFragments: this.options.maxFragments,
+      maxBufferedChunks: this.options.maxBufferedChunks,
+    } as ConstructorParameters<typeof WebSocketServer>[0]);
+    const httpOptions = {
       headersTimeout: this.options.handshakeTimeoutMs,
       requestTimeout: Math.max(this.options.handshakeTimeoutMs, 30_000),
       connectionsCheckingInterval: Math.min(1000, this.options.handshakeTimeoutMs),
       maxHeaderSize: 16 * 1024,
-    });
+    };
+    this.http = this.options.tls
+      ? createHttpsServer({ ...httpOptions, ...readTls(this.options.tls) })
+      : createServer(httpOptions);
+    // Count every header ourselves (the parser's default keeps 2,000 and drops the rest silently).
+    this.http.maxHeadersCount = 0;
     this.http.on('request', (req, res) => this.onRequest(req, res));
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket as Socket, head));
     this.http.on('clientError', onClientError);
@@ -202,7 +261,8 @@ export class McpWsServer implements SessionHost {
     const bound = this.http.address();
     const actualPort = typeof bound === 'object' && bound !== null ? bound.port : port;
     const hostPart = host.includes(':') ? `[${host}]` : host;
-    this.address = { host, port: actualPort, url: `ws://${hostPart}:${actualPort}${path}` };
+    const scheme = this.options.tls ? 'wss' : 'ws';
+    this.address = { host, port: actualPort, url: `${scheme}://${hostPart}:${actualPort}${path}` };
     this.startSweep();
     this.logger.info({ url: this.address.url }, 'listening');
     return this.address;
@@ -212,6 +272,16 @@ export class McpWsServer implements SessionHost {
   get url(): string {
     if (!this.address) throw new Error('server is not listening yet');
     return this.address.url;
+  }
+
+  /**
+   * Rereads the TLS certificate, key and CA from their files. New handshakes
+   * use them; open connections are untouched. The CLI calls this on SIGHUP.
+   */
+  reloadTls(): void {
+    if (!this.options.tls) throw new Error('reloadTls: the server was not started with tls');
+    (this.http as HttpsServer).setSecureContext(readTls(this.options.tls));
+    this.logger.info('TLS certificate reloaded');
   }
 
   /** Number of open sessions. */
@@ -227,6 +297,17 @@ export class McpWsServer implements SessionHost {
     const q = url.indexOf('?');
     const pathname = q === -1 ? url : url.slice(0, q);
     if (pathname !== this.options.path) return this.reject(socket, 404, 'path');
+    if (req.rawHeaders.length > 2 * this.options.maxHeaders) return this.reject(socket, 400, 'headers');
+    if (!this.origins.checkOrigin(req.headers.origin)) return this.reject(socket, 403, 'origin');
+    if (!this.origins.checkHost(req.headers.host)) return this.reject(socket, 403, 'host');
+    let token: string | undefined;
+    if (this.auth) {
+      try {
+        token = extractCredential(url, req.headers.authorization, req.headers['sec-websocket-protocol']);
+      } catch (err) {
+        return this.rejectAuth(socket, err);
+      }
+    }
     if (this.draining) return this.reject(socket, 503, 'draining');
     if (this.slots >= this.options.maxConnections) return this.reject(socket, 503, 'max_connections');
     const ip = socket.remoteAddress ?? '';
@@ -237,7 +318,27 @@ export class McpWsServer implements SessionHost {
     this.slots++;
     this.perIp.set(ip, ipCount + 1);
     socket.once('close', () => this.releaseSlot(ip));
-    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.accept(ws, socket, ip));
+    if (!this.auth) {
+      this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.accept(ws, socket, ip, undefined));
+      return;
+    }
+    this.auth.verify(token).then(
+      (identity) => {
+        if (socket.destroyed) return;
+        if (this.draining) return this.reject(socket, 503, 'draining');
+        this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.accept(ws, socket, ip, identity));
+      },
+      (err: unknown) => this.rejectAuth(socket, err),
+    );
+  }
+
+  private rejectAuth(socket: Socket, err: unknown): void {
+    if (!(err instanceof AuthError)) {
+      this.logger.error({ err }, 'credential check failed');
+      return this.reject(socket, 503, 'auth');
+    }
+    const challenge: Record<string, string> = this.auth ? { 'WWW-Authenticate': this.auth.challenge(err) } : {};
+    this.reject(socket, err.status, err.status === 401 ? 'auth' : 'forbidden', challenge, err.message);
   }
 
   private releaseSlot(ip: string): void {
@@ -247,19 +348,28 @@ export class McpWsServer implements SessionHost {
     else this.perIp.set(ip, n);
   }
 
-  private reject(socket: Socket, status: 404 | 503, reason: RejectReason): void {
+  private reject(
+    socket: Socket,
+    status: 400 | 401 | 403 | 404 | 503,
+    reason: RejectReason,
+    headers: Record<string, string> = {},
+    message: string = reason,
+  ): void {
     this.metrics.rejected[reason]++;
     this.logger.debug({ status, reason, ip: socket.remoteAddress }, 'upgrade rejected');
-    const text = status === 404 ? 'Not Found' : 'Service Unavailable';
-    const retry = status === 503 ? `Retry-After: ${this.options.retryAfterSeconds}\r\n` : '';
-    const body = `${reason}\n`;
+    if (socket.destroyed) return;
+    if (status === 503) headers = { ...headers, 'Retry-After': String(this.options.retryAfterSeconds) };
+    const extra = Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    const body = `${message}\n`;
     socket.end(
-      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n${retry}Content-Length: ${body.length}\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   }
 
-  private accept(ws: WebSocket, socket: Socket, ip: string): void {
-    const session = new Session(ws, socket, this, randomUUID(), ip, undefined, this.makeHandler);
+  private accept(ws: WebSocket, socket: Socket, ip: string, identity: VerifiedIdentity | undefined): void {
+    const session = new Session(ws, socket, this, randomUUID(), ip, identity, this.makeHandler);
     this.sessions.add(session);
     this.metrics.connectionsActive++;
     this.metrics.connectionsOpened++;
@@ -345,6 +455,16 @@ export class McpWsServer implements SessionHost {
         if (now - s.closingAt >= this.options.closeTimeoutMs) s.terminate();
         continue;
       }
+      if (s.expiresAt !== 0 && now >= s.expiresAt) {
+        this.logger.info({ session: s.id }, 'credential expired');
+        s.close(CloseCode.POLICY_VIOLATION, 'credential expired');
+        continue;
+      }
+      if (s.partialSince !== 0 && now - s.partialSince >= this.messageTimeoutMs) {
+        m.errors.message_timeout++;
+        s.close(CloseCode.POLICY_VIOLATION, 'message left incomplete');
+        continue;
+      }
       if (s.pausedAt !== 0 && now - s.pausedAt >= slowConsumerTimeoutMs) {
         m.errors.slow_consumer++;
         this.logger.warn({ session: s.id, buffered: s.bufferedAmount }, 'slow consumer closed');
@@ -409,6 +529,31 @@ export class McpWsServer implements SessionHost {
       if (done()) finish();
     });
   }
+}
+
+const STATUS_TEXT = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  503: 'Service Unavailable',
+} as const;
+
+function readTls(files: TlsFiles): { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean; rejectUnauthorized?: boolean } {
+  const read = (what: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read TLS ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const out: ReturnType<typeof readTls> = { cert: read('certificate', files.cert), key: read('key', files.key) };
+  if (files.ca) {
+    out.ca = read('CA', files.ca);
+    out.requestCert = true;
+    out.rejectUnauthorized = true;
+  }
+  return out;
 }
 
 /** Selects `mcp` when offered; a client offering no subprotocol is accepted without one. */

@@ -42,6 +42,8 @@ import {
 import { allowsBatch } from '../protocol/versions.js';
 import type { ServerMetrics } from '../metrics/metrics.js';
 import type { HandlerFactory, Identity, Reply, SessionHandler, SessionPeer } from './handler.js';
+import type { Authenticator, VerifiedIdentity } from './auth.js';
+import { FrameTracker } from './frame-tracker.js';
 
 /** What a session needs from its server. */
 export interface SessionHost {
@@ -52,6 +54,10 @@ export interface SessionHost {
   readonly now: number;
   /** True once graceful shutdown began: new requests are refused. */
   readonly draining: boolean;
+  /** Set when auth is on: tool calls are checked against the identity's scopes. */
+  readonly auth: Authenticator | undefined;
+  /** 0 disables the incomplete-message timeout (and the frame tracking it needs). */
+  readonly messageTimeoutMs: number;
   sessionClosed(session: Session): void;
   requestSettled(session: Session): void;
 }
@@ -78,6 +84,11 @@ export class Session implements SessionPeer {
   closingAt = 0;
   /** Requests whose reply is still being computed. */
   inFlight = 0;
+  /** When the credential expires (ms); 0 when it does not. */
+  readonly expiresAt: number;
+  /** Since when (coarse ms) a message has been left incomplete; 0 when none is. */
+  partialSince = 0;
+  private readonly frames: FrameTracker | undefined;
   private readonly handler: SessionHandler;
 
   constructor(
@@ -87,12 +98,17 @@ export class Session implements SessionPeer {
     readonly host: SessionHost,
     id: string,
     remoteAddress: string,
-    identity: Identity | undefined,
+    identity: VerifiedIdentity | undefined,
     makeHandler: HandlerFactory,
   ) {
     this.id = id;
     this.remoteAddress = remoteAddress;
     this.identity = identity;
+    this.expiresAt = identity?.expiresAt ?? 0;
+    if (host.messageTimeoutMs > 0) {
+      this.frames = new FrameTracker();
+      socket.on('data', onData);
+    }
     this.openedAt = host.now;
     this.lastSeen = host.now;
     (ws as SocketWithSession)[kSession] = this;
@@ -176,6 +192,14 @@ export class Session implements SessionPeer {
   private dispatch(msg: JsonRpcRequest): Reply {
     if (this.host.draining) {
       return errorReply(msg.id, ERRORS.SERVER_DRAINING.rpc, ERRORS.SERVER_DRAINING.message);
+    }
+    const auth = this.host.auth;
+    if (auth !== undefined && auth.checksTools && msg.method === 'tools/call') {
+      const tool = msg.params?.name;
+      if (typeof tool === 'string' && !auth.mayCallTool(this.identity, tool)) {
+        this.host.metrics.errors.forbidden++;
+        return errorReply(msg.id, ERRORS.FORBIDDEN.rpc, `Forbidden: tool ${tool} needs a scope this identity lacks`);
+      }
     }
     try {
       return this.handler.request(msg);
@@ -320,6 +344,14 @@ export class Session implements SessionPeer {
     this.ws.resume();
   }
 
+  /** @internal Raw bytes from the client, for the incomplete-message timeout. */
+  onData(chunk: Buffer): void {
+    const frames = this.frames!;
+    frames.push(chunk);
+    if (!frames.inMessage) this.partialSince = 0;
+    else if (this.partialSince === 0) this.partialSince = this.host.now || 1;
+  }
+
   /** @internal */
   onPong(): void {
     this.pingSentAt = 0;
@@ -355,6 +387,10 @@ function onError(this: WebSocket, err: Error & { code?: string }): void {
   // ws has already chosen the close code (1002, 1007, 1009) and is closing.
   session.host.metrics.errors.socket++;
   session.host.logger.debug({ session: session.id, code: err.code, msg: err.message }, 'socket error');
+}
+
+function onData(this: Socket, chunk: Buffer): void {
+  (this as Socket & { [kSession]?: Session })[kSession]?.onData(chunk);
 }
 
 function onDrain(this: Socket): void {
