@@ -34,6 +34,39 @@ export const ServeConfigSchema = z.strictObject({
   pageSize: positiveInt.optional(),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
   module: z.string().min(1).optional(),
+  maxHeaders: positiveInt.optional(),
+  maxFragments: positiveInt.optional(),
+  maxBufferedChunks: positiveInt.optional(),
+  messageTimeoutMs: nonNegInt.optional(),
+  allowedOrigins: z.array(z.string().min(1)).optional(),
+  allowedHosts: z.array(z.string().min(1)).optional(),
+  auth: z
+    .strictObject({
+      tokens: z.array(z.union([z.string().min(16), z.strictObject({ token: z.string().min(16), subject: z.string().optional(), scopes: z.array(z.string()).optional() })])).optional(),
+      tokensFile: z.string().min(1).optional(),
+      tokensEnv: z.string().min(1).optional(),
+      jwt: z
+        .strictObject({
+          secret: z.string().min(32).optional(),
+          secretEnv: z.string().min(1).optional(),
+          publicKeyFile: z.string().min(1).optional(),
+          jwksUrl: z.url().optional(),
+          jwksCooldownMs: nonNegInt.optional(),
+          jwksCacheMaxAgeMs: positiveInt.optional(),
+          algorithms: z.array(z.string()).optional(),
+          issuer: z.union([z.string(), z.array(z.string())]).optional(),
+          audience: z.union([z.string(), z.array(z.string())]).optional(),
+          requiredClaims: z.array(z.string()).optional(),
+          clockToleranceSec: nonNegInt.optional(),
+          scopesClaim: z.string().optional(),
+        })
+        .optional(),
+      requiredScopes: z.array(z.string()).optional(),
+      toolScopes: z.record(z.string(), z.array(z.string())).optional(),
+      realm: z.string().optional(),
+    })
+    .optional(),
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() }).optional(),
 });
 
 export type ServeConfig = z.infer<typeof ServeConfigSchema>;
@@ -101,18 +134,35 @@ export function parseServeConfig(value: unknown, source = 'config'): ServeConfig
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigError(`${source}: expected a JSON object of settings`);
   }
-  const known = Object.keys(ServeConfigSchema.shape);
-  for (const key of Object.keys(value)) {
-    if (known.includes(key)) continue;
-    const hint = suggestKey(key, known);
-    throw new ConfigError(`${source}: unknown setting "${key}"${hint ? ` — did you mean "${hint}"?` : ''}`);
-  }
+  checkKeys(value as Record<string, unknown>, ServeConfigSchema, source, '');
   const parsed = ServeConfigSchema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const key = issue.path.join('.');
   const given = issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown>)?.[k as PropertyKey], value);
-  throw new ConfigError(`${source}: ${key} ${describeIssue(issue)} (got ${JSON.stringify(given)})`);
+  // Never repeat a credential back, not even a wrong one.
+  const secret = /token|secret|key/i.test(key);
+  throw new ConfigError(`${source}: ${key} ${describeIssue(issue)}${secret ? '' : ` (got ${JSON.stringify(given)})`}`);
+}
+
+/** Walks nested objects of the schema so an unknown key anywhere gets its own message. */
+function checkKeys(value: Record<string, unknown>, schema: z.ZodType, source: string, prefix: string): void {
+  const shape = objectShape(schema);
+  if (!shape) return;
+  const known = Object.keys(shape);
+  for (const [key, v] of Object.entries(value)) {
+    if (!known.includes(key)) {
+      const hint = suggestKey(key, known);
+      throw new ConfigError(`${source}: unknown setting "${prefix}${key}"${hint ? ` — did you mean "${prefix}${hint}"?` : ''}`);
+    }
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) checkKeys(v as Record<string, unknown>, shape[key]!, source, `${prefix}${key}.`);
+  }
+}
+
+function objectShape(schema: z.ZodType): Record<string, z.ZodType> | undefined {
+  let s: z.ZodType = schema;
+  while (s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
+  return s instanceof z.ZodObject ? (s.shape as Record<string, z.ZodType>) : undefined;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -120,7 +170,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     case 'invalid_type':
       return `should be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}`;
     case 'too_small':
-      return `should be at least ${String(issue.minimum)}`;
+      return issue.origin === 'string' ? `should be at least ${String(issue.minimum)} characters` : `should be at least ${String(issue.minimum)}`;
     case 'too_big':
       return `should be at most ${String(issue.maximum)}`;
     case 'invalid_value':
