@@ -48,6 +48,21 @@ describe('serve with authentication from the command line', () => {
     child.kill('SIGTERM');
   });
 
+  it('never writes a credential into a log line, even at trace level', async () => {
+    const file = join(dir, 'tokens-trace.txt');
+    writeFileSync(file, `${TOKEN}\n`);
+    const s = await serve(['--port', '0', '--auth-token-file', file, '--log-level', 'trace']);
+    running.push(s);
+    await run(['call', s.url, 'ping', '-H', `Authorization: Bearer ${TOKEN}`]);
+    await run(['call', s.url, 'ping', '-H', 'Authorization: Bearer wrong-token-but-long-enough-000']);
+    await run(['call', `${s.url}?access_token=${TOKEN}`, 'ping']);
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toBe(0);
+    expect(s.stderr()).toMatch(/upgrade rejected/);
+    expect(s.stderr()).not.toContain(TOKEN);
+    expect(s.stderr()).not.toContain('wrong-token-but-long-enough-000');
+  });
+
   it('rejects a short token in one line', async () => {
     const r = await run(['serve', '--port', '0', '--auth-token', 'short']);
     expect(r.code).toBe(1);
