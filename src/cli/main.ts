@@ -3,6 +3,7 @@
  *
  *   mcp-ws serve [options]            run a server (the demo router by default)
  *   mcp-ws call URL METHOD [JSON]     one request, result printed as JSON
+ *   mcp-ws bench URL [options]        MCP-aware load test (latency percentiles, req/s)
  *
  * Every failure a user can cause (a bad flag, a bad config, a busy port, an
  * unreachable URL) prints one line on stderr and exits non-zero; stack
@@ -46,10 +47,43 @@ export function buildProgram(): Command {
     .option('--heartbeat-timeout-ms <ms>', 'terminate when the pong is this late (default 10000)', int('--heartbeat-timeout-ms', 1))
     .option('--drain-timeout-ms <ms>', 'on SIGTERM, time given to in-flight requests (default 10000)', int('--drain-timeout-ms'))
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
+    .option('--allowed-origin <origin>', 'browser origin allowed to connect (repeatable; "*" = any; default loopback only)', collect)
+    .option('--allowed-host <host>', 'Host header allowed (repeatable; default loopback names when bound to loopback)', collect)
+    .option('--auth-token <token>', 'static bearer token (repeatable; visible in ps: prefer --auth-token-file or $MCP_WS_AUTH_TOKENS)', collect)
+    .option('--auth-token-file <file>', 'file of bearer tokens, one per line')
+    .option('--jwt-secret-env <name>', 'environment variable holding the HS256/384/512 secret')
+    .option('--jwt-public-key <file>', 'PEM public key for RS/PS/ES/EdDSA JWTs')
+    .option('--jwt-jwks-url <url>', 'JWKS URL for JWT keys (cached, follows rotation)')
+    .option('--jwt-issuer <iss>', 'required JWT issuer')
+    .option('--jwt-audience <aud>', 'required JWT audience')
+    .option('--tls-cert <file>', 'PEM certificate: serve wss:// (SIGHUP reloads it)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--tls-ca <file>', 'CA bundle: require client certificates signed by it')
     .action(async (opts: Record<string, unknown>) => {
       // Loaded on demand: `call` should not pay for the server's imports.
       const { runServe } = await import('./serve.js');
       await runServe(opts);
+    });
+
+  program
+    .command('gateway')
+    .description('Serve MCP clients over WebSocket from a pool of upstream MCP servers (ws://, http:// or stdio commands)')
+    .option('-u, --upstream <upstream>', 'ws:// or http(s):// URL, or a stdio command line in quotes (repeatable)', collect)
+    .option('--host <host>', 'interface to bind (default 127.0.0.1)')
+    .option('-p, --port <port>', 'TCP port, 0 picks a free one (default 8080)', int('--port'))
+    .option('--path <path>', 'WebSocket endpoint path (default /ws)')
+    .option('-c, --config <file>', 'JSON config file (serve settings + a "gateway" section); flags override it')
+    .option('--preset <name>', 'pool preset from the seed: high-throughput | high-availability')
+    .option('--strategy <name>', 'RoundRobin | LeastConnections | Random | WeightedRoundRobin | PowerOfTwoChoices')
+    .option('--min-connections <n>', 'upstream sessions opened at start and kept (default 1)', int('--min-connections'))
+    .option('--max-connections <n>', 'upper bound on upstream sessions (default 100)', int('--max-connections', 1))
+    .option('--health-check-interval-ms <ms>', 'MCP ping of silent upstream sessions, 0 = off (default 10000)', int('--health-check-interval-ms'))
+    .option('--request-timeout-ms <ms>', 'upstream answer timeout per request (default 60000)', int('--request-timeout-ms', 1))
+    .option('--on-upstream-lost <policy>', 'close (4003, default) | reestablish')
+    .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
+    .action(async (opts: Record<string, unknown>) => {
+      const { runGateway } = await import('../gateway/cli.js');
+      await runGateway(opts);
     });
 
   program
@@ -63,6 +97,31 @@ export function buildProgram(): Command {
     .action(async (url: string, method: string, params: string | undefined, opts: Record<string, unknown>) => {
       const { runCall } = await import('./call.js');
       await runCall(url, method, params, opts);
+    });
+
+  program
+    .command('bench')
+    .description('Load-test an MCP server: sessions initialized, JSON-RPC ids matched, latency percentiles and req/s')
+    .argument('<url>', 'ws:// or wss:// (MCP over WebSocket), or http:// or https:// (Streamable HTTP)')
+    .option('--connections <n>', 'sessions to open (default 10)')
+    .option('--concurrency <n>', 'requests in flight per session, closed loop (default 1)')
+    .option('--duration <s>', 'measured seconds (default 10)')
+    .option('--messages <n>', 'total requests instead of a duration')
+    .option('--size <bytes>', 'approximate request size; pads the echo text (default 200)')
+    .option('--method <method>', 'JSON-RPC method (default tools/call)')
+    .option('--params <json>', 'params as a JSON object (default: the echo tool with padded text)')
+    .option('--rate <r>', 'open loop: total requests per second, latency from intended send times')
+    .option('--ramp <s>', 'open the sessions over this many seconds first (default 0)')
+    .option('--warmup <s>', 'seconds of load before measuring (default 0)')
+    .option('-H, --header <header>', 'extra header "Name: value" (repeatable)', collect)
+    .option('--subprotocol <name>', 'WebSocket subprotocol to offer, "" for none (default mcp)')
+    .option('--workers <n>', 'worker threads generating load (default 1)')
+    .option('--timeout-ms <ms>', 'count a request unanswered this long as a timeout (default 10000)')
+    .option('--json', 'print the result as JSON on stdout')
+    .option('--html <file>', 'write a self-contained HTML report')
+    .action(async (url: string, opts: Record<string, unknown>) => {
+      const { runBenchCommand } = await import('../bench/bench-command.js');
+      await runBenchCommand(url, opts);
     });
 
   return program;

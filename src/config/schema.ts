@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { rateLimitConfigSchema } from '../ratelimit/config.js';
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
@@ -66,6 +67,8 @@ export const ServeConfigSchema = z.strictObject({
       realm: z.string().optional(),
     })
     .optional(),
+  rateLimit: rateLimitConfigSchema.optional(),
+  rateLimitCloseAfter: nonNegInt.optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() }).optional(),
 });
 
@@ -83,6 +86,8 @@ export class ConfigError extends Error {
 const SEED_ALIASES: Record<string, string> = {
   max_connections: 'maxConnections',
   max_payload: 'maxPayload',
+  rate_limit: 'rateLimit',
+  rate_limit_config: 'rateLimit',
   max_message_size: 'maxPayload',
   heartbeat_interval: 'heartbeatIntervalMs',
   heartbeat_interval_ms: 'heartbeatIntervalMs',

@@ -31,6 +31,8 @@ export const ERROR_KINDS = [
   'slow_consumer',
   'message_timeout',
   'forbidden',
+  'rate_limited',
+  'notification_dropped',
 ] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
@@ -149,12 +151,20 @@ function histogramValues(name: string, h: LatencyHistogram): MetricValue[] {
   return values;
 }
 
+/** A metric from another module (rate limiter, gateway), read at scrape time. */
+export interface ExtraMetric {
+  name: string;
+  help: string;
+  type: MetricType;
+  read: () => MetricValue[];
+}
+
 /** Options of {@link createRegistry}. */
 export interface RegistryOptions {
   /** Add prom-client's default process metrics (CPU, memory, event loop lag). Default true. */
   defaultMetrics?: boolean;
   /** Extra metrics to register on the same registry (e.g. from the gateway). */
-  extra?: Array<{ name: string; help: string; type: MetricType; read: () => MetricValue[] }>;
+  extra?: ExtraMetric[];
 }
 
 /** Builds a prom-client registry exporting one server's metrics. One registry per server. */

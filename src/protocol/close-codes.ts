@@ -28,6 +28,8 @@ export const CloseCode = {
   SLOW_CONSUMER: 4001,
   /** Heartbeat timeout: no pong within heartbeat timeoutMs (sent by clients; a server terminates). */
   HEARTBEAT_TIMEOUT: 4002,
+  /** Gateway: the upstream MCP session this session was pinned to died; reconnect for a fresh one. */
+  UPSTREAM_LOST: 4003,
 } as const;
 
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
@@ -45,4 +47,5 @@ export const CLOSE_CODE_TABLE: ReadonlyArray<{ code: number; name: string; recon
   { code: 1013, name: 'TRY_AGAIN_LATER', reconnect: true, meaning: 'server overloaded' },
   { code: 4001, name: 'SLOW_CONSUMER', reconnect: true, meaning: 'send queue stayed over maxBufferedBytes' },
   { code: 4002, name: 'HEARTBEAT_TIMEOUT', reconnect: true, meaning: 'no pong within the heartbeat timeout' },
+  { code: 4003, name: 'UPSTREAM_LOST', reconnect: true, meaning: 'gateway: the pinned upstream MCP session died' },
 ];

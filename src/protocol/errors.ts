@@ -39,7 +39,10 @@ export const ERRORS = {
   TOO_MANY_CONNECTIONS: { rpc: -32014, message: 'Too many connections', http: 503 },
   MESSAGE_TOO_BIG: { rpc: INVALID_REQUEST, message: 'Message too big', close: 1009 },
   UNSUPPORTED_DATA: { rpc: INVALID_REQUEST, message: 'Binary frames need a negotiated codec', close: 1003 },
+  RATE_LIMITED: { rpc: -32012, message: 'Rate limited: retry after data.retryAfterMs', http: 503 },
   FORBIDDEN: { rpc: -32013, message: 'Forbidden: this identity may not call that tool', http: 403 },
+  UPSTREAM_UNAVAILABLE: { rpc: -32016, message: 'No upstream MCP server available; try again later', http: 503, close: 1013 },
+  UPSTREAM_LOST: { rpc: -32017, message: 'Upstream MCP session lost', close: 4003 },
   SLOW_CONSUMER: { rpc: -32015, message: 'Slow consumer: send queue over its cap', close: 4001 },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -30,11 +30,12 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { CloseCode } from '../protocol/close-codes.js';
-import { ServerMetrics, createRegistry, type RejectReason } from '../metrics/metrics.js';
+import { ServerMetrics, createRegistry, type ExtraMetric, type RejectReason } from '../metrics/metrics.js';
 import { silentLogger } from '../log.js';
 import { Session, type SessionHost } from './session.js';
 import { OriginPolicy } from './origin.js';
 import { AuthError, Authenticator, extractCredential, type AuthOptions, type VerifiedIdentity } from './auth.js';
+import { RateLimiter, type RateLimiterOptions } from '../ratelimit/limiter.js';
 import type { HandlerFactory, SessionHandler, SessionPeer } from './handler.js';
 
 /** Something that makes a handler per session: a factory or an object with createHandler (router, SDK host). */
@@ -90,6 +91,12 @@ export interface McpWsServerOptions {
   maxBufferedChunks?: number;
   /** A message left incomplete this long closes the session with 1008; 0 disables. Default 30,000 ms. */
   messageTimeoutMs?: number;
+  /** Rate limiting (off when absent): the seed's RateLimitConfig and scopes, or a RateLimiter to share. */
+  rateLimit?: RateLimiterOptions | RateLimiter;
+  /** Consecutive rate-limited requests after which a session is closed with 1008; 0 never closes. Default 1000. */
+  rateLimitCloseAfter?: number;
+  /** More metrics to export at /metrics (e.g. a gateway's), read at scrape time. */
+  metrics?: ExtraMetric[];
   /** Logger. Default: silent (the CLI passes its own). */
   logger?: Logger;
 }
@@ -102,8 +109,8 @@ export interface TlsFiles {
   ca?: string;
 }
 
-type Resolved = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls'>> &
-  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls'>;
+type Resolved = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'metrics'>> &
+  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit'>;
 
 const DEFAULTS: Resolved = {
   host: '127.0.0.1',
@@ -125,9 +132,10 @@ const DEFAULTS: Resolved = {
   maxFragments: 1024,
   maxBufferedChunks: 65536,
   messageTimeoutMs: 30_000,
+  rateLimitCloseAfter: 1000,
 };
 
-const OPTIONAL_KEYS = new Set(['allowedOrigins', 'allowedHosts', 'auth', 'tls']);
+const OPTIONAL_KEYS = new Set(['allowedOrigins', 'allowedHosts', 'auth', 'tls', 'rateLimit']);
 
 function check(ok: boolean, message: string): void {
   if (!ok) throw new RangeError(message);
@@ -164,6 +172,7 @@ export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'
   positive('maxFragments');
   positive('maxBufferedChunks');
   nonNeg('messageTimeoutMs');
+  nonNeg('rateLimitCloseAfter');
   if (o.tls) check(typeof o.tls.cert === 'string' && typeof o.tls.key === 'string', 'tls needs cert and key file paths');
   return Object.freeze(o);
 }
@@ -187,6 +196,9 @@ export class McpWsServer implements SessionHost {
   readonly messageTimeoutMs: number;
   /** Verifies credentials when auth is on. */
   readonly auth: Authenticator | undefined;
+  /** Admission by rate, when rate limiting is on. */
+  readonly rateLimiter: RateLimiter | undefined;
+  private readonly ownsRateLimiter: boolean;
   private readonly origins: OriginPolicy;
   now = Date.now();
   draining = false;
@@ -202,13 +214,29 @@ export class McpWsServer implements SessionHost {
   private drained: (() => void) | undefined;
 
   constructor(options: McpWsServerOptions) {
-    const { handler, logger, ...rest } = options;
+    const { handler, logger, metrics: extraMetrics, ...rest } = options;
     if (handler === undefined) throw new TypeError('handler is required: pass an McpRouter, an SdkHost or a factory');
     this.options = resolveServerOptions(rest);
     this.maxBufferedBytes = this.options.maxBufferedBytes;
     this.messageTimeoutMs = this.options.messageTimeoutMs;
     const auth = this.options.auth;
     this.auth = auth === undefined ? undefined : auth instanceof Authenticator ? auth : new Authenticator(auth);
+    const rl = this.options.rateLimit;
+    this.ownsRateLimiter = rl !== undefined && !(rl instanceof RateLimiter);
+    this.rateLimiter =
+      rl === undefined
+        ? undefined
+        : rl instanceof RateLimiter
+          ? rl
+          : new RateLimiter({
+              ...rl,
+              onStoreStateChange: (state, previous, error) => {
+                const log = state === 'up' ? this.logger.info.bind(this.logger) : this.logger.warn.bind(this.logger);
+                log({ state, previous, err: error?.message }, 'rate-limit store state changed');
+                rl.onStoreStateChange?.(state, previous, error);
+              },
+            });
+    if (this.rateLimiter?.empty) this.rateLimiter = undefined;
     this.origins = new OriginPolicy({
       allowedOrigins: this.options.allowedOrigins,
       allowedHosts: this.options.allowedHosts,
@@ -216,7 +244,10 @@ export class McpWsServer implements SessionHost {
     });
     this.logger = logger ?? silentLogger;
     this.makeHandler = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
-    this.registry = createRegistry(this.metrics, { defaultMetrics: this.options.processMetrics });
+    this.registry = createRegistry(this.metrics, {
+      defaultMetrics: this.options.processMetrics,
+      extra: [...(this.rateLimiter?.metrics() ?? []), ...(extraMetrics ?? [])],
+    });
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.options.maxPayload,
@@ -245,6 +276,11 @@ export class McpWsServer implements SessionHost {
   /** Starts listening. Resolves with the bound address once ready. */
   async listen(): Promise<ServerAddress> {
     const { host, port, path } = this.options;
+    const redis = this.rateLimiter?.redis;
+    if (redis && !(await redis.whenUp(2000))) {
+      // Serve anyway: the configured failMode decides until Redis answers.
+      this.logger.warn('rate-limit store not reachable yet; its failMode applies until it is');
+    }
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         this.http.removeListener('listening', onListening);
@@ -314,10 +350,32 @@ export class McpWsServer implements SessionHost {
     const perIpMax = this.options.maxConnectionsPerIp;
     const ipCount = this.perIp.get(ip) ?? 0;
     if (perIpMax > 0 && ipCount >= perIpMax) return this.reject(socket, 503, 'max_connections_per_ip');
+    const handshakeVerdict = this.rateLimiter?.checkHandshake(ip);
+    if (handshakeVerdict) {
+      // A shared (Redis) handshake limit answers asynchronously; admission waits for it below.
+      if (!(handshakeVerdict instanceof Promise)) {
+        if (handshakeVerdict.kind === 'denied') return this.reject(socket, 503, 'handshake_rate', retryAfter(handshakeVerdict.retryAfterMs));
+      }
+    }
     // Take the slot now, synchronously: concurrent upgrades see it at once.
     this.slots++;
     this.perIp.set(ip, ipCount + 1);
     socket.once('close', () => this.releaseSlot(ip));
+    if (handshakeVerdict instanceof Promise) {
+      handshakeVerdict.then(
+        (v) => {
+          if (v?.kind === 'denied') return this.reject(socket, 503, 'handshake_rate', retryAfter(v.retryAfterMs));
+          this.authenticate(req, socket, head, ip, token);
+        },
+        () => this.authenticate(req, socket, head, ip, token),
+      );
+      return;
+    }
+    this.authenticate(req, socket, head, ip, token);
+  }
+
+  private authenticate(req: IncomingMessage, socket: Socket, head: Buffer, ip: string, token: string | undefined): void {
+    if (socket.destroyed) return;
     if (!this.auth) {
       this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.accept(ws, socket, ip, undefined));
       return;
@@ -358,7 +416,7 @@ export class McpWsServer implements SessionHost {
     this.metrics.rejected[reason]++;
     this.logger.debug({ status, reason, ip: socket.remoteAddress }, 'upgrade rejected');
     if (socket.destroyed) return;
-    if (status === 503) headers = { ...headers, 'Retry-After': String(this.options.retryAfterSeconds) };
+    if (status === 503 && headers['Retry-After'] === undefined) headers = { ...headers, 'Retry-After': String(this.options.retryAfterSeconds) };
     const extra = Object.entries(headers)
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join('');
@@ -381,6 +439,7 @@ export class McpWsServer implements SessionHost {
   /** @internal */
   sessionClosed(session: Session): void {
     if (this.sessions.delete(session)) this.metrics.connectionsActive--;
+    this.rateLimiter?.releaseConnection(session.id);
     if (this.draining && this.sessions.size === 0) this.drained?.();
   }
 
@@ -448,6 +507,8 @@ export class McpWsServer implements SessionHost {
   /** @internal One pass over all sessions: clock, heartbeats, slow consumers, stalled closes. */
   sweep(): void {
     const now = (this.now = Date.now());
+    // Free rate-limit state of idle keys a slice at a time, so one sweep never stalls the loop.
+    this.rateLimiter?.sweep(10_000);
     const { heartbeatIntervalMs: interval, heartbeatTimeoutMs: timeout, slowConsumerTimeoutMs } = this.options;
     const m = this.metrics;
     for (const s of this.sessions) {
@@ -511,6 +572,7 @@ export class McpWsServer implements SessionHost {
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
     await stopped;
+    if (this.ownsRateLimiter) await this.rateLimiter?.close();
     this.logger.info('closed');
   }
 
@@ -529,6 +591,10 @@ export class McpWsServer implements SessionHost {
       if (done()) finish();
     });
   }
+}
+
+function retryAfter(ms: number): Record<string, string> {
+  return { 'Retry-After': String(Number.isFinite(ms) ? Math.max(1, Math.ceil(ms / 1000)) : 60) };
 }
 
 const STATUS_TEXT = {

@@ -44,6 +44,7 @@ import type { ServerMetrics } from '../metrics/metrics.js';
 import type { HandlerFactory, Identity, Reply, SessionHandler, SessionPeer } from './handler.js';
 import type { Authenticator, VerifiedIdentity } from './auth.js';
 import { FrameTracker } from './frame-tracker.js';
+import type { RateLimiter, RateLimitRequest, Verdict } from '../ratelimit/limiter.js';
 
 /** What a session needs from its server. */
 export interface SessionHost {
@@ -58,6 +59,9 @@ export interface SessionHost {
   readonly auth: Authenticator | undefined;
   /** 0 disables the incomplete-message timeout (and the frame tracking it needs). */
   readonly messageTimeoutMs: number;
+  /** Admission by rate, when on. */
+  readonly rateLimiter: RateLimiter | undefined;
+  readonly options: { readonly rateLimitCloseAfter: number };
   sessionClosed(session: Session): void;
   requestSettled(session: Session): void;
 }
@@ -89,6 +93,10 @@ export class Session implements SessionPeer {
   /** Since when (coarse ms) a message has been left incomplete; 0 when none is. */
   partialSince = 0;
   private readonly frames: FrameTracker | undefined;
+  /** The rate-limit key of this session; `method` is set per message. */
+  private readonly admission: RateLimitRequest | undefined;
+  /** Rate-limited requests in a row; reset by any allowed one. */
+  private denials = 0;
   private readonly handler: SessionHandler;
 
   constructor(
@@ -105,6 +113,9 @@ export class Session implements SessionPeer {
     this.remoteAddress = remoteAddress;
     this.identity = identity;
     this.expiresAt = identity?.expiresAt ?? 0;
+    this.admission = host.rateLimiter
+      ? { connectionKey: id, identityKey: identity?.subject, ip: remoteAddress, method: '' }
+      : undefined;
     if (host.messageTimeoutMs > 0) {
       this.frames = new FrameTracker();
       socket.on('data', onData);
@@ -166,7 +177,7 @@ export class Session implements SessionPeer {
         this.receiveRequest(msg as JsonRpcRequest);
         return;
       case Kind.Notification:
-        this.handler.notification(msg as JsonRpcNotification);
+        this.receiveNotification(msg as JsonRpcNotification);
         return;
       case Kind.Response:
         this.handler.response(msg as JsonRpcResponse);
@@ -201,11 +212,68 @@ export class Session implements SessionPeer {
         return errorReply(msg.id, ERRORS.FORBIDDEN.rpc, `Forbidden: tool ${tool} needs a scope this identity lacks`);
       }
     }
+    if (this.admission !== undefined) {
+      this.admission.method = msg.method;
+      const verdict = this.host.rateLimiter!.checkRequest(this.admission);
+      if (verdict !== null) return this.admit(msg, verdict);
+      this.denials = 0;
+    }
+    return this.call(msg);
+  }
+
+  private call(msg: JsonRpcRequest): Reply {
     try {
       return this.handler.request(msg);
     } catch (err) {
       return this.internalError(msg.id, err);
     }
+  }
+
+  /** A request the rate limiter did not simply allow: refuse it, hold it (queue mode), or wait for Redis. */
+  private admit(msg: JsonRpcRequest, verdict: Verdict | Promise<Verdict>): Reply {
+    if (verdict instanceof Promise) {
+      return verdict.then((v) => (v === null ? ((this.denials = 0), this.call(msg)) : this.admit(msg, v)));
+    }
+    if (verdict === null) return this.call(msg);
+    if (verdict.kind === 'delayed') {
+      this.denials = 0;
+      return new Promise<void>((resolve) => setTimeout(resolve, verdict.delayMs)).then(() =>
+        this.isOpen ? this.call(msg) : undefined,
+      );
+    }
+    this.host.metrics.errors.rate_limited++;
+    const closeAfter = this.host.options.rateLimitCloseAfter;
+    if (closeAfter > 0 && ++this.denials >= closeAfter) {
+      this.host.logger.warn({ session: this.id, denials: this.denials }, 'closing a session that kept exceeding its rate limit');
+      this.close(CloseCode.POLICY_VIOLATION, 'rate limit exceeded');
+    }
+    const retryAfterMs = Number.isFinite(verdict.retryAfterMs) ? Math.ceil(verdict.retryAfterMs) : null;
+    return errorReply(msg.id, ERRORS.RATE_LIMITED.rpc, ERRORS.RATE_LIMITED.message, {
+      retryAfterMs,
+      limit: verdict.limit,
+      scope: verdict.scope,
+      ...(verdict.method === undefined ? {} : { method: verdict.method }),
+    });
+  }
+
+  /** A notification, unless the rate limiter drops it. */
+  private receiveNotification(msg: JsonRpcNotification): void {
+    if (this.admission !== undefined) {
+      this.admission.method = msg.method;
+      const verdict = this.host.rateLimiter!.checkNotification(this.admission);
+      if (verdict instanceof Promise) {
+        void verdict.then((v) => {
+          if (v === null || v.kind === 'delayed') this.handler.notification(msg);
+          else this.host.metrics.errors.notification_dropped++;
+        });
+        return;
+      }
+      if (verdict !== null && verdict.kind === 'denied') {
+        this.host.metrics.errors.notification_dropped++;
+        return;
+      }
+    }
+    this.handler.notification(msg);
   }
 
   /**
@@ -267,7 +335,7 @@ export class Session implements SessionPeer {
           break;
         }
         case Kind.Notification:
-          this.handler.notification(item as JsonRpcNotification);
+          this.receiveNotification(item as JsonRpcNotification);
           break;
         case Kind.Response:
           this.handler.response(item as JsonRpcResponse);

@@ -1,0 +1,282 @@
+/**
+ * Compression settings: the config-file fragment (zod), the seed's presets,
+ * resolution to a frozen config, and the two things a server builds from it:
+ * the codec negotiator and ws's `perMessageDeflate` option.
+ *
+ * Two independent mechanisms, both off for clients that do not ask:
+ *
+ * - Negotiated codecs (`algorithm`, `level`, `algorithms`, `minCompressSize`):
+ *   one-shot compression per message, selected through the `mcp.<codec>`
+ *   subprotocol. No state per session. On by default (only clients that
+ *   offer a codec subprotocol get one).
+ * - permessage-deflate (RFC 7692), for browsers: ws keeps a zlib stream per
+ *   connection once it has compressed a message (~300 KiB with the default
+ *   window), so it is off by default; turn it on when clients cannot speak
+ *   a codec subprotocol and connections are few.
+ */
+import type { PerMessageDeflateOptions } from 'ws';
+import { z } from 'zod';
+import { CODEC_NAMES, type Codec, type CodecName } from './codec.js';
+import { CODEC_LEVELS, createCodec, isCodecAvailable } from './codecs.js';
+import { CodecNegotiator } from './negotiate.js';
+import { DEFAULT_MIN_COMPRESS_SIZE, WireCodec } from './wire-codec.js';
+
+const codecName = z.enum(CODEC_NAMES as [CodecName, ...CodecName[]]);
+const nonNegInt = z.number().int().nonnegative();
+const positiveInt = z.number().int().positive();
+const windowBits = z.number().int().min(8).max(15);
+
+/** The seed's scenario presets (websocket-performance.md, "圧縮の最適化"). */
+export const COMPRESSION_PRESETS = Object.freeze({
+  /** Lowest latency: zstd level 1, nothing under 2 KiB compressed. */
+  lowLatency: Object.freeze({ algorithm: 'zstd', level: 1, minCompressSize: 2048 }),
+  /** Least bandwidth: brotli quality 4, everything from 512 B compressed. */
+  bandwidth: Object.freeze({ algorithm: 'br', level: 4, minCompressSize: 512 }),
+  /** Balanced: gzip level 6 from 1 KiB. */
+  balanced: Object.freeze({ algorithm: 'gzip', level: 6, minCompressSize: 1024 }),
+} as const satisfies Record<string, { algorithm: CodecName; level: number; minCompressSize: number }>);
+
+/** A preset name. */
+export type CompressionPreset = keyof typeof COMPRESSION_PRESETS;
+
+/** `permessageDeflate` settings; names are ws's. */
+export const permessageDeflateSchema = z.strictObject({
+  /** Offer permessage-deflate to clients that ask. Default false. */
+  enabled: z.boolean().optional(),
+  /** Messages under this many bytes are sent uncompressed. Default 1024. */
+  threshold: nonNegInt.optional(),
+  /** zlib level 0–9. Default 1 (fast; ratio within ~10 % of level 6 on JSON). */
+  level: z.number().int().min(0).max(9).optional(),
+  /** zlib memLevel 1–9. Default 8. */
+  memLevel: z.number().int().min(1).max(9).optional(),
+  /** Largest server window the server accepts, 8–15. Default: ws's (15, or what the client asks). */
+  serverMaxWindowBits: windowBits.optional(),
+  /** Largest client window the server asks for, 8–15. Default: ws's. */
+  clientMaxWindowBits: windowBits.optional(),
+  /** Reset the server's compressor after each message. Default true. */
+  serverNoContextTakeover: z.boolean().optional(),
+  /** Ask clients to reset theirs after each message. Default true. */
+  clientNoContextTakeover: z.boolean().optional(),
+  /** zlib calls in flight at once, process-wide. Default 10 (ws's). */
+  concurrencyLimit: positiveInt.optional(),
+});
+
+/** The `compression` section of the config file. Every field optional. */
+export const compressionConfigSchema = z
+  .strictObject({
+    /** Offer negotiated codecs at all. Default true. */
+    enabled: z.boolean().optional(),
+    /** Start from a seed preset; fields given here override it. */
+    preset: z.enum(['lowLatency', 'bandwidth', 'balanced']).optional(),
+    /** Preferred codec. Default: the first of `algorithms`, else zstd. */
+    algorithm: codecName.optional(),
+    /** Level of `algorithm` (zstd -7–22, br 0–11, gzip/deflate 0–9). Default: the algorithm's (3, 4, 6, 6). */
+    level: z.number().int().optional(),
+    /** Levels of the other codecs in `algorithms`. */
+    levels: z
+      .strictObject({ zstd: z.number().int().optional(), br: z.number().int().optional(), gzip: z.number().int().optional(), deflate: z.number().int().optional() })
+      .optional(),
+    /** Codecs offered, server preference first. Default: `algorithm`, then zstd, br, gzip, deflate. [] offers none. */
+    algorithms: z.array(codecName).optional(),
+    /** Messages under this many bytes go as plain text frames. Default 1024. */
+    minCompressSize: nonNegInt.optional(),
+    /** Messages up to this many bytes are compressed inline, larger ones off the event loop. Default: measured per codec (zstd 128 KiB, br 32 KiB, gzip/deflate 16 KiB). */
+    inlineMaxBytes: nonNegInt.optional(),
+    /** Binary frames up to this many compressed bytes are decompressed inline. Default: measured per codec (zstd 128 KiB, br 64 KiB, gzip/deflate 256 KiB). */
+    inlineDecodeMaxBytes: nonNegInt.optional(),
+    /** permessage-deflate for browsers. Off by default. */
+    permessageDeflate: permessageDeflateSchema.optional(),
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Set<CodecName>();
+    for (const n of c.algorithms ?? []) {
+      if (seen.has(n)) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `lists ${JSON.stringify(n)} twice` });
+      seen.add(n);
+    }
+    if (c.algorithm !== undefined && c.algorithms !== undefined && !c.algorithms.includes(c.algorithm)) {
+      ctx.addIssue({ code: 'custom', path: ['algorithm'], message: `should be one of algorithms (${c.algorithms.join(', ') || 'none'})` });
+    }
+    const algorithm = preferred(c);
+    if (c.level !== undefined) levelIssue(ctx, ['level'], algorithm, c.level);
+    for (const n of CODEC_NAMES) {
+      const v = c.levels?.[n];
+      if (v !== undefined) levelIssue(ctx, ['levels', n], n, v);
+    }
+  });
+
+function levelIssue(ctx: z.RefinementCtx, path: Array<string>, name: CodecName, level: number): void {
+  const r = CODEC_LEVELS[name];
+  if (level < r.min || level > r.max) {
+    ctx.addIssue({ code: 'custom', path, message: `should be ${r.min}–${r.max} for ${name}` });
+  }
+}
+
+/** The codec `level` applies to: `algorithm`, else the preset's, else the first of `algorithms`, else zstd. */
+function preferred(c: CompressionConfig): CodecName {
+  return c.algorithm ?? (c.preset ? COMPRESSION_PRESETS[c.preset].algorithm : undefined) ?? c.algorithms?.[0] ?? 'zstd';
+}
+
+/** The `compression` section as written. */
+export type CompressionConfig = z.infer<typeof compressionConfigSchema>;
+/** The `permessageDeflate` section as written. */
+export type PerMessageDeflateConfig = z.infer<typeof permessageDeflateSchema>;
+
+/** permessage-deflate with defaults applied. */
+export interface ResolvedPerMessageDeflate {
+  readonly enabled: boolean;
+  readonly threshold: number;
+  readonly level: number;
+  readonly memLevel: number;
+  readonly serverMaxWindowBits: number | undefined;
+  readonly clientMaxWindowBits: number | undefined;
+  readonly serverNoContextTakeover: boolean;
+  readonly clientNoContextTakeover: boolean;
+  readonly concurrencyLimit: number;
+}
+
+/** Compression settings with defaults, preset and user values applied. */
+export interface ResolvedCompressionConfig {
+  readonly enabled: boolean;
+  /** Preferred codec (first of `algorithms` when any). */
+  readonly algorithm: CodecName;
+  /** Level of `algorithm`. */
+  readonly level: number;
+  /** Level of every codec. */
+  readonly levels: Readonly<Record<CodecName, number>>;
+  /** Codecs offered, server preference first (not yet filtered by availability). */
+  readonly algorithms: readonly CodecName[];
+  readonly minCompressSize: number;
+  /** Override of the per-codec inline line for compression; undefined keeps each codec's measured default. */
+  readonly inlineMaxBytes: number | undefined;
+  /** Override of the per-codec inline line for decompression (compressed bytes); undefined keeps the defaults. */
+  readonly inlineDecodeMaxBytes: number | undefined;
+  readonly permessageDeflate: ResolvedPerMessageDeflate;
+}
+
+const PMD_DEFAULTS: ResolvedPerMessageDeflate = Object.freeze({
+  enabled: false,
+  threshold: 1024,
+  level: 1,
+  memLevel: 8,
+  serverMaxWindowBits: undefined,
+  clientMaxWindowBits: undefined,
+  serverNoContextTakeover: true,
+  clientNoContextTakeover: true,
+  concurrencyLimit: 10,
+});
+
+/**
+ * Validates and resolves the `compression` section: defaults, then the
+ * preset, then the values given.
+ *
+ * @throws {RangeError} naming the setting and repeating the value, e.g.
+ *   `compression.level should be -7–22 for zstd (got 30)`.
+ */
+export function resolveCompressionConfig(config: unknown = {}): ResolvedCompressionConfig {
+  const parsed = compressionConfigSchema.safeParse(config);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = ['compression', ...issue.path].join('.');
+    const given = issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown>)?.[k as PropertyKey], config);
+    throw new RangeError(`${key} ${describeIssue(issue)}${issue.code === 'unrecognized_keys' ? '' : ` (got ${JSON.stringify(given)})`}`);
+  }
+  const c = parsed.data;
+  const preset = c.preset ? COMPRESSION_PRESETS[c.preset] : undefined;
+  const algorithm = preferred(c);
+  const algorithms = c.algorithms ?? [algorithm, ...CODEC_NAMES.filter((n) => n !== algorithm)];
+  const levels = {} as Record<CodecName, number>;
+  for (const n of CODEC_NAMES) levels[n] = c.levels?.[n] ?? CODEC_LEVELS[n].default;
+  const level = c.level ?? (preset && preset.algorithm === algorithm ? preset.level : undefined) ?? levels[algorithm];
+  levels[algorithm] = level;
+  const pmd = c.permessageDeflate ?? {};
+  return Object.freeze({
+    enabled: c.enabled ?? true,
+    algorithm,
+    level,
+    levels: Object.freeze(levels),
+    algorithms: Object.freeze([...algorithms]),
+    minCompressSize: c.minCompressSize ?? preset?.minCompressSize ?? DEFAULT_MIN_COMPRESS_SIZE,
+    inlineMaxBytes: c.inlineMaxBytes,
+    inlineDecodeMaxBytes: c.inlineDecodeMaxBytes,
+    permessageDeflate: Object.freeze({
+      enabled: pmd.enabled ?? PMD_DEFAULTS.enabled,
+      threshold: pmd.threshold ?? PMD_DEFAULTS.threshold,
+      level: pmd.level ?? PMD_DEFAULTS.level,
+      memLevel: pmd.memLevel ?? PMD_DEFAULTS.memLevel,
+      serverMaxWindowBits: pmd.serverMaxWindowBits ?? PMD_DEFAULTS.serverMaxWindowBits,
+      clientMaxWindowBits: pmd.clientMaxWindowBits ?? PMD_DEFAULTS.clientMaxWindowBits,
+      serverNoContextTakeover: pmd.serverNoContextTakeover ?? PMD_DEFAULTS.serverNoContextTakeover,
+      clientNoContextTakeover: pmd.clientNoContextTakeover ?? PMD_DEFAULTS.clientNoContextTakeover,
+      concurrencyLimit: pmd.concurrencyLimit ?? PMD_DEFAULTS.concurrencyLimit,
+    }),
+  });
+}
+
+/** One zod issue as the end of a sentence that starts with the setting's name. */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `should be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}`;
+    case 'too_small':
+      return `should be at least ${String(issue.minimum)}`;
+    case 'too_big':
+      return `should be at most ${String(issue.maximum)}`;
+    case 'invalid_value':
+      return `should be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'unrecognized_keys': {
+      const key = issue.keys[0]!;
+      const camel = key.replace(/[_-]([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
+      return `has an unknown setting ${JSON.stringify(key)}${camel !== key ? ` — did you mean ${JSON.stringify(camel)}?` : ''}`;
+    }
+    default:
+      return issue.message;
+  }
+}
+
+/**
+ * The codec negotiator for a resolved config: the enabled codecs this
+ * process can run (zstd may be missing), in the configured order, each at
+ * its level. No codecs when `enabled` is false or `algorithms` is [].
+ */
+export function createNegotiator(config: ResolvedCompressionConfig): CodecNegotiator {
+  const names = config.enabled ? config.algorithms.filter(isCodecAvailable) : [];
+  return new CodecNegotiator(names.map((n) => createCodec(n, config.levels[n])));
+}
+
+/**
+ * The wire codec of a session whose handshake selected `codec`
+ * (`negotiator.codecFor(ws.protocol)`), with the configured thresholds.
+ *
+ * @param maxPayload The server's maxPayload: the cap on a decompressed message.
+ */
+export function createWireCodec(codec: Codec, config: ResolvedCompressionConfig, maxPayload: number): WireCodec {
+  const options: ConstructorParameters<typeof WireCodec>[1] = { maxPayload, minCompressSize: config.minCompressSize };
+  if (config.inlineMaxBytes !== undefined) options.inlineMaxBytes = config.inlineMaxBytes;
+  if (config.inlineDecodeMaxBytes !== undefined) options.inlineDecodeMaxBytes = config.inlineDecodeMaxBytes;
+  return new WireCodec(codec, options);
+}
+
+/**
+ * ws's `perMessageDeflate` server option from the compression config (as
+ * written or resolved): `false` unless `permessageDeflate.enabled`. ws caps
+ * inflated messages at maxPayload itself, so permessage-deflate needs no cap
+ * from here.
+ *
+ * @throws {RangeError} for invalid permessageDeflate settings.
+ */
+export function toWsPerMessageDeflate(
+  config: { readonly permessageDeflate?: PerMessageDeflateConfig | ResolvedPerMessageDeflate | undefined } = {},
+): false | PerMessageDeflateOptions {
+  const p = resolveCompressionConfig({ permessageDeflate: config.permessageDeflate ?? {} }).permessageDeflate;
+  if (!p.enabled) return false;
+  const out: PerMessageDeflateOptions = {
+    threshold: p.threshold,
+    concurrencyLimit: p.concurrencyLimit,
+    serverNoContextTakeover: p.serverNoContextTakeover,
+    clientNoContextTakeover: p.clientNoContextTakeover,
+    zlibDeflateOptions: { level: p.level, memLevel: p.memLevel },
+  };
+  if (p.serverMaxWindowBits !== undefined) out.serverMaxWindowBits = p.serverMaxWindowBits;
+  if (p.clientMaxWindowBits !== undefined) out.clientMaxWindowBits = p.clientMaxWindowBits;
+  return out;
+}

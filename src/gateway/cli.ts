@@ -1,0 +1,125 @@
+/**
+ * `mcp-ws gateway`: settings from defaults, then the config file (`gateway`
+ * section plus serve settings), then flags; prints one ready line with the
+ * bound ws:// URL on stdout; on SIGTERM/SIGINT drains the server, then stops
+ * the upstream sessions (stdio children included) and exits 0.
+ *
+ *   mcp-ws gateway --upstream "node server.js" --upstream ws://10.0.0.2:8080/ws --port 0
+ */
+import { createLogger } from '../log.js';
+import { ConfigError, parseServeConfig } from '../config/schema.js';
+import { McpWsServer } from '../server/server.js';
+import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './balancer.js';
+import { loadGatewayConfigFile, parseUpstreams, type GatewaySection } from './config.js';
+import { McpWsGateway } from './gateway.js';
+import { resolveAuth } from '../cli/serve.js';
+import { POOL_PRESETS, type PoolPreset } from './pool.js';
+
+/** Flags `mcp-ws gateway` understands (commander's camelCase names). */
+export interface GatewayFlags {
+  config?: string;
+  upstream?: string[];
+  host?: string;
+  port?: number;
+  path?: string;
+  preset?: string;
+  strategy?: string;
+  minConnections?: number;
+  maxConnections?: number;
+  healthCheckIntervalMs?: number;
+  requestTimeoutMs?: number;
+  onUpstreamLost?: string;
+  logLevel?: string;
+}
+
+/** Merges file and flags into gateway options and server options. Throws ConfigError with one line. */
+export function resolveGatewayConfig(flags: GatewayFlags): { gateway: GatewaySection; serve: ReturnType<typeof parseServeConfig> } {
+  const file = typeof flags.config === 'string' ? loadGatewayConfigFile(flags.config) : { serve: {}, gateway: {} as GatewaySection };
+  const serveFlags: Record<string, unknown> = {};
+  for (const k of ['host', 'port', 'path', 'logLevel'] as const) if (flags[k] !== undefined) serveFlags[k] = flags[k];
+  const serve = parseServeConfig({ ...file.serve, ...serveFlags }, flags.config ?? 'flags');
+  const gateway: GatewaySection = { ...file.gateway, pool: { ...file.gateway.pool } };
+  if (flags.upstream !== undefined && flags.upstream.length > 0) gateway.upstreams = flags.upstream;
+  if (flags.preset !== undefined) {
+    if (!(flags.preset in POOL_PRESETS)) {
+      throw new ConfigError(`--preset should be one of ${Object.keys(POOL_PRESETS).join(', ')}, got "${flags.preset}"`);
+    }
+    gateway.preset = flags.preset as PoolPreset;
+  }
+  if (flags.strategy !== undefined) {
+    const s = parseStrategy(flags.strategy);
+    if (s === undefined) throw new ConfigError(`--strategy should be one of ${LOAD_BALANCE_STRATEGIES.join(', ')}, got "${flags.strategy}"`);
+    gateway.pool!.loadBalanceStrategy = s;
+  }
+  if (flags.minConnections !== undefined) gateway.pool!.minConnections = flags.minConnections;
+  if (flags.maxConnections !== undefined) gateway.pool!.maxConnections = flags.maxConnections;
+  if (flags.healthCheckIntervalMs !== undefined) gateway.pool!.healthCheckIntervalMs = flags.healthCheckIntervalMs;
+  if (flags.requestTimeoutMs !== undefined) gateway.requestTimeoutMs = flags.requestTimeoutMs;
+  if (flags.onUpstreamLost !== undefined) {
+    if (flags.onUpstreamLost !== 'close' && flags.onUpstreamLost !== 'reestablish') {
+      throw new ConfigError(`--on-upstream-lost should be "close" or "reestablish", got "${flags.onUpstreamLost}"`);
+    }
+    gateway.onUpstreamLost = flags.onUpstreamLost;
+  }
+  if (gateway.upstreams === undefined || gateway.upstreams.length === 0) {
+    throw new ConfigError('no upstreams: give at least one --upstream (ws:// or http:// URL, or a command in quotes) or gateway.upstreams in --config');
+  }
+  parseUpstreams(gateway.upstreams);
+  return { gateway, serve };
+}
+
+/** Runs the gateway until a signal. */
+export async function runGateway(flags: GatewayFlags): Promise<void> {
+  const { gateway: section, serve } = resolveGatewayConfig(flags);
+  const { logLevel, module: _module, pageSize: _pageSize, auth: authConfig, ...serverOptions } = serve;
+  const auth = resolveAuth(authConfig);
+  const logger = createLogger({ level: logLevel ?? 'info' });
+  let gateway: McpWsGateway;
+  try {
+    gateway = new McpWsGateway({ ...section, upstreams: section.upstreams!, logger });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  await gateway.start();
+  let server: McpWsServer;
+  try {
+    server = new McpWsServer({ ...serverOptions, auth, handler: gateway, logger, metrics: gateway.metrics() });
+  } catch (err) {
+    await gateway.close();
+    throw new ConfigError((err as Error).message);
+  }
+  let address;
+  try {
+    address = await server.listen();
+  } catch (err) {
+    await gateway.close();
+    throw err;
+  }
+  const names = gateway.pool.members.map((m) => m.name).join(', ');
+  process.stdout.write(`mcp-ws gateway on ${address.url} (upstreams: ${names})\n`);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    server
+      .close()
+      .then(() => gateway.close())
+      .then(
+        () => {
+          logger.flush?.();
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

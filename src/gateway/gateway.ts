@@ -1,0 +1,215 @@
+/**
+ * McpWsGateway: serves MCP clients over WebSocket from a pool of upstream
+ * MCP servers (WebSocket, Streamable HTTP, or stdio commands). Pass it to
+ * McpWsServer as the handler:
+ *
+ * ```ts
+ * const gateway = new McpWsGateway({
+ *   upstreams: ['node server.js', 'ws://10.0.0.2:8080/ws'],
+ *   pool: { minConnections: 4, loadBalanceStrategy: 'LeastConnections' },
+ * });
+ * await gateway.start();
+ * const server = new McpWsServer({ handler: gateway });
+ * await server.listen();
+ * // shutdown: await server.close(); await gateway.close();
+ * ```
+ *
+ * Each client session is pinned to one upstream MCP session for its life
+ * (see pool.ts for why); gateway-session.ts describes the id mapping,
+ * timeouts, retries and what happens when an upstream dies.
+ */
+import type { Logger } from 'pino';
+import { silentLogger } from '../log.js';
+import type { SessionHandler, SessionPeer } from '../server/handler.js';
+import { validateBackoffOptions } from '../transport/backoff.js';
+import { seededRandom, type RandomSource } from './balancer.js';
+import type { BreakerConfig } from './breaker.js';
+import { parseUpstreams, type UpstreamInput } from './config.js';
+import {
+  DEFAULT_RETRY,
+  GatewaySession,
+  GatewayStats,
+  type GatewaySessionHost,
+  type RetryConfig,
+  type UpstreamLostPolicy,
+} from './gateway-session.js';
+import { gatewayMetrics, type ExtraMetric } from './metrics.js';
+import { POOL_PRESETS, UpstreamPool, type PoolConfig, type PoolPreset } from './pool.js';
+import type { UpstreamConnector, UpstreamSpec } from './upstream.js';
+
+/** Options of {@link McpWsGateway}. */
+export interface McpWsGatewayOptions {
+  /** The upstreams: URLs, command lines, config objects or resolved specs. At least one. */
+  upstreams: ReadonlyArray<UpstreamInput | UpstreamSpec>;
+  /** One of the seed's PoolConfig examples, applied before `pool`. */
+  preset?: PoolPreset;
+  /** Pool settings (see {@link PoolConfig}); override the preset. */
+  pool?: Partial<PoolConfig>;
+  /** Circuit breaker per upstream member. Default 5 failures, 10 s cool-down. */
+  breaker?: Partial<BreakerConfig>;
+  /** Retries of requests safe to repeat. Default 2 retries, 100 ms … 2 s full-jitter backoff. */
+  retry?: Partial<RetryConfig>;
+  /** A request not answered upstream within this many ms gets -32001 (or a retry). Default 60,000. */
+  requestTimeoutMs?: number;
+  /** What to do when an initialized client's upstream session dies. Default `'close'` (4003). */
+  onUpstreamLost?: UpstreamLostPolicy;
+  /** Logger. Default silent. */
+  logger?: Logger;
+  /** Clock in ms (breakers, deadlines). Default `Date.now`. */
+  clock?: () => number;
+  /** Random source for balancing and retry jitter. */
+  random?: RandomSource;
+  /** Makes upstream connections; default by kind. For tests. */
+  connect?: UpstreamConnector;
+  /** Period of the maintenance timer in ms; default derived from the timeouts. */
+  tickMs?: number;
+}
+
+function isSpec(u: unknown): u is UpstreamSpec {
+  return typeof u === 'object' && u !== null && 'kind' in u && 'name' in u && 'weight' in u;
+}
+
+/** A WebSocket front for a pool of upstream MCP servers. */
+export class McpWsGateway implements GatewaySessionHost {
+  /** The pool of upstream sessions. */
+  readonly pool: UpstreamPool;
+  /** Client-session counters. */
+  readonly stats = new GatewayStats();
+  /** Resolved request timeout. */
+  readonly requestTimeoutMs: number;
+  /** Resolved retry policy. */
+  readonly retry: RetryConfig;
+  /** Resolved upstream-lost policy. */
+  readonly onUpstreamLost: UpstreamLostPolicy;
+  /** Logger. */
+  readonly logger: Logger;
+  /** Random source (retry jitter). */
+  readonly random: RandomSource;
+  /** True once close() began. */
+  closing = false;
+  private readonly sessions = new Set<GatewaySession>();
+
+  /** @throws RangeError or ConfigError naming the option when a setting is invalid */
+  constructor(options: McpWsGatewayOptions) {
+    const inputs = options.upstreams ?? [];
+    const specs =
+      inputs.length > 0 && inputs.every(isSpec)
+        ? (inputs as UpstreamSpec[])
+        : parseUpstreams(inputs.map((u) => (isSpec(u) ? specToInput(u) : u)));
+    this.logger = options.logger ?? silentLogger;
+    this.random = options.random ?? seededRandom((Math.random() * 4294967296) >>> 0);
+    const timeout = options.requestTimeoutMs ?? 60_000;
+    if (!Number.isSafeInteger(timeout) || timeout < 1) throw new RangeError(`requestTimeoutMs should be a positive integer, got ${String(timeout)}`);
+    this.requestTimeoutMs = timeout;
+    const retry = { ...DEFAULT_RETRY, ...stripUndefined(options.retry ?? {}) };
+    if (!Number.isSafeInteger(retry.maxRetries) || retry.maxRetries < 0) {
+      throw new RangeError(`retry.maxRetries should be a non-negative integer, got ${String(retry.maxRetries)}`);
+    }
+    validateBackoffOptions(retry, 'retry.');
+    this.retry = Object.freeze(retry);
+    const lost = options.onUpstreamLost ?? 'close';
+    if (lost !== 'close' && lost !== 'reestablish') {
+      throw new RangeError(`onUpstreamLost should be "close" or "reestablish", got ${JSON.stringify(lost)}`);
+    }
+    this.onUpstreamLost = lost;
+    const preset = options.preset === undefined ? {} : POOL_PRESETS[options.preset];
+    if (preset === undefined) throw new RangeError(`preset should be one of ${Object.keys(POOL_PRESETS).join(', ')}, got ${JSON.stringify(options.preset)}`);
+    this.pool = new UpstreamPool({
+      upstreams: specs,
+      pool: { ...preset, ...stripUndefined(options.pool ?? {}) },
+      breaker: options.breaker,
+      logger: this.logger,
+      clock: options.clock,
+      random: this.random,
+      connect: options.connect,
+      tickMs: options.tickMs,
+      tickFor: [timeout],
+      onTick: (now) => this.sweep(now),
+    });
+  }
+
+  /** Opens the pool's minConnections sessions. Rejects when none could be opened. */
+  start(): Promise<void> {
+    return this.pool.start();
+  }
+
+  /** Makes the handler of one client session (McpWsServer calls this). */
+  createHandler(peer: SessionPeer): SessionHandler {
+    const session = new GatewaySession(peer, this);
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** Client sessions open now. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** @internal */
+  sessionClosed(session: GatewaySession): void {
+    this.sessions.delete(session);
+  }
+
+  /**
+   * Closes the pool: upstream sessions end (stdio children are stopped) and
+   * remaining client sessions are closed with 1001. Close the server first
+   * so clients are drained gracefully. Idempotent.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.pool.close();
+  }
+
+  /** Metrics in the shape `createRegistry(m, { extra })` accepts. */
+  metrics(): ExtraMetric[] {
+    return gatewayMetrics(this.pool, this.stats);
+  }
+
+  /** A plain snapshot for logs, tests and dashboards. */
+  snapshot(): Record<string, unknown> {
+    const pool = this.pool;
+    return {
+      sessions: this.sessions.size,
+      pool: { size: pool.size, idle: pool.idle, leased: pool.leased, waiting: pool.waiting, ...pool.stats },
+      stats: { ...this.stats },
+      upstreams: pool.members.map((m) => ({
+        name: m.name,
+        kind: m.spec.kind,
+        active: m.leased,
+        idle: m.idle.length,
+        opening: m.opening,
+        requests: m.metrics.requests,
+        retries: m.metrics.retries,
+        errors: { ...m.metrics.errors },
+        latency: { count: m.metrics.latency.count, sumSeconds: m.metrics.latency.sum },
+        breaker: m.breaker.toJSON(),
+      })),
+    };
+  }
+
+  private sweep(now: number): void {
+    for (const s of this.sessions) s.sweep(now);
+  }
+}
+
+function specToInput(spec: UpstreamSpec): UpstreamInput {
+  if (spec.kind === 'stdio') {
+    return {
+      command: spec.command,
+      args: [...spec.args],
+      env: { ...spec.env },
+      inheritEnv: spec.inheritEnv,
+      ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+      transport: spec.transport,
+      name: spec.name,
+      weight: spec.weight,
+    };
+  }
+  return { url: spec.url, headers: { ...spec.headers }, name: spec.name, weight: spec.weight };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] !== undefined) out[key] = value[key];
+  return out;
+}

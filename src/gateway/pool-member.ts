@@ -1,0 +1,210 @@
+/**
+ * The pool's parts: a member (one upstream server: its breaker, its warm
+ * sessions, its counters) and a pooled session (one upstream MCP session, the
+ * unit a client leases). The pool (pool.ts) moves sessions between states:
+ *
+ *   opening ──► idle (warm) ──► leased ──► closed
+ *       └───────────────────────────┴──────► closed (failed, lost, released, expired)
+ */
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { LatencyHistogram } from '../metrics/metrics.js';
+import type { CircuitBreaker } from './breaker.js';
+import { GatewayError } from './errors.js';
+import type { UpstreamPool } from './pool.js';
+import type { UpstreamConnection, UpstreamSpec } from './upstream.js';
+
+/** Where a pooled session is in its life. */
+export type PooledSessionState = 'opening' | 'idle' | 'leased' | 'closed';
+
+/** What a leased session reports to the client session that holds it. */
+export interface SessionOwner {
+  /** A message from the upstream that is not an answer to the pool's own pings. */
+  upstreamMessage(message: JSONRPCMessage): void;
+  /** A send failed (Streamable HTTP: a POST failed); `message` is what was being sent. */
+  upstreamError(error: Error, message: JSONRPCMessage | undefined): void;
+  /** The upstream session ended (died, failed a health check, or the pool closed). */
+  upstreamClosed(reason: string): void;
+}
+
+/** Error kinds counted per member. */
+export const UPSTREAM_ERROR_KINDS = ['connect', 'lost', 'timeout', 'health', 'transport'] as const;
+/** One of {@link UPSTREAM_ERROR_KINDS}. */
+export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
+
+/** Plain-number metrics of one member. */
+export class MemberMetrics {
+  /** Requests forwarded (including retries and the pool's own pings). */
+  requests = 0;
+  /** Requests retried. */
+  retries = 0;
+  /** Errors by kind. */
+  readonly errors: Record<UpstreamErrorKind, number> = { connect: 0, lost: 0, timeout: 0, health: 0, transport: 0 };
+  /** Upstream round-trip time of answered client requests, in seconds. */
+  readonly latency = new LatencyHistogram();
+  /** Sessions opened successfully. */
+  opened = 0;
+}
+
+/** One upstream server in the pool. */
+export class PoolMember {
+  /** Its sessions that are not closed. */
+  readonly sessions = new Set<PooledSession>();
+  /** Warm sessions, oldest first. */
+  readonly idle: PooledSession[] = [];
+  /** Sessions leased to clients. */
+  leased = 0;
+  /** Sessions being opened. */
+  opening = 0;
+  /** Counters. */
+  readonly metrics = new MemberMetrics();
+  /**
+   * Tools safe to retry, learned from `tools/list` results that pass through:
+   * true when the tool's annotations say readOnlyHint or idempotentHint.
+   */
+  readonly retrySafeTools = new Map<string, boolean>();
+  /** @internal when the last health check round ran. */
+  lastHealthCheck = 0;
+  /** @internal a trial or probe is running. */
+  probing = false;
+
+  /**
+   * @param index position in the pool (and the balancer's table)
+   * @param spec what the member is
+   * @param breaker its circuit breaker
+   */
+  constructor(
+    readonly index: number,
+    readonly spec: UpstreamSpec,
+    readonly breaker: CircuitBreaker,
+  ) {}
+
+  /** The member's name (metrics label). */
+  get name(): string {
+    return this.spec.name;
+  }
+}
+
+interface InternalCall {
+  resolve: (result: unknown) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One upstream MCP session in the pool. Ids of requests sent on it come from
+ * {@link PooledSession.nextId}, shared by the client session that leases it
+ * and the pool's own pings, so they cannot collide.
+ */
+export class PooledSession {
+  /** Where it is in its life. */
+  state: PooledSessionState = 'opening';
+  /** The client session holding it, while leased. */
+  owner: SessionOwner | undefined;
+  /** Next request id on this upstream session. */
+  nextId = 1;
+  /** Pool clock time of the last inbound message. */
+  lastInbound: number;
+  /** Pool clock time it became idle. */
+  idleSince = 0;
+  /** Set by the client session once `initialize` was answered. */
+  initialized = false;
+  /** @internal a health ping is outstanding. */
+  pinging = false;
+  private internal: Map<number, InternalCall> | undefined;
+
+  /**
+   * @param pool the pool it belongs to
+   * @param member its member
+   * @param conn the upstream connection (not started)
+   */
+  constructor(
+    private readonly pool: UpstreamPool,
+    readonly member: PoolMember,
+    readonly conn: UpstreamConnection,
+  ) {
+    this.lastInbound = pool.now;
+    conn.onmessage = (m) => this.receive(m);
+    conn.onerror = (e, m) => this.error(e, m);
+    conn.onclose = (reason) => pool.sessionEnded(this, reason);
+  }
+
+  /** Sends one message upstream. */
+  send(message: JSONRPCMessage): void {
+    this.conn.send(message);
+  }
+
+  /**
+   * A request of the pool's own (ping, probe initialize): resolves with the
+   * result, rejects on an error reply, on timeout, or when the session ends.
+   */
+  request(method: string, params: Record<string, unknown> | undefined, timeoutMs: number): Promise<unknown> {
+    if (this.state === 'closed') return Promise.reject(new GatewayError('UPSTREAM_CLOSED', `${this.member.name}: session closed`));
+    const id = this.nextId++;
+    this.internal ??= new Map();
+    const calls = this.internal;
+    this.member.metrics.requests++;
+    return new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        calls.delete(id);
+        this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'timeout' } });
+        reject(new GatewayError('PING_TIMEOUT', `${this.member.name}: no answer to ${method} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      calls.set(id, { resolve, reject, timer });
+      this.send((params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params }) as JSONRPCMessage);
+    });
+  }
+
+  /** @internal fails the pool's own calls when the session ends. */
+  failInternal(reason: string): void {
+    const calls = this.internal;
+    if (calls === undefined || calls.size === 0) return;
+    this.internal = undefined;
+    for (const c of calls.values()) {
+      clearTimeout(c.timer);
+      c.reject(new GatewayError('UPSTREAM_CLOSED', `${this.member.name}: ${reason}`));
+    }
+  }
+
+  private receive(msg: JSONRPCMessage): void {
+    this.lastInbound = this.pool.now;
+    const m = msg as { id?: number | string; method?: string; result?: unknown; error?: { code: number; message: string } };
+    if (m.method === undefined && m.id !== undefined) {
+      // A response: the upstream is alive.
+      this.member.breaker.success();
+      const calls = this.internal;
+      if (calls !== undefined) {
+        const c = calls.get(m.id as number);
+        if (c !== undefined) {
+          calls.delete(m.id as number);
+          clearTimeout(c.timer);
+          if (m.error !== undefined) c.reject(new Error(`${this.member.name}: ${m.error.message} (${m.error.code})`));
+          else c.resolve(m.result);
+          return;
+        }
+      }
+    }
+    const owner = this.owner;
+    if (owner !== undefined) {
+      owner.upstreamMessage(msg);
+    } else if (m.method !== undefined && m.id !== undefined) {
+      // A server→client request with no client yet: nobody can answer it.
+      this.send({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'No client attached to this session yet' } } as JSONRPCMessage);
+    }
+  }
+
+  private error(err: Error, msg: JSONRPCMessage | undefined): void {
+    this.member.metrics.errors.transport++;
+    if (msg !== undefined) {
+      const id = (msg as { id?: number }).id;
+      const c = id === undefined ? undefined : this.internal?.get(id);
+      if (c !== undefined) {
+        this.internal!.delete(id!);
+        clearTimeout(c.timer);
+        c.reject(err);
+        return;
+      }
+    }
+    if (this.owner !== undefined) this.owner.upstreamError(err, msg);
+    else this.pool.logger.debug({ upstream: this.member.name, err: err.message }, 'upstream error');
+  }
+}
