@@ -64,6 +64,8 @@ interface ToolEntry {
   readonly def: ToolDefinition;
   readonly handler: ToolHandler;
   readonly validate: ArgsValidator;
+  /** The handler declares a second parameter: it gets a RequestContext (otherwise none is made). */
+  readonly wantsContext: boolean;
 }
 
 interface TemplateEntry {
@@ -125,7 +127,7 @@ export class McpRouter {
     if (typeof handler !== 'function') throw new TypeError(`tool "${def.name}": handler should be a function`);
     const inputSchema = def.inputSchema ?? { type: 'object' };
     const validate = compileArgsValidator(def.name, inputSchema);
-    this.tools.set(def.name, { def: { ...def, inputSchema }, handler, validate });
+    this.tools.set(def.name, { def: { ...def, inputSchema }, handler, validate, wantsContext: handler.length !== 1 });
     this.changed('tools');
     return this;
   }
@@ -478,15 +480,22 @@ export class RouterSession implements SessionHandler, ContextSession {
     // SEP-1303: argument errors are tool results the model can read and correct.
     const invalid = tool.validate(args);
     if (invalid !== null) return success(msg.id, JSON.stringify(toolErrorResult(`Invalid arguments for tool ${name}: ${invalid}`)));
-    const ctx = new RequestContext(this, msg.id, 'tools/call', p!._meta as Record<string, unknown> | undefined);
+    // A handler of one parameter cannot read a context: skip making one on the hot path.
+    const ctx = tool.wantsContext ? new RequestContext(this, msg.id, 'tools/call', p!._meta as Record<string, unknown> | undefined) : undefined;
     let out: unknown;
     try {
-      out = tool.handler(args, ctx);
+      out = tool.handler(args, ctx as RequestContext);
     } catch (err) {
       return this.toolFailure(msg.id, err);
     }
     if (!isThenable(out)) return success(msg.id, JSON.stringify(toToolResult(out)));
-    return this.track(msg.id, ctx, out, (r) => JSON.stringify(toToolResult(r)), true);
+    return this.track(
+      msg.id,
+      ctx ?? new RequestContext(this, msg.id, 'tools/call', undefined),
+      out,
+      (r) => JSON.stringify(toToolResult(r)),
+      true,
+    );
   }
 
   private toolFailure(id: RequestId, err: unknown): string {

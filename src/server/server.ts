@@ -358,9 +358,7 @@ export class McpWsServer implements SessionHost {
       }
     }
     // Take the slot now, synchronously: concurrent upgrades see it at once.
-    this.slots++;
-    this.perIp.set(ip, ipCount + 1);
-    socket.once('close', () => this.releaseSlot(ip));
+    this.holdSlot(socket, ip, ipCount);
     if (handshakeVerdict instanceof Promise) {
       handshakeVerdict.then(
         (v) => {
@@ -397,6 +395,17 @@ export class McpWsServer implements SessionHost {
     }
     const challenge: Record<string, string> = this.auth ? { 'WWW-Authenticate': this.auth.challenge(err) } : {};
     this.reject(socket, err.status, err.status === 401 ? 'auth' : 'forbidden', challenge, err.message);
+  }
+
+  /**
+   * Takes a connection slot until the socket closes. A method of its own so
+   * the close listener's closure holds only `ip`, not the upgrade request,
+   * its head buffer or its credential for the life of the connection.
+   */
+  private holdSlot(socket: Socket, ip: string, ipCount: number): void {
+    this.slots++;
+    this.perIp.set(ip, ipCount + 1);
+    socket.once('close', () => this.releaseSlot(ip));
   }
 
   private releaseSlot(ip: string): void {

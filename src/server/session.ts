@@ -97,6 +97,8 @@ export class Session implements SessionPeer {
   private readonly admission: RateLimitRequest | undefined;
   /** Rate-limited requests in a row; reset by any allowed one. */
   private denials = 0;
+  /** The socket is corked until the end of this tick (see sendText). */
+  corked = false;
   private readonly handler: SessionHandler;
 
   constructor(
@@ -364,12 +366,26 @@ export class Session implements SessionPeer {
   sendText(text: string): void {
     const ws = this.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
+    // Replies produced in one tick (a read that carried many requests) leave
+    // in one writev instead of one system call each: cork now, uncork once
+    // for all sessions at the end of the tick.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      corkedSessions.push(this);
+      if (corkedSessions.length === 1) process.nextTick(uncorkAll);
+    }
     const buf = Buffer.from(text);
     const m = this.host.metrics;
     m.messagesSent++;
     m.bytesSent += buf.length;
     ws.send(buf, TEXT_FRAME);
     if (this.pausedAt === 0 && ws.bufferedAmount > this.host.maxBufferedBytes) this.pauseReading();
+  }
+
+  /** @internal Flushes what sendText corked. */
+  uncork(): void {
+    this.socket.uncork();
   }
 
   /** Sends a notification. */
@@ -435,6 +451,17 @@ export class Session implements SessionPeer {
     } catch (err) {
       this.host.logger.error({ err, session: this.id }, 'handler close failed');
     }
+  }
+}
+
+let corkedSessions: Session[] = [];
+
+function uncorkAll(): void {
+  const list = corkedSessions;
+  corkedSessions = [];
+  for (const s of list) {
+    s.corked = false;
+    s.uncork();
   }
 }
 
