@@ -2,6 +2,9 @@
  * Micro-benchmarks, one group per area, with tinybench:
  *
  *   npm run bench:micro -- metrics          ServerMetrics vs prom-client
+ *   npm run bench:micro -- rate_limiting    each strategy over 10,000 keys, and the Redis store
+ *   npm run bench:micro -- load_balancing   selection among 16 members
+ *   npm run bench:micro -- compression      codecs on realistic MCP payloads
  *   npm run bench:micro -- metrics --time 3000
  *
  * A group is a module under bench/micro/ exporting a {@link MicroGroup};
@@ -10,12 +13,21 @@
  */
 import { Bench } from 'tinybench';
 import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { MicroGroup } from './micro/group.js';
 import { fmt, markdownTable } from './lib/markdown.js';
 
 /** The registry: group name → loader (loaded on demand, so one group's imports don't tax another). */
 const GROUPS: Record<string, () => Promise<MicroGroup>> = {
   metrics: async () => (await import('./micro/metrics.js')).default,
+};
+
+/** Groups that are whole programs of their own (they print their own tables): run as child processes. */
+const SCRIPTS: Record<string, string> = {
+  rate_limiting: 'micro-rate-limiting.js',
+  load_balancing: 'micro-load-balancing.js',
+  compression: 'micro-compression.js',
 };
 
 function usage(message: string): never {
@@ -35,14 +47,21 @@ async function main(): Promise<void> {
     usage((err as Error).message);
   }
   const names = parsed.positionals;
-  const groups = Object.keys(GROUPS);
+  const groups = [...Object.keys(GROUPS), ...Object.keys(SCRIPTS)];
   if (names.length === 0) usage(`name a group: ${groups.join(', ')}`);
-  for (const n of names) if (!(n in GROUPS)) usage(`unknown group "${n}"; groups: ${groups.join(', ')}`);
+  for (const n of names) if (!groups.includes(n)) usage(`unknown group "${n}"; groups: ${groups.join(', ')}`);
+  for (const n of names.filter((x) => x in SCRIPTS)) {
+    const script = fileURLToPath(new URL(`./${SCRIPTS[n]}`, import.meta.url));
+    const r = spawnSync(process.execPath, [script], { stdio: 'inherit' });
+    if (r.status !== 0) process.exit(r.status ?? 1);
+  }
+  const inProcess = names.filter((x) => x in GROUPS);
+  if (inProcess.length === 0) return;
   const time = Number(parsed.values.time);
   if (!Number.isFinite(time) || time <= 0) usage(`--time should be a positive number of ms, got "${parsed.values.time}"`);
 
   let sink = 0;
-  for (const name of names) {
+  for (const name of inProcess) {
     const group = await GROUPS[name]!();
     const bench = new Bench({ name, time, warmupTime: Math.min(500, time / 2) });
     for (const c of group.cases) {
