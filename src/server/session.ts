@@ -366,14 +366,16 @@ export class Session implements SessionPeer {
   sendText(text: string): void {
     const ws = this.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
-    // Replies produced in one tick (a read that carried many requests) leave
-    // in one writev instead of one system call each: cork now, uncork once
-    // for all sessions at the end of the tick.
+    // Replies produced in one turn of the event loop (a read that carried
+    // many requests, or promises that settled together) leave in one writev
+    // instead of one system call each: cork now, uncork every corked session
+    // in the check phase. setImmediate rather than nextTick so replies that
+    // arrive through promises (SDK servers, async tools) batch too.
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
       corkedSessions.push(this);
-      if (corkedSessions.length === 1) process.nextTick(uncorkAll);
+      if (corkedSessions.length === 1) setImmediate(uncorkAll);
     }
     const buf = Buffer.from(text);
     const m = this.host.metrics;
