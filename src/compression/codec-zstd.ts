@@ -1,50 +1,60 @@
 /**
  * Zstandard. Node 20 has no zstd in node:zlib (it arrived in 22.15), so the
- * codec runs on one of two engines behind the same {@link Codec} interface:
+ * codec runs on one of two engines behind the same {@link Codec} interface,
+ * chosen at runtime:
  *
  * - `node:zlib` when `zlib.zstdCompressSync` exists (Node >= 22.15): sync
  *   calls on the caller's thread, async ones on the libuv pool, the cap
  *   through `maxOutputLength` like gzip.
- * - `zstd-napi` otherwise: the reference C library (vendored, 1.5.x) behind
- *   Node-API, with one compression and one decompression context reused for
- *   every message. Its API is synchronous, so the async calls run the same
- *   code in worker threads (spawned when needed, one per core at most).
+ * - `zstd-napi` otherwise: the reference C library (1.5.x, vendored in the
+ *   npm package) behind Node-API, one compression and one decompression
+ *   context reused for every message. Its API is synchronous, so async calls
+ *   run the same code in worker threads (spawned when needed, one per core
+ *   at most).
  *
- * Why zstd-napi. Candidates, 10 KB MCP messages, level 3, one core, MB/s of
- * uncompressed bytes (best of 5 rounds, CPU time, on a loaded 2-core EPYC):
+ * Why zstd-napi. Candidates on ~10 KB MCP messages (README and JS sources as
+ * tool results), level 3, one message per call, MB/s of uncompressed bytes
+ * per CPU second, best of 5 rounds, same run, 2-core EPYC, Node 20:
  *
- * | package                   | install                              | compress | decompress | frame for 10 KB    |
- * |---------------------------|--------------------------------------|---------:|-----------:|--------------------|
- * | zstd-napi 0.0.13          | node-gyp builds vendored C (~50 s)   |      207 |        668 | size + exact window |
- * | @toondepauw/node-zstd 2.0 | prebuilt .node in npm packages       |      153 |        275 | no size, 2 MiB window |
- * | @mongodb-js/zstd 1.2.2    | prebuilt .node in npm packages       | 100 async only | 198 | no size, 2 MiB window |
- * | @bokuweb/zstd-wasm 0.0.27 | WASM, nothing to build               |       72 |        409 | size + exact window |
- * | @oneidentity/zstd-js, zstd-codec, @hpcc-js/wasm-zstd | WASM      |  45–170 |     22–400 | (rejects inputs <= 100 B; old zstd; slow) |
+ *   package                     install                        compress  decompress  frame of a 10 KB message
+ *   zstd-napi 0.0.13            builds vendored C, node-gyp        246        779     content size, window = message
+ *   @toondepauw/node-zstd 2.0   prebuilt .node in npm              175        189     no size, 2 MiB window
+ *   @mongodb-js/zstd 1.2.2      prebuilt .node in npm        86 (async only)  152     no size, 2 MiB window
+ *   @oneidentity/zstd-js 1.0.3  WASM                               169        489     refuses inputs <= 100 B
+ *   zstd-codec 0.1.5            WASM (2018, zstd 1.3)              135        316
+ *   @bokuweb/zstd-wasm 0.0.27   WASM                                79        455     content size
+ *   @hpcc-js/wasm-zstd 1.12.5   WASM                                53         24
  *
- * @mongodb-js/zstd 2.x and later download their binary from GitHub at
- * install (prebuild-install), which fails on a registry-only network and then
- * tries to fetch zstd sources the same way. The two prebuilt-in-npm packages
- * stream through a fresh context per call and never tell zstd the input
- * size, so every frame declares a 2 MiB window and no content size: each
- * receiver allocates a 2 MiB window per message and cannot check the size
- * before decoding. zstd-napi is the fastest, writes single-segment frames
- * with the content size, and exposes the streaming decoder, so the cap is
- * enforced while decoding. Its cost is the install: its install script tries
- * a prebuilt download (fails fast here) and then builds with node-gyp
- * (python3, make, a C++ compiler). It is an optionalDependency: where the
- * build fails, the install still succeeds and `mcp.zstd` is simply not
- * offered ({@link zstdEngineName} is `undefined`).
+ * @mongodb-js/zstd 2.x and later fetch their binary from GitHub at install
+ * (prebuild-install), which fails on a registry-only network, and then fetch
+ * zstd's sources the same way: not installable here. The two packages with
+ * binaries in npm stream every message through a fresh context without
+ * telling zstd its size, so each frame declares a 2 MiB window and no
+ * content size: every receiver allocates a 2 MiB window per message and
+ * cannot check the size before decoding; they also decode at a quarter of
+ * zstd-napi's speed or less. The WASM builds need no install step but run
+ * at 30–70 % of native speed (hpcc's far less), synchronously only. zstd-napi is the fastest,
+ * writes single-segment frames with the content size, and exposes the
+ * streaming decoder the cap needs. Its cost is the install: its script tries
+ * a prebuilt download (fails at once here) and then compiles with node-gyp
+ * (python3, make, a C++ compiler; ~50 s). It is an optionalDependency: where
+ * the build fails, the install still succeeds and `mcp.zstd` is not offered
+ * ({@link zstdEngineName} is undefined).
  *
- * Decompression cap (every candidate was checked against a frame header
- * declaring a huge content size and against a bomb of zeros): none of the
- * packages' own decompress functions takes a limit. Here, frames that
- * declare their content size are summed first and refused over the cap
- * before anything is allocated; the one-shot decoder then writes into a
- * buffer of exactly the declared size, so a frame that lies fails with
- * "destination buffer too small". Frames without a size go through the
- * streaming decoder in chunks, refused as soon as the output passes the cap,
- * with the decoder's window limited to 2^23 bytes (so a header asking for a
- * 2 GiB window is refused rather than allocated).
+ * The cap. Each candidate's own decompress was tried on a 32 KiB frame
+ * holding 1 GiB of zeros (8,192 RLE blocks, no content size) and on a header
+ * declaring 1 TiB: zstd-napi, @toondepauw/node-zstd, @mongodb-js/zstd and
+ * fzstd (a pure-JS decoder) return the whole 1 GiB (1.1–2.2 GB peak RSS); @bokuweb/zstd-wasm
+ * refuses only because its output buffer is a fixed 1 MB unless the header
+ * declares a size, which it then allocates; zstd-codec returns null for
+ * both. None takes a limit. So the cap is enforced here, on zstd-napi's
+ * low-level binding: frames that declare their size are summed and refused
+ * over the cap before anything is allocated, then decoded in one shot into
+ * a buffer of exactly that size (a frame that lies cannot grow it); frames
+ * without a size go through the streaming decoder chunk by chunk and are
+ * refused as soon as the output passes the cap, with the decoder's window
+ * limited to 2^23 bytes. The same 1 GiB frame under a 4 MiB cap: refused,
+ * one 4 MiB + 1 B allocation, 79 MB peak RSS for the whole process.
  */
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';

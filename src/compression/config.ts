@@ -80,9 +80,9 @@ export const compressionConfigSchema = z
     algorithms: z.array(codecName).optional(),
     /** Messages under this many bytes go as plain text frames. Default 1024. */
     minCompressSize: nonNegInt.optional(),
-    /** Messages up to this many bytes are compressed inline, larger ones off the event loop. Default: measured per codec (zstd 128 KiB, br 32 KiB, gzip/deflate 16 KiB). */
+    /** Messages up to this many bytes are compressed inline, larger ones off the event loop. Default: measured per codec (zstd 64 KiB, br/gzip/deflate 16 KiB). */
     inlineMaxBytes: nonNegInt.optional(),
-    /** Binary frames up to this many compressed bytes are decompressed inline. Default: measured per codec (zstd 128 KiB, br 64 KiB, gzip/deflate 256 KiB). */
+    /** Binary frames up to this many compressed bytes are decompressed inline. Default: measured per codec (zstd/gzip/deflate 64 KiB, br 32 KiB). */
     inlineDecodeMaxBytes: nonNegInt.optional(),
     /** permessage-deflate for browsers. Off by default. */
     permessageDeflate: permessageDeflateSchema.optional(),

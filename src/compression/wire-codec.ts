@@ -56,32 +56,32 @@ export const DEFAULT_MIN_COMPRESS_SIZE = 1024;
 /**
  * Default inlineMaxBytes per codec: messages up to this size are compressed
  * on the event loop, larger ones off it. Measured by bench/micro-compression.ts
- * (inline vs async, 2-core machine): the size from which the async call at
- * least halves the loop's time per message for at most 50 % more CPU in
- * total. That is where compressing inline would hold the loop ~0.2–0.4 ms:
- * zstd-3 from 128 KiB (383 µs inline, 57 µs of loop async), gzip-6 from
- * 16 KiB (219 µs, 54 µs), brotli-4 from 16–32 KiB (268–462 µs, 51–105 µs).
- * deflate is gzip's algorithm.
+ * (inline vs async with 2 calls in flight, CPU time, 2-core machine): the
+ * smallest size from which compressing inline would hold the loop for at
+ * least 0.2 ms and the async call frees at least as much loop time as it
+ * adds CPU elsewhere. zstd-3: 64 KiB (211 µs inline; 41 µs of loop and
+ * 293 µs in all async). gzip-6: 16 KiB (210 µs; 41 µs, 275 µs). brotli-4:
+ * 16 KiB (264 µs; 61 µs, 367 µs). deflate is gzip's algorithm.
  */
 export const DEFAULT_INLINE_MAX_BYTES: Readonly<Record<CodecName, number>> = Object.freeze({
-  zstd: 128 * 1024,
-  br: 32 * 1024,
+  zstd: 64 * 1024,
+  br: 16 * 1024,
   gzip: 16 * 1024,
   deflate: 16 * 1024,
 });
 
 /**
  * Default inlineDecodeMaxBytes per codec, in COMPRESSED bytes: binary frames
- * up to this size are decompressed on the loop. Decompression is fast and
- * the hand-off is not, so async pays only for large messages: zstd from
- * ~512 KiB of output (~128 KiB compressed), brotli from ~256 KiB
- * (~64 KiB compressed), gzip from ~1 MiB (~256 KiB compressed).
+ * up to this size are decompressed on the loop. Same measure: async pays
+ * from ~256 KiB of output for zstd (275 µs inline; 51 µs of loop, 374 µs in
+ * all) and gzip (580 µs; 177 µs, 793 µs), ~128 KiB for brotli (276 µs;
+ * 97 µs, 443 µs), which is ~56, ~57 and ~29 KiB of compressed JSON.
  */
 export const DEFAULT_INLINE_DECODE_MAX_BYTES: Readonly<Record<CodecName, number>> = Object.freeze({
-  zstd: 128 * 1024,
-  br: 64 * 1024,
-  gzip: 256 * 1024,
-  deflate: 256 * 1024,
+  zstd: 64 * 1024,
+  br: 32 * 1024,
+  gzip: 64 * 1024,
+  deflate: 64 * 1024,
 });
 
 function nonNegative(name: string, v: number): number {
@@ -104,12 +104,9 @@ export class WireCodec {
   private outTail: Promise<OutboundFrame> | undefined;
   private inPending = 0;
   private inTail: Promise<string> | undefined;
-  private readonly outSettled = (): void => {
-    if (--this.outPending === 0) this.outTail = undefined;
-  };
-  private readonly inSettled = (): void => {
-    if (--this.inPending === 0) this.inTail = undefined;
-  };
+  // Made on first async use: most sessions never go async and pay no closures.
+  private outSettled: (() => void) | undefined;
+  private inSettled: (() => void) | undefined;
 
   /** @throws {RangeError} naming an invalid option. */
   constructor(codec: Codec, options: WireCodecOptions) {
@@ -145,6 +142,9 @@ export class WireCodec {
     const p = prev === undefined ? Promise.resolve(r) : prev.then(() => r);
     this.outPending++;
     this.outTail = p;
+    this.outSettled ??= () => {
+      if (--this.outPending === 0) this.outTail = undefined;
+    };
     void p.then(this.outSettled);
     return p;
   }
@@ -245,6 +245,9 @@ export class WireCodec {
     p.catch(noop);
     this.inPending++;
     this.inTail = p;
+    this.inSettled ??= () => {
+      if (--this.inPending === 0) this.inTail = undefined;
+    };
     void p.then(this.inSettled, this.inSettled);
     return p;
   }

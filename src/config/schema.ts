@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { rateLimitConfigSchema } from '../ratelimit/config.js';
+import { compressionConfigSchema } from '../compression/config.js';
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
@@ -68,6 +69,7 @@ export const ServeConfigSchema = z.strictObject({
     })
     .optional(),
   rateLimit: rateLimitConfigSchema.optional(),
+  compression: compressionConfigSchema.optional(),
   rateLimitCloseAfter: nonNegInt.optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() }).optional(),
 });

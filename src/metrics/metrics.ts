@@ -33,6 +33,7 @@ export const ERROR_KINDS = [
   'forbidden',
   'rate_limited',
   'notification_dropped',
+  'codec',
 ] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 

@@ -36,6 +36,16 @@ import { Session, type SessionHost } from './session.js';
 import { OriginPolicy } from './origin.js';
 import { AuthError, Authenticator, extractCredential, type AuthOptions, type VerifiedIdentity } from './auth.js';
 import { RateLimiter, type RateLimiterOptions } from '../ratelimit/limiter.js';
+import {
+  createNegotiator,
+  createWireCodec,
+  resolveCompressionConfig,
+  toWsPerMessageDeflate,
+  type CompressionConfig,
+  type ResolvedCompressionConfig,
+} from '../compression/config.js';
+import type { CodecNegotiator } from '../compression/negotiate.js';
+import { compressionMetrics } from '../compression/metrics.js';
 import type { HandlerFactory, SessionHandler, SessionPeer } from './handler.js';
 
 /** Something that makes a handler per session: a factory or an object with createHandler (router, SDK host). */
@@ -97,6 +107,8 @@ export interface McpWsServerOptions {
   rateLimitCloseAfter?: number;
   /** More metrics to export at /metrics (e.g. a gateway's), read at scrape time. */
   metrics?: ExtraMetric[];
+  /** Compression: codecs negotiated by subprotocol (`mcp.zstd`, …) and permessage-deflate. Off when absent. */
+  compression?: CompressionConfig;
   /** Logger. Default: silent (the CLI passes its own). */
   logger?: Logger;
 }
@@ -109,8 +121,8 @@ export interface TlsFiles {
   ca?: string;
 }
 
-type Resolved = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'metrics'>> &
-  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit'>;
+type Resolved = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'compression'>> &
+  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'compression'>;
 
 const DEFAULTS: Resolved = {
   host: '127.0.0.1',
@@ -135,7 +147,7 @@ const DEFAULTS: Resolved = {
   rateLimitCloseAfter: 1000,
 };
 
-const OPTIONAL_KEYS = new Set(['allowedOrigins', 'allowedHosts', 'auth', 'tls', 'rateLimit']);
+const OPTIONAL_KEYS = new Set(['allowedOrigins', 'allowedHosts', 'auth', 'tls', 'rateLimit', 'compression']);
 
 function check(ok: boolean, message: string): void {
   if (!ok) throw new RangeError(message);
@@ -199,6 +211,9 @@ export class McpWsServer implements SessionHost {
   /** Admission by rate, when rate limiting is on. */
   readonly rateLimiter: RateLimiter | undefined;
   private readonly ownsRateLimiter: boolean;
+  /** Compression settings, when compression is configured. */
+  readonly compression: ResolvedCompressionConfig | undefined;
+  private readonly negotiator: CodecNegotiator | undefined;
   private readonly origins: OriginPolicy;
   now = Date.now();
   draining = false;
@@ -244,19 +259,29 @@ export class McpWsServer implements SessionHost {
     });
     this.logger = logger ?? silentLogger;
     this.makeHandler = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
-    this.registry = createRegistry(this.metrics, {
-      defaultMetrics: this.options.processMetrics,
-      extra: [...(this.rateLimiter?.metrics() ?? []), ...(extraMetrics ?? [])],
-    });
+    if (this.options.compression !== undefined) {
+      try {
+        this.compression = resolveCompressionConfig(this.options.compression);
+      } catch (err) {
+        throw new RangeError((err as Error).message);
+      }
+      const negotiator = createNegotiator(this.compression);
+      if (negotiator.codecs.length > 0) this.negotiator = negotiator;
+    }
+    const negotiator = this.negotiator;
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.options.maxPayload,
       clientTracking: false,
-      perMessageDeflate: false,
-      handleProtocols: selectProtocol,
+      perMessageDeflate: this.compression ? toWsPerMessageDeflate(this.compression) : false,
+      handleProtocols: negotiator ? (offered: Set<string>) => negotiator.select(offered) : selectProtocol,
       maxFragments: this.options.maxFragments,
       maxBufferedChunks: this.options.maxBufferedChunks,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
+    this.registry = createRegistry(this.metrics, {
+      defaultMetrics: this.options.processMetrics,
+      extra: [...(this.rateLimiter?.metrics() ?? []), ...(this.negotiator ? compressionMetrics() : []), ...(extraMetrics ?? [])],
+    });
     const httpOptions = {
       headersTimeout: this.options.handshakeTimeoutMs,
       requestTimeout: Math.max(this.options.handshakeTimeoutMs, 30_000),
@@ -436,7 +461,9 @@ export class McpWsServer implements SessionHost {
   }
 
   private accept(ws: WebSocket, socket: Socket, ip: string, identity: VerifiedIdentity | undefined): void {
-    const session = new Session(ws, socket, this, randomUUID(), ip, identity, this.makeHandler);
+    const codec = this.negotiator?.codecFor(ws.protocol);
+    const wire = codec ? createWireCodec(codec, this.compression!, this.options.maxPayload) : undefined;
+    const session = new Session(ws, socket, this, randomUUID(), ip, identity, this.makeHandler, wire);
     this.sessions.add(session);
     this.metrics.connectionsActive++;
     this.metrics.connectionsOpened++;

@@ -45,6 +45,8 @@ import type { HandlerFactory, Identity, Reply, SessionHandler, SessionPeer } fro
 import type { Authenticator, VerifiedIdentity } from './auth.js';
 import { FrameTracker } from './frame-tracker.js';
 import type { RateLimiter, RateLimitRequest, Verdict } from '../ratelimit/limiter.js';
+import { CodecError, CODEC_ERROR_CLOSE_CODES } from '../compression/codec.js';
+import type { OutboundFrame, WireCodec } from '../compression/wire-codec.js';
 
 /** What a session needs from its server. */
 export interface SessionHost {
@@ -70,6 +72,7 @@ const kSession = Symbol('mcp-ws.session');
 type SocketWithSession = WebSocket & { [kSession]: Session };
 
 const TEXT_FRAME = { binary: false } as const;
+const BINARY_FRAME = { binary: true } as const;
 const BATCH_NOT_ALLOWED = ERRORS.BATCH_NOT_ALLOWED.message;
 
 /** One accepted WebSocket connection. */
@@ -110,6 +113,8 @@ export class Session implements SessionPeer {
     remoteAddress: string,
     identity: VerifiedIdentity | undefined,
     makeHandler: HandlerFactory,
+    /** The negotiated codec (binary frames carry compressed messages), if any. */
+    private readonly wire?: WireCodec,
   ) {
     this.id = id;
     this.remoteAddress = remoteAddress;
@@ -155,16 +160,42 @@ export class Session implements SessionPeer {
     m.messagesReceived++;
     this.lastSeen = this.host.now;
     this.pingSentAt = 0;
+    const buf = data as Buffer;
+    m.bytesReceived += buf.length;
+    if (this.wire !== undefined) {
+      // Decompression may finish later; the codec keeps messages in arrival order.
+      let text: string | Promise<string>;
+      try {
+        text = this.wire.receive(buf, isBinary);
+      } catch (err) {
+        this.codecFailed(err);
+        return;
+      }
+      if (typeof text === 'string') this.receiveText(text);
+      else text.then((t) => this.receiveText(t), (err: unknown) => this.codecFailed(err));
+      return;
+    }
     if (isBinary) {
       m.errors.unsupported_data++;
       this.close(CloseCode.UNSUPPORTED_DATA, 'binary frames need a negotiated codec');
       return;
     }
-    const buf = data as Buffer;
-    m.bytesReceived += buf.length;
+    this.receiveText(buf.toString());
+  }
+
+  /** A message refused by the codec: too big once decompressed (1009) or not valid (1007). */
+  private codecFailed(err: unknown): void {
+    const code = err instanceof CodecError ? CODEC_ERROR_CLOSE_CODES[err.code] : CloseCode.INTERNAL_ERROR;
+    this.host.metrics.errors.codec++;
+    this.close(code, err instanceof CodecError ? err.code.toLowerCase() : 'codec failure');
+  }
+
+  /** @internal One message's text: parse once, check the envelope, dispatch. */
+  receiveText(text: string): void {
+    const m = this.host.metrics;
     let msg: unknown;
     try {
-      msg = JSON.parse(buf.toString());
+      msg = JSON.parse(text);
     } catch {
       m.errors.parse++;
       this.sendText(errorReply(null, PARSE_ERROR, ERRORS.PARSE_ERROR.message));
@@ -377,11 +408,25 @@ export class Session implements SessionPeer {
       corkedSessions.push(this);
       if (corkedSessions.length === 1) setImmediate(uncorkAll);
     }
-    const buf = Buffer.from(text);
     const m = this.host.metrics;
     m.messagesSent++;
+    if (this.wire !== undefined) {
+      const frame = this.wire.encode(text);
+      if (frame instanceof Promise) frame.then((f) => this.sendFrame(f), () => this.close(CloseCode.INTERNAL_ERROR, 'codec failure'));
+      else this.sendFrame(frame);
+      return;
+    }
+    const buf = Buffer.from(text);
     m.bytesSent += buf.length;
     ws.send(buf, TEXT_FRAME);
+    if (this.pausedAt === 0 && ws.bufferedAmount > this.host.maxBufferedBytes) this.pauseReading();
+  }
+
+  private sendFrame(frame: OutboundFrame): void {
+    const ws = this.ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    this.host.metrics.bytesSent += typeof frame.data === 'string' ? Buffer.byteLength(frame.data) : frame.data.length;
+    ws.send(frame.data, frame.binary ? BINARY_FRAME : TEXT_FRAME);
     if (this.pausedAt === 0 && ws.bufferedAmount > this.host.maxBufferedBytes) this.pauseReading();
   }
 
