@@ -30,7 +30,10 @@ import {
   terminateForHeartbeat,
   type ResolvedConnectOptions,
   type WebSocketConnectOptions,
+  sendMessage,
+  wireFor,
 } from './open.js';
+import type { WireCodec } from '../compression/wire-codec.js';
 
 /** Reconnection policy: bounded attempts spaced by full-jitter exponential backoff. */
 export interface ReconnectOptions extends BackoffOptions {
@@ -187,6 +190,8 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
   private readonly url: URL;
   private ws: WebSocket | undefined;
   private heartbeat: Heartbeat | undefined;
+  /** The negotiated codec of the current socket, if the server selected one offered. */
+  private wire: WireCodec | undefined;
   private _state: ClientTransportState = 'idle';
   private _lastClose: CloseInfo | undefined;
   private _protocolVersion: string | undefined;
@@ -284,11 +289,11 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
       this.outstanding.add(message.id);
     }
     if (ws.bufferedAmount < this.options.highWaterMark) {
-      ws.send(data);
+      sendMessage(ws, this.wire, data);
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
-      ws.send(data, (err) => (err ? reject(err) : resolve()));
+      sendMessage(ws, this.wire, data, (err) => (err ? reject(err) : resolve()));
     });
   }
 
@@ -325,6 +330,7 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
 
   private attach(ws: WebSocket): void {
     this.ws = ws;
+    this.wire = wireFor(ws, this.options);
     this.heartbeatExpired = false;
     ws.on('message', this.handleMessage);
     ws.on('close', this.handleClose);
@@ -346,11 +352,26 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
 
   private readonly handleMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
     if (this.heartbeat !== undefined) this.heartbeat.alive = true;
+    if (this.wire !== undefined) {
+      let text: string | Promise<string>;
+      try {
+        text = this.wire.receive(data as Buffer, isBinary);
+      } catch (err) {
+        this.reportError(err as Error);
+        return;
+      }
+      if (typeof text === 'string') this.handleText(text);
+      else text.then(this.handleText, (err: Error) => this.reportError(err));
+      return;
+    }
     if (isBinary) {
       this.reportError(new Error('Ignored a binary WebSocket frame: MCP messages are JSON text frames'));
       return;
     }
-    const text = (data as Buffer).toString();
+    this.handleText((data as Buffer).toString());
+  };
+
+  private readonly handleText = (text: string): void => {
     let msg: unknown;
     try {
       msg = JSON.parse(text);

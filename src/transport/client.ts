@@ -31,10 +31,13 @@ import {
   describeValue,
   openWebSocket,
   resolveConnectOptions,
+  sendMessage,
   terminateForHeartbeat,
+  wireFor,
   type ResolvedConnectOptions,
   type WebSocketConnectOptions,
 } from './open.js';
+import type { WireCodec } from '../compression/wire-codec.js';
 
 /** Options of {@link McpWsClient.connect}. */
 export interface McpWsClientOptions extends WebSocketConnectOptions {
@@ -187,7 +190,10 @@ function expireCall(call: PendingCall, timeoutMs: number): void {
 class CallTable {
   readonly map = new Map<number, PendingCall>();
 
-  constructor(private readonly ws: WebSocket) {}
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly wire: WireCodec | undefined,
+  ) {}
 
   /** Rejects a call locally and tells the server to stop working on it. */
   cancel(call: PendingCall, error: Error, reason: string): void {
@@ -196,7 +202,9 @@ class CallTable {
     call.release();
     call.reject(error);
     if (this.ws.readyState === WebSocket.OPEN) {
-      this.ws.send(
+      sendMessage(
+        this.ws,
+        this.wire,
         JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: call.id, reason } }),
       );
     }
@@ -233,6 +241,8 @@ export class McpWsClient {
   private readonly ws: WebSocket;
   private readonly calls: CallTable;
   private readonly heartbeat: Heartbeat | undefined;
+  /** The negotiated codec, when the server selected one we offered. */
+  private readonly wire: WireCodec | undefined;
   private readonly notificationHandlers = new Map<string, Set<NotificationHandler>>();
   private readonly anyNotificationHandlers = new Set<NotificationHandler>();
   private readonly requestHandlers = new Map<string, RequestHandler>();
@@ -261,7 +271,8 @@ export class McpWsClient {
   private constructor(ws: WebSocket, options: ResolvedMcpWsClientOptions) {
     this.ws = ws;
     this.options = options;
-    this.calls = new CallTable(ws);
+    this.wire = wireFor(ws, options);
+    this.calls = new CallTable(ws, this.wire);
     ws.on('message', this.handleMessage);
     ws.on('close', this.handleClose);
     ws.on('error', this.handleError);
@@ -349,7 +360,7 @@ export class McpWsClient {
       signal.addEventListener('abort', call);
     }
     this.calls.map.set(id, call);
-    this.ws.send(data);
+    sendMessage(this.ws, this.wire, data);
     return promise;
   }
 
@@ -452,11 +463,11 @@ export class McpWsClient {
   private sendFrame(data: string): Promise<void> {
     const ws = this.ws;
     if (ws.bufferedAmount < this.options.highWaterMark) {
-      ws.send(data);
+      sendMessage(ws, this.wire, data);
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
-      ws.send(data, (err) => (err ? reject(err) : resolve()));
+      sendMessage(ws, this.wire, data, (err) => (err ? reject(err) : resolve()));
     });
   }
 
@@ -469,13 +480,29 @@ export class McpWsClient {
 
   private readonly handleMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
     if (this.heartbeat !== undefined) this.heartbeat.alive = true;
+    if (this.wire !== undefined) {
+      let text: string | Promise<string>;
+      try {
+        text = this.wire.receive(data as Buffer, isBinary);
+      } catch (err) {
+        this.emitError(err as Error);
+        return;
+      }
+      if (typeof text === 'string') this.handleText(text);
+      else text.then(this.handleText, (err: Error) => this.emitError(err));
+      return;
+    }
     if (isBinary) {
       this.emitError(new Error('Ignored a binary WebSocket frame: MCP messages are JSON text frames'));
       return;
     }
+    this.handleText((data as Buffer).toString());
+  };
+
+  private readonly handleText = (text: string): void => {
     let msg: unknown;
     try {
-      msg = JSON.parse((data as Buffer).toString());
+      msg = JSON.parse(text);
     } catch (err) {
       this.emitError(new Error(`Ignored a text frame that is not valid JSON: ${(err as Error).message}`));
       return;
@@ -556,7 +583,7 @@ export class McpWsClient {
   }
 
   private sendIfOpen(data: string): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(data);
+    if (this.ws.readyState === WebSocket.OPEN) sendMessage(this.ws, this.wire, data);
   }
 
   private readonly handleError = (err: Error): void => {

@@ -5,6 +5,10 @@
  */
 import WebSocket from 'ws';
 import { CloseCode } from '../protocol/close-codes.js';
+import { CODEC_NAMES, CODEC_SUBPROTOCOLS, type CodecName } from '../compression/codec.js';
+import { createCodec, isCodecAvailable } from '../compression/codecs.js';
+import { codecNameOf } from '../compression/negotiate.js';
+import { WireCodec } from '../compression/wire-codec.js';
 
 /** The subprotocol an mcp-ws server selects. */
 export const MCP_SUBPROTOCOL = 'mcp';
@@ -45,6 +49,15 @@ export interface WebSocketConnectOptions {
   maxPayload?: number;
   /** Offer permessage-deflate compression. Default `false`. */
   perMessageDeflate?: boolean;
+  /**
+   * Codecs to offer (`mcp.zstd`, `mcp.br`, `mcp.gzip`, `mcp.deflate`), in
+   * this order of preference, before the other protocols. When the server
+   * selects one, messages of at least `minCompressSize` bytes travel
+   * compressed in binary frames both ways. Default: none.
+   */
+  codecs?: readonly CodecName[];
+  /** With a codec: messages under this many bytes go as text. Default 1024. */
+  minCompressSize?: number;
 }
 
 /** {@link WebSocketConnectOptions} after defaults and validation; frozen. */
@@ -56,6 +69,8 @@ export interface ResolvedConnectOptions {
   readonly highWaterMark: number;
   readonly maxPayload: number;
   readonly perMessageDeflate: boolean;
+  readonly codecs: readonly CodecName[];
+  readonly minCompressSize: number;
 }
 
 /** Heartbeat used when `heartbeat` is omitted or partly given. */
@@ -70,6 +85,8 @@ export const DEFAULT_CONNECT_OPTIONS: ResolvedConnectOptions = Object.freeze({
   highWaterMark: 1024 * 1024,
   maxPayload: 4 * 1024 * 1024,
   perMessageDeflate: false,
+  codecs: Object.freeze([]),
+  minCompressSize: 1024,
 });
 
 /** Option names {@link resolveConnectOptions} understands. */
@@ -81,6 +98,8 @@ export const CONNECT_OPTION_KEYS: readonly string[] = Object.freeze([
   'highWaterMark',
   'maxPayload',
   'perMessageDeflate',
+  'codecs',
+  'minCompressSize',
 ]);
 
 /**
@@ -138,15 +157,60 @@ export function resolveConnectOptions(options: WebSocketConnectOptions = {}): Re
     throw new TypeError(`perMessageDeflate should be a boolean, got ${describeValue(perMessageDeflate)}`);
   }
 
+  let codecs = d.codecs;
+  if (options.codecs !== undefined) {
+    if (!Array.isArray(options.codecs)) throw new TypeError(`codecs should be an array, got ${describeValue(options.codecs)}`);
+    for (const c of options.codecs as unknown[]) {
+      if (!CODEC_NAMES.includes(c as CodecName)) {
+        throw new TypeError(`codecs should hold ${CODEC_NAMES.join(', ')}; got ${describeValue(c)}`);
+      }
+      if (!isCodecAvailable(c as CodecName)) throw new TypeError(`codec ${String(c)} is not available in this process`);
+    }
+    codecs = Object.freeze([...(options.codecs as CodecName[])]);
+    // Offer the codecs first, then the plain protocols (a server without codecs picks `mcp`).
+    protocols = Object.freeze([...codecs.map((c) => CODEC_SUBPROTOCOLS[c]), ...protocols.filter((p) => !p.startsWith('mcp.'))]);
+  }
+
   return Object.freeze({
     headers: Object.freeze(headers),
     protocols,
+    codecs,
+    minCompressSize: nonNegativeInteger('minCompressSize', options.minCompressSize ?? d.minCompressSize),
     connectTimeoutMs: positiveNumber('connectTimeoutMs', options.connectTimeoutMs ?? d.connectTimeoutMs),
     heartbeat,
     highWaterMark: nonNegativeInteger('highWaterMark', options.highWaterMark ?? d.highWaterMark),
     maxPayload: positiveInteger('maxPayload', options.maxPayload ?? d.maxPayload),
     perMessageDeflate,
   });
+}
+
+/**
+ * The codec of an open socket, when the server selected one of the codecs
+ * offered: encode() / receive() handle binary frames, in order.
+ */
+export function wireFor(ws: WebSocket, options: ResolvedConnectOptions): WireCodec | undefined {
+  const name = codecNameOf(ws.protocol);
+  if (name === undefined || !options.codecs.includes(name)) return undefined;
+  return new WireCodec(createCodec(name), { maxPayload: options.maxPayload, minCompressSize: options.minCompressSize });
+}
+
+/**
+ * Sends one serialised message through the codec when there is one (a
+ * compressed binary frame, or text), as ws.send otherwise. `cb` fires once
+ * the frame is written.
+ */
+export function sendMessage(ws: WebSocket, wire: WireCodec | undefined, text: string, cb?: (err?: Error) => void): void {
+  if (wire === undefined) {
+    ws.send(text, cb);
+    return;
+  }
+  const frame = wire.encode(text);
+  const write = (f: { data: Buffer | string; binary: boolean }): void => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(f.data, { binary: f.binary }, cb);
+    else cb?.(new Error('WebSocket is not open'));
+  };
+  if (frame instanceof Promise) frame.then(write, (err: Error) => cb?.(err));
+  else write(frame);
 }
 
 /**
