@@ -3,6 +3,8 @@
  * messages that name the option, then frozen. Both the CLI and the benchmark
  * suites under bench/ build a run from here.
  */
+import { CODEC_NAMES, type CodecName } from '../compression/codec.js';
+import { isCodecAvailable } from '../compression/codecs.js';
 
 /** What a run is asked to do. Every field is resolved: see {@link resolveBenchOptions}. */
 export interface BenchOptions {
@@ -32,6 +34,8 @@ export interface BenchOptions {
   readonly headers: Readonly<Record<string, string>>;
   /** WebSocket subprotocol offered; '' offers none. Default 'mcp'. */
   readonly subprotocol: string;
+  /** Codec offered as `mcp.<codec>` before the subprotocol (compressed binary frames when selected). */
+  readonly codec: CodecName | undefined;
   /** worker_threads generating load; sessions are divided among them. Default 1. */
   readonly workers: number;
   /** A request unanswered this long counts as a timeout. Default 10,000 ms. */
@@ -54,6 +58,7 @@ export interface BenchInput {
   warmup?: string | number;
   header?: string[] | Record<string, string>;
   subprotocol?: string;
+  codec?: string;
   workers?: string | number;
   timeoutMs?: string | number;
   protocolVersion?: string;
@@ -163,7 +168,13 @@ export function resolveBenchOptions(url: string, input: BenchInput = {}): BenchO
   if (subprotocol !== '' && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(subprotocol)) {
     fail(`--subprotocol should be a token such as mcp, got "${subprotocol}"`);
   }
+  const codec = input.codec;
+  if (codec !== undefined && !CODEC_NAMES.includes(codec as CodecName)) {
+    fail(`--codec should be one of ${CODEC_NAMES.join(', ')}, got "${codec}"`);
+  }
+  if (codec !== undefined && !isCodecAvailable(codec as CodecName)) fail(`--codec ${codec} is not available in this process`);
   return Object.freeze({
+    codec: codec as CodecName | undefined,
     url: parseUrl(url),
     connections,
     concurrency: concurrency ?? 1,

@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     http
       ? http.openSession(engine)
       : openWsSession(
-          { url: o.url, subprotocol: o.subprotocol, headers: o.headers, timeoutMs: o.timeoutMs, protocolVersion: o.protocolVersion },
+          { url: o.url, subprotocol: o.subprotocol, codec: o.codec, headers: o.headers, timeoutMs: o.timeoutMs, protocolVersion: o.protocolVersion },
           engine,
         );
 

@@ -13,14 +13,22 @@
 import { WebSocket, type RawData } from 'ws';
 import { INITIALIZED_NOTIFICATION, initializeRequest, lastId, readResponse, Reading } from './request-template.js';
 import type { LoadEngine, LoadSession } from './load-engine.js';
+import { CODEC_SUBPROTOCOLS, type CodecName } from '../compression/codec.js';
+import { createCodec } from '../compression/codecs.js';
+import { WireCodec } from '../compression/wire-codec.js';
+import { sendMessage } from '../transport/open.js';
 
 /** How to reach the server. */
 export interface WsDriverOptions {
   readonly url: string;
   readonly subprotocol: string;
+  /** Codec to offer as `mcp.<codec>`; when the server selects it, frames are compressed. */
+  readonly codec?: CodecName | undefined;
   readonly headers: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
   readonly protocolVersion: string;
+  /** With a codec: messages under this many bytes stay text. Default 1024. */
+  readonly minCompressSize?: number;
   /** Source address to bind, to spread many sessions over 127.0.0.x. */
   readonly localAddress?: string;
 }
@@ -42,6 +50,8 @@ export class WsLoadSession implements LoadSession {
   readonly pending = new Map<number, number>();
   private closing = false;
   private initWaiter: ((reading: Reading) => void) | undefined;
+  /** The negotiated codec, when the server selected the one offered. */
+  wire: WireCodec | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -55,7 +65,8 @@ export class WsLoadSession implements LoadSession {
   }
 
   send(_id: number, text: string): void {
-    this.ws.send(text, SEND_OPTIONS);
+    if (this.wire !== undefined) sendMessage(this.ws, this.wire, text);
+    else this.ws.send(text, SEND_OPTIONS);
   }
 
   close(): void {
@@ -71,7 +82,17 @@ export class WsLoadSession implements LoadSession {
   }
 
   /** @internal */
-  receive(data: Buffer): void {
+  receive(data: Buffer, isBinary: boolean): void {
+    if (this.wire !== undefined) {
+      const text = this.wire.receive(data, isBinary);
+      if (typeof text === 'string') this.read(Buffer.from(text));
+      else text.then((t) => this.read(Buffer.from(t)), () => this.ws.terminate());
+      return;
+    }
+    this.read(data);
+  }
+
+  private read(data: Buffer): void {
     const reading = readResponse(data);
     const waiter = this.initWaiter;
     if (waiter !== undefined) {
@@ -92,17 +113,17 @@ export class WsLoadSession implements LoadSession {
         clearTimeout(timer);
         this.initWaiter = undefined;
         if (reading === Reading.Ok) {
-          this.ws.send(INITIALIZED_NOTIFICATION, SEND_OPTIONS);
+          this.send(0, INITIALIZED_NOTIFICATION);
           resolve();
         } else reject(new Error('initialize was answered with an error'));
       };
-      this.ws.send(initializeRequest(protocolVersion), SEND_OPTIONS);
+      this.send(0, initializeRequest(protocolVersion));
     });
   }
 }
 
-function onMessage(this: WebSocket, data: RawData): void {
-  (this as Tagged)[kSession].receive(data as Buffer);
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as Tagged)[kSession].receive(data as Buffer, isBinary);
 }
 
 function onClose(this: WebSocket, code: number): void {
@@ -117,6 +138,7 @@ function onError(): void {
 export function openWsSession(options: WsDriverOptions, engine: LoadEngine): Promise<WsLoadSession> {
   return new Promise<WsLoadSession>((resolve, reject) => {
     const protocols = options.subprotocol === '' ? [] : [options.subprotocol];
+    if (options.codec !== undefined) protocols.unshift(CODEC_SUBPROTOCOLS[options.codec]);
     const ws = new WebSocket(options.url, protocols, {
       headers: { ...options.headers },
       perMessageDeflate: false,
@@ -143,6 +165,9 @@ export function openWsSession(options: WsDriverOptions, engine: LoadEngine): Pro
     ws.once('close', (code: number) => failed(`connection closed during initialize (${code})`));
     ws.on('message', onMessage);
     ws.once('open', () => {
+      if (options.codec !== undefined && ws.protocol === CODEC_SUBPROTOCOLS[options.codec]) {
+        session.wire = new WireCodec(createCodec(options.codec), { maxPayload: 64 * 1024 * 1024, minCompressSize: options.minCompressSize ?? 1024 });
+      }
       session.initialize(options.protocolVersion, options.timeoutMs).then(
         () => {
           if (settled) return;

@@ -115,6 +115,7 @@ export function buildProgram(): Command {
     .option('--warmup <s>', 'seconds of load before measuring (default 0)')
     .option('-H, --header <header>', 'extra header "Name: value" (repeatable)', collect)
     .option('--subprotocol <name>', 'WebSocket subprotocol to offer, "" for none (default mcp)')
+    .option('--codec <name>', 'offer compression: zstd | br | gzip | deflate (as mcp.<codec> before the subprotocol)')
     .option('--workers <n>', 'worker threads generating load (default 1)')
     .option('--timeout-ms <ms>', 'count a request unanswered this long as a timeout (default 10000)')
     .option('--json', 'print the result as JSON on stdout')
