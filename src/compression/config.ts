@@ -82,7 +82,7 @@ export const compressionConfigSchema = z
     minCompressSize: nonNegInt.optional(),
     /** Messages up to this many bytes are compressed inline, larger ones off the event loop. Default: measured per codec (zstd 64 KiB, br/gzip/deflate 16 KiB). */
     inlineMaxBytes: nonNegInt.optional(),
-    /** Binary frames up to this many compressed bytes are decompressed inline. Default: measured per codec (zstd/gzip/deflate 64 KiB, br 32 KiB). */
+    /** Binary frames up to this many compressed bytes are decompressed inline. Default: measured per codec (zstd 128 KiB, gzip/deflate 64 KiB, br 32 KiB). */
     inlineDecodeMaxBytes: nonNegInt.optional(),
     /** permessage-deflate for browsers. Off by default. */
     permessageDeflate: permessageDeflateSchema.optional(),
@@ -136,6 +136,7 @@ export interface ResolvedPerMessageDeflate {
 
 /** Compression settings with defaults, preset and user values applied. */
 export interface ResolvedCompressionConfig {
+  /** Offer negotiated codecs at all. */
   readonly enabled: boolean;
   /** Preferred codec (first of `algorithms` when any). */
   readonly algorithm: CodecName;
@@ -145,11 +146,13 @@ export interface ResolvedCompressionConfig {
   readonly levels: Readonly<Record<CodecName, number>>;
   /** Codecs offered, server preference first (not yet filtered by availability). */
   readonly algorithms: readonly CodecName[];
+  /** Messages under this many bytes go as text frames. */
   readonly minCompressSize: number;
   /** Override of the per-codec inline line for compression; undefined keeps each codec's measured default. */
   readonly inlineMaxBytes: number | undefined;
   /** Override of the per-codec inline line for decompression (compressed bytes); undefined keeps the defaults. */
   readonly inlineDecodeMaxBytes: number | undefined;
+  /** permessage-deflate, for browsers. */
   readonly permessageDeflate: ResolvedPerMessageDeflate;
 }
 

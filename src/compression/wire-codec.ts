@@ -59,9 +59,9 @@ export const DEFAULT_MIN_COMPRESS_SIZE = 1024;
  * (inline vs async with 2 calls in flight, CPU time, 2-core machine): the
  * smallest size from which compressing inline would hold the loop for at
  * least 0.2 ms and the async call frees at least as much loop time as it
- * adds CPU elsewhere. zstd-3: 64 KiB (211 µs inline; 41 µs of loop and
- * 293 µs in all async). gzip-6: 16 KiB (210 µs; 41 µs, 275 µs). brotli-4:
- * 16 KiB (264 µs; 61 µs, 367 µs). deflate is gzip's algorithm.
+ * adds CPU elsewhere. zstd-3: 64 KiB (204 µs inline; async 42 µs of loop,
+ * 301 µs in all). gzip-6: 16 KiB (216 µs; 44, 283). brotli-4: 16 KiB
+ * (248 µs; 45, 310). Stable across runs. deflate is gzip's algorithm.
  */
 export const DEFAULT_INLINE_MAX_BYTES: Readonly<Record<CodecName, number>> = Object.freeze({
   zstd: 64 * 1024,
@@ -72,13 +72,16 @@ export const DEFAULT_INLINE_MAX_BYTES: Readonly<Record<CodecName, number>> = Obj
 
 /**
  * Default inlineDecodeMaxBytes per codec, in COMPRESSED bytes: binary frames
- * up to this size are decompressed on the loop. Same measure: async pays
- * from ~256 KiB of output for zstd (275 µs inline; 51 µs of loop, 374 µs in
- * all) and gzip (580 µs; 177 µs, 793 µs), ~128 KiB for brotli (276 µs;
- * 97 µs, 443 µs), which is ~56, ~57 and ~29 KiB of compressed JSON.
+ * up to this size are decompressed on the loop. Same measure; decompression
+ * is fast and the hand-off is not, so async pays only for large messages:
+ * zstd from ~512 KiB of output (336 µs inline; async 73 µs of loop, 506 µs
+ * in all), gzip from ~256 KiB (574 µs; 178, 816), brotli from ~128 KiB
+ * (306 µs; 113, 485): ~109, ~57 and ~29 KiB of compressed JSON. This line
+ * moves more between runs than the compression one (the async call costs
+ * 1.3–2× the CPU, so how much it pays depends on the machine's load).
  */
 export const DEFAULT_INLINE_DECODE_MAX_BYTES: Readonly<Record<CodecName, number>> = Object.freeze({
-  zstd: 64 * 1024,
+  zstd: 128 * 1024,
   br: 32 * 1024,
   gzip: 64 * 1024,
   deflate: 64 * 1024,
