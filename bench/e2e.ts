@@ -16,6 +16,14 @@
  *   npm run bench -- --quick            1 round of 1.5 s windows (under a minute)
  *   npm run bench -- --profile native   also write a CPU profile of (b) (comma-separated keys for more)
  *
+ * Named suites (not in the default set; each has its own targets, selectable
+ * with --targets too, and its own tables and result files):
+ *
+ *   npm run bench -- --suite features   rate limiting and auth cost vs native; rate limit hit (bench/suites/features.ts)
+ *   npm run bench -- --suite handshake  sessions opened + initialized per second by auth method (bench/suites/handshake.ts)
+ *   npm run bench -- --suite gateway    mcp-ws gateway vs supergateway over server-everything (bench/suites/gateway.ts)
+ *   npm run bench -- --targets native,native-rl   a suite's targets by key (the suite follows from the keys)
+ *
  * Rounds interleave the targets (a b c d, a b c d, …) so a burst of other
  * work on a shared machine hits every target alike; a closed-loop row is the
  * round with the highest req/s (noise only ever slows a run down), an
@@ -35,6 +43,14 @@ import { resolveBenchOptions, type BenchInput } from '../src/bench/options.js';
 import { runBench, type BenchResult } from '../src/bench/runner.js';
 import { CpuWindow, TargetProcess } from './lib/target-process.js';
 import { fmt, markdownTable } from './lib/markdown.js';
+import type { Suite, SuiteArgs } from './lib/suite.js';
+import { featuresSuite } from './suites/features.js';
+import { handshakeSuite } from './suites/handshake.js';
+import { gatewaySuite } from './suites/gateway.js';
+
+/** The named suites besides the default e2e comparison, in the order they run. */
+const SUITES: Suite[] = [featuresSuite, handshakeSuite, gatewaySuite];
+const SUITE_NAMES = ['e2e', ...SUITES.map((x) => x.name)];
 
 interface TargetSpec {
   key: string;
@@ -99,6 +115,23 @@ interface Args {
   workers: number;
   targets: TargetSpec[];
   profile: string[];
+  /** Suites to run, in order: 'e2e' and/or named suites. */
+  suites: string[];
+  /** What the named suites get (their targets are filled in per suite). */
+  suiteArgs: Omit<SuiteArgs, 'targets'>;
+  /** Target keys asked for with --targets, if any. */
+  targetKeys: string[] | undefined;
+}
+
+const OPTIONS_HELP =
+  '--quick --duration S --warmup S --rounds N --workers N --targets KEY[,KEY] --profile KEY[,KEY] ' +
+  `--suite ${SUITE_NAMES.join('|')}[,…] --limit-rate R --parallel N`;
+
+function suiteOf(key: string): string[] {
+  const names: string[] = [];
+  if (TARGETS.some((t) => t.key === key)) names.push('e2e');
+  for (const x of SUITES) if (x.targets.some((t) => t.key === key)) names.push(x.name);
+  return names;
 }
 
 function parse(): Args {
@@ -113,11 +146,14 @@ function parse(): Args {
         workers: { type: 'string', default: '1' },
         targets: { type: 'string' },
         profile: { type: 'string' },
+        suite: { type: 'string' },
+        'limit-rate': { type: 'string' },
+        parallel: { type: 'string' },
       },
       strict: true,
     }));
   } catch (err) {
-    usage(`${(err as Error).message} (options: --quick --duration S --warmup S --rounds N --workers N --targets raw,native,sdk-host,sdk-http --profile KEY[,KEY])`);
+    usage(`${(err as Error).message} (options: ${OPTIONS_HELP})`);
   }
   const num = (name: string, v: string | undefined, dflt: number): number => {
     if (v === undefined) return dflt;
@@ -125,23 +161,54 @@ function parse(): Args {
     if (!Number.isFinite(n) || n <= 0) usage(`--${name} should be a positive number, got "${v}"`);
     return n;
   };
+  const int = (name: string, v: string | undefined, dflt: number): number => {
+    const n = num(name, v, dflt);
+    if (!Number.isInteger(n)) usage(`--${name} should be an integer, got "${v}"`);
+    return n;
+  };
   const quick = values.quick === true;
-  const keys = values.targets?.split(',').map((s) => s.trim()) ?? TARGETS.map((t) => t.key);
-  for (const k of keys) if (!TARGETS.some((t) => t.key === k)) usage(`unknown target "${k}"; targets: ${TARGETS.map((t) => t.key).join(', ')}`);
+  const targetKeys = values.targets?.split(',').map((s) => s.trim());
+  const allKeys = [...TARGETS.map((t) => t.key), ...SUITES.flatMap((x) => x.targets.map((t) => t.key))];
+  for (const k of targetKeys ?? []) if (suiteOf(k).length === 0) usage(`unknown target "${k}"; targets: ${[...new Set(allKeys)].join(', ')}`);
+  let suites: string[];
+  if (values.suite !== undefined) {
+    suites = values.suite.split(',').map((s) => s.trim());
+    for (const x of suites) if (!SUITE_NAMES.includes(x)) usage(`unknown suite "${x}"; suites: ${SUITE_NAMES.join(', ')}`);
+    for (const k of targetKeys ?? []) {
+      if (!suiteOf(k).some((x) => suites.includes(x))) usage(`target "${k}" belongs to suite ${suiteOf(k).join(' or ')}, not to --suite ${values.suite}`);
+    }
+  } else if (targetKeys !== undefined) {
+    // The suite follows from the keys: e2e when they all are its targets, else each key's suite.
+    suites = targetKeys.every((k) => suiteOf(k).includes('e2e')) ? ['e2e'] : SUITE_NAMES.filter((x) => x !== 'e2e' && targetKeys.some((k) => suiteOf(k).includes(x)));
+  } else {
+    suites = ['e2e'];
+  }
+  suites = SUITE_NAMES.filter((x) => suites.includes(x));
+  const e2eKeys = targetKeys?.filter((k) => TARGETS.some((t) => t.key === k)) ?? TARGETS.map((t) => t.key);
   const profile = values.profile?.split(',').map((s) => s.trim()) ?? [];
-  for (const k of profile) if (!keys.includes(k)) usage(`--profile should name targets of this run, got "${k}"`);
-  const workers = num('workers', values.workers, 1);
-  if (!Number.isInteger(workers)) usage(`--workers should be an integer, got "${values.workers}"`);
-  const rounds = num('rounds', values.rounds, quick ? 1 : 3);
-  if (!Number.isInteger(rounds)) usage(`--rounds should be an integer, got "${values.rounds}"`);
+  if (profile.length > 0 && !suites.includes('e2e')) usage('--profile applies to the e2e suite');
+  for (const k of profile) if (!e2eKeys.includes(k)) usage(`--profile should name targets of this run, got "${k}"`);
+  const workers = int('workers', values.workers, 1);
+  const rounds = int('rounds', values.rounds, quick ? 1 : 3);
   return {
     quick,
     duration: num('duration', values.duration, quick ? 1.5 : 5),
     warmup: num('warmup', values.warmup, quick ? 0.5 : 1),
     rounds,
     workers,
-    targets: TARGETS.filter((t) => keys.includes(t.key)),
+    targets: TARGETS.filter((t) => e2eKeys.includes(t.key)),
     profile,
+    suites,
+    targetKeys,
+    suiteArgs: {
+      quick,
+      duration: values.duration === undefined ? undefined : num('duration', values.duration, 0),
+      warmup: values.warmup === undefined ? undefined : num('warmup', values.warmup, 0),
+      rounds: values.rounds === undefined ? undefined : rounds,
+      workers,
+      limitRate: num('limit-rate', values['limit-rate'], 5000),
+      parallel: int('parallel', values.parallel, 20),
+    },
   };
 }
 
@@ -223,9 +290,22 @@ async function main(): Promise<void> {
   const args = parse();
   const root = fileURLToPath(new URL('../../', import.meta.url));
   const resultsDir = `${root}bench/results`;
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  for (const name of args.suites) {
+    if (name === 'e2e') {
+      await runE2e(args, resultsDir, command);
+      continue;
+    }
+    const suite = SUITES.find((x) => x.name === name)!;
+    const keys = suite.targets.map((t) => t.key).filter((k) => args.targetKeys === undefined || args.targetKeys.includes(k));
+    if (keys.length === 0) continue;
+    await suite.run({ ...args.suiteArgs, targets: keys }, { root, resultsDir, command });
+  }
+}
+
+async function runE2e(args: Args, resultsDir: string, command: string): Promise<void> {
   const started = new Date();
   const load0 = loadavg();
-  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   process.stderr.write(
     `e2e: ${args.targets.length} targets, ${args.rounds} round(s) of ${args.duration} s measured after ${args.warmup} s warm-up, ${args.workers} generator worker(s)\n`,
   );

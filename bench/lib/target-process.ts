@@ -47,7 +47,7 @@ export class TargetProcess {
     readonly url: string,
   ) {
     child.on('message', (m: TargetReport) => {
-      if ((m.type === 'cpu' || m.type === 'memory') && this.waiting.has(m.seq)) {
+      if ((m.type === 'cpu' || m.type === 'memory' || m.type === 'stats') && this.waiting.has(m.seq)) {
         const resolve = this.waiting.get(m.seq)!;
         this.waiting.delete(m.seq);
         resolve(m);
@@ -116,6 +116,12 @@ export class TargetProcess {
       gc,
     });
     return sample;
+  }
+
+  /** Counters the target exposes (empty when it exposes none). */
+  async stats(): Promise<Record<string, number>> {
+    const m = await this.ask<Extract<TargetReport, { type: 'stats' }>>({ type: 'stats', seq: ++this.seq });
+    return m.stats;
   }
 
   /** Stops the child gracefully (so a --cpu-prof profile gets written); kills it after 10 s. */

@@ -6,6 +6,7 @@
  *   parent ──fork──► child: start()           child ──{ready, url}──► parent
  *   parent ──{cpu}──► child ──{cpu, user, system}──► parent
  *   parent ──{memory, gc}──► child ──{memory, rss, heapUsed, …}──► parent
+ *   parent ──{stats}──► child ──{stats, stats: counters the target exposes}──► parent
  *   parent ──{stop}──► child: close(), exit 0 (a --cpu-prof profile is written then)
  */
 
@@ -15,16 +16,23 @@ export interface StartedTarget {
   close(): Promise<void>;
   /** Open sessions, when the server counts them. */
   sessions?(): number;
+  /** Counters the benchmark reads over a window (e.g. rate-limit decisions). */
+  stats?(): Record<string, number>;
 }
 
 /** Parent → child. */
-export type TargetCommand = { type: 'cpu'; seq: number } | { type: 'memory'; seq: number; gc: boolean } | { type: 'stop' };
+export type TargetCommand =
+  | { type: 'cpu'; seq: number }
+  | { type: 'memory'; seq: number; gc: boolean }
+  | { type: 'stats'; seq: number }
+  | { type: 'stop' };
 
 /** Child → parent. */
 export type TargetReport =
   | { type: 'ready'; url: string; pid: number }
   | { type: 'cpu'; seq: number; user: number; system: number }
   | { type: 'memory'; seq: number; rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; sessions: number }
+  | { type: 'stats'; seq: number; stats: Record<string, number> }
   | { type: 'failed'; message: string };
 
 function send(m: TargetReport): void {
@@ -76,6 +84,9 @@ export function serveTarget(start: () => Promise<StartedTarget>): void {
             });
             break;
           }
+          case 'stats':
+            send({ type: 'stats', seq: m.seq, stats: target.stats?.() ?? {} });
+            break;
           case 'stop':
             stop();
             break;

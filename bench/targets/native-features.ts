@@ -1,0 +1,77 @@
+/**
+ * Target (b) with one feature switched on, for the feature-cost and
+ * handshake-rate suites: the same McpWsServer and demo router as native.ts,
+ * defaults otherwise. The parent picks the variant with FEATURE:
+ *
+ *   rl-conn       rateLimit: TokenBucket per connection, 1e9/s, burst 1e9 (never reached)
+ *   rl-id-global  rateLimit: TokenBucket per identity (the IP, anonymous) and global, 1e9/s, burst 1e9
+ *   rl-hit        rateLimit: TokenBucket at LIMIT_SCOPE (global | connection), LIMIT_RATE/s,
+ *                 burst LIMIT_BURST; rateLimitCloseAfter 0 so a refused session is never closed
+ *   auth-token    auth: static bearer token BENCH_TOKEN
+ *   auth-hs256    auth: JWT, HS256 secret BENCH_JWT_SECRET
+ *   auth-es256    auth: JWT, ES256 public key BENCH_JWT_PUBLIC_KEY (PEM)
+ *
+ * Exposes the rate limiter's decision counters (allowed, denied) to the
+ * parent through the `stats` query.
+ */
+import { McpWsServer, type McpWsServerOptions } from '../../src/server/server.js';
+import { createDemoRouter } from '../../src/demo/demo-router.js';
+import { serveTarget } from './target-ipc.js';
+
+const NEVER = 1e9;
+
+function need(name: string): string {
+  const v = process.env[name];
+  if (v === undefined || v === '') throw new Error(`${name} is not set`);
+  return v;
+}
+
+function variant(feature: string): Omit<McpWsServerOptions, 'handler'> {
+  switch (feature) {
+    case 'rl-conn':
+      return { rateLimit: { strategy: 'TokenBucket', maxRequestsPerSecond: NEVER, maxBurst: NEVER, scope: 'connection' } };
+    case 'rl-id-global':
+      return {
+        rateLimit: {
+          identity: { strategy: 'TokenBucket', maxRequestsPerSecond: NEVER, maxBurst: NEVER },
+          global: { strategy: 'TokenBucket', maxRequestsPerSecond: NEVER, maxBurst: NEVER },
+        },
+      };
+    case 'rl-hit': {
+      const rate = Number(need('LIMIT_RATE'));
+      const burst = Number(process.env.LIMIT_BURST ?? Math.max(1, Math.round(rate / 50)));
+      const scope = process.env.LIMIT_SCOPE === 'connection' ? 'connection' : 'global';
+      return {
+        rateLimit: { strategy: 'TokenBucket', maxRequestsPerSecond: rate, maxBurst: burst, scope },
+        rateLimitCloseAfter: 0,
+      };
+    }
+    case 'auth-token':
+      return { auth: { tokens: [need('BENCH_TOKEN')] } };
+    case 'auth-hs256':
+      return { auth: { jwt: { secret: need('BENCH_JWT_SECRET'), algorithms: ['HS256'] } } };
+    case 'auth-es256':
+      return { auth: { jwt: { publicKey: need('BENCH_JWT_PUBLIC_KEY'), algorithms: ['ES256'] } } };
+    default:
+      throw new Error(`unknown FEATURE ${JSON.stringify(feature)}`);
+  }
+}
+
+serveTarget(async () => {
+  const server = new McpWsServer({ handler: createDemoRouter(), port: 0, ...variant(process.env.FEATURE ?? '') });
+  const { url } = await server.listen();
+  return {
+    url,
+    close: () => server.close(),
+    sessions: () => server.sessionCount,
+    stats: (): Record<string, number> => {
+      const c = server.rateLimiter?.counters;
+      if (c === undefined) return {};
+      let allowed = 0;
+      let denied = 0;
+      for (const v of c.allowed) allowed += v;
+      for (const v of c.denied) denied += v;
+      return { allowed, denied };
+    },
+  };
+});
