@@ -19,7 +19,7 @@
  * and rate limiting; a JWT's `exp` becomes the session's deadline (closed
  * with 1008 when it passes).
  */
-import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Identity } from './handler.js';
 
@@ -130,7 +130,8 @@ export class Authenticator {
       if (sources !== 1) throw new RangeError('auth.jwt needs exactly one of secret, publicKey, jwksUrl');
       if (jwt.secret !== undefined) {
         if (jwt.secret.length < 32) throw new RangeError('auth.jwt.secret should be at least 32 characters');
-        this.jwtKey = new TextEncoder().encode(jwt.secret);
+        // A KeyObject, not raw bytes: jose re-imports raw bytes on every verify.
+        this.jwtKey = createSecretKey(Buffer.from(jwt.secret));
       } else if (jwt.publicKey !== undefined) {
         try {
           this.jwtKey = createPublicKey(jwt.publicKey);
