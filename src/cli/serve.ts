@@ -11,6 +11,7 @@ import { ConfigError, loadConfigFile, parseServeConfig, type ServeConfig } from 
 import { createDemoRouter } from '../demo/demo-router.js';
 import { McpWsServer, type HandlerSource } from '../server/server.js';
 import { loadHandlerModule } from './load-module.js';
+import { exitOnSignals } from './signals.js';
 
 const FLAG_KEYS = [
   'host',
@@ -130,36 +131,7 @@ export async function runServe(opts: Record<string, unknown>): Promise<void> {
     logger.warn({ host: server.options.host }, 'listening beyond loopback without authentication');
   }
   const address = await server.listen();
+  // Handlers first: a script that signals as soon as it reads the ready line must find them installed.
+  exitOnSignals(logger, () => server.close(), server);
   process.stdout.write(`mcp-ws serving ${kind} on ${address.url}\n`);
-
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    server.close().then(
-      () => {
-        logger.flush?.();
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  if (config.tls) {
-    process.on('SIGHUP', () => {
-      try {
-        server.reloadTls();
-      } catch (err) {
-        logger.error({ err: (err as Error).message }, 'TLS reload failed; keeping the old certificate');
-      }
-    });
-  }
 }

@@ -13,6 +13,7 @@ import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './balancer.js';
 import { loadGatewayConfigFile, parseUpstreams, type GatewaySection } from './config.js';
 import { McpWsGateway } from './gateway.js';
 import { resolveAuth } from '../cli/serve.js';
+import { exitOnSignals } from '../cli/signals.js';
 import { POOL_PRESETS, type PoolPreset } from './pool.js';
 
 /** Flags `mcp-ws gateway` understands (commander's camelCase names). */
@@ -96,30 +97,7 @@ export async function runGateway(flags: GatewayFlags): Promise<void> {
     throw err;
   }
   const names = gateway.pool.members.map((m) => m.name).join(', ');
+  // Handlers first: a script that signals as soon as it reads the ready line must find them installed.
+  exitOnSignals(logger, () => server.close().then(() => gateway.close()), server);
   process.stdout.write(`mcp-ws gateway on ${address.url} (upstreams: ${names})\n`);
-
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    server
-      .close()
-      .then(() => gateway.close())
-      .then(
-        () => {
-          logger.flush?.();
-          process.exit(0);
-        },
-        (err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -32,6 +32,7 @@ import {
   type WebSocketConnectOptions,
   sendMessage,
   wireFor,
+  receiveMessage,
 } from './open.js';
 import type { WireCodec } from '../compression/wire-codec.js';
 
@@ -352,24 +353,10 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
 
   private readonly handleMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
     if (this.heartbeat !== undefined) this.heartbeat.alive = true;
-    if (this.wire !== undefined) {
-      let text: string | Promise<string>;
-      try {
-        text = this.wire.receive(data as Buffer, isBinary);
-      } catch (err) {
-        this.reportError(err as Error);
-        return;
-      }
-      if (typeof text === 'string') this.handleText(text);
-      else text.then(this.handleText, (err: Error) => this.reportError(err));
-      return;
-    }
-    if (isBinary) {
-      this.reportError(new Error('Ignored a binary WebSocket frame: MCP messages are JSON text frames'));
-      return;
-    }
-    this.handleText((data as Buffer).toString());
+    receiveMessage(this.wire, data as Buffer, isBinary, this.handleText, this.reportErrorBound);
   };
+
+  private readonly reportErrorBound = (err: Error): void => this.reportError(err);
 
   private readonly handleText = (text: string): void => {
     let msg: unknown;

@@ -34,6 +34,7 @@ import {
   sendMessage,
   terminateForHeartbeat,
   wireFor,
+  receiveMessage,
   type ResolvedConnectOptions,
   type WebSocketConnectOptions,
 } from './open.js';
@@ -480,24 +481,10 @@ export class McpWsClient {
 
   private readonly handleMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
     if (this.heartbeat !== undefined) this.heartbeat.alive = true;
-    if (this.wire !== undefined) {
-      let text: string | Promise<string>;
-      try {
-        text = this.wire.receive(data as Buffer, isBinary);
-      } catch (err) {
-        this.emitError(err as Error);
-        return;
-      }
-      if (typeof text === 'string') this.handleText(text);
-      else text.then(this.handleText, (err: Error) => this.emitError(err));
-      return;
-    }
-    if (isBinary) {
-      this.emitError(new Error('Ignored a binary WebSocket frame: MCP messages are JSON text frames'));
-      return;
-    }
-    this.handleText((data as Buffer).toString());
+    receiveMessage(this.wire, data as Buffer, isBinary, this.handleText, this.emitErrorBound);
   };
+
+  private readonly emitErrorBound = (err: Error): void => this.emitError(err);
 
   private readonly handleText = (text: string): void => {
     let msg: unknown;

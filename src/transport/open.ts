@@ -214,6 +214,34 @@ export function sendMessage(ws: WebSocket, wire: WireCodec | undefined, text: st
 }
 
 /**
+ * One inbound frame to its message text: through the codec when there is
+ * one (in order, possibly later), as UTF-8 text otherwise. Binary frames
+ * without a codec and codec failures go to `onError`.
+ */
+export function receiveMessage(
+  wire: WireCodec | undefined,
+  data: Buffer,
+  isBinary: boolean,
+  onText: (text: string) => void,
+  onError: (err: Error) => void,
+): void {
+  if (wire === undefined) {
+    if (isBinary) onError(new Error('Ignored a binary WebSocket frame: MCP messages are JSON text frames'));
+    else onText(data.toString());
+    return;
+  }
+  let text: string | Promise<string>;
+  try {
+    text = wire.receive(data, isBinary);
+  } catch (err) {
+    onError(err as Error);
+    return;
+  }
+  if (typeof text === 'string') onText(text);
+  else text.then(onText, onError);
+}
+
+/**
  * Throws a `TypeError` for the first key of `options` not in `known`, so a
  * misspelt option (`heartBeat`) does not pass silently.
  */

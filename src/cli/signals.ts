@@ -1,0 +1,41 @@
+/**
+ * The process life of `serve` and `gateway`: SIGTERM / SIGINT run a graceful
+ * shutdown and exit 0 (1 if it fails); a second signal exits at once with 1;
+ * SIGHUP reloads TLS files when the server has them.
+ */
+import type { Logger } from 'pino';
+import type { McpWsServer } from '../server/server.js';
+
+/** Installs the signal handlers. `shutdown` closes whatever the command runs (server, then gateway, …). */
+export function exitOnSignals(logger: Logger, shutdown: () => Promise<void>, server?: McpWsServer): void {
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    shutdown().then(
+      () => {
+        logger.flush?.();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  if (server?.options.tls) {
+    process.on('SIGHUP', () => {
+      try {
+        server.reloadTls();
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, 'TLS reload failed; keeping the old certificate');
+      }
+    });
+  }
+}
