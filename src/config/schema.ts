@@ -187,8 +187,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   }
 }
 
-/** Reads and validates a JSON config file. */
-export function loadConfigFile(file: string): ServeConfig {
+/** Reads a JSON file for configuration; one-line ConfigError when it is missing or not JSON. */
+export function readJsonFile(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -196,11 +196,14 @@ export function loadConfigFile(file: string): ServeConfig {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(`cannot read config ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new ConfigError(`config ${file} is not valid JSON: ${(err as Error).message}`);
   }
-  return parseServeConfig(value, file);
+}
+
+/** Reads and validates a JSON config file. */
+export function loadConfigFile(file: string): ServeConfig {
+  return parseServeConfig(readJsonFile(file), file);
 }

@@ -25,9 +25,8 @@
  * limits), validated by src/config/schema.ts. Names are the camelCase of the
  * seed's; an unknown or misspelt key is an error that suggests the right one.
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, parseServeConfig, suggestKey, type ServeConfig } from '../config/schema.js';
+import { ConfigError, parseServeConfig, readJsonFile, suggestKey, type ServeConfig } from '../config/schema.js';
 import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './balancer.js';
 import { DEFAULT_BREAKER, type BreakerConfig } from './breaker.js';
 import { DEFAULT_RETRY, type RetryConfig, type UpstreamLostPolicy } from './gateway-session.js';
@@ -269,19 +268,7 @@ export interface GatewayConfigFile {
 
 /** Reads a JSON config file and validates both parts. */
 export function loadGatewayConfigFile(file: string): GatewayConfigFile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(`cannot read config ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`config ${file} is not valid JSON: ${(err as Error).message}`);
-  }
+  const value = readJsonFile(file);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigError(`${file}: expected a JSON object of settings`);
   }
