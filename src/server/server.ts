@@ -350,6 +350,11 @@ export class McpWsServer implements SessionHost {
     return this.sessions.size;
   }
 
+  /** Connection slots taken: open sessions plus upgrades still being admitted. */
+  get slotCount(): number {
+    return this.slots;
+  }
+
   // ------------------------------------------------------------------ door
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
@@ -455,7 +460,8 @@ export class McpWsServer implements SessionHost {
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join('');
     const body = `${message}\n`;
-    socket.end(
+    endAndDestroy(
+      socket,
       `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   }
@@ -492,7 +498,8 @@ export class McpWsServer implements SessionHost {
     const pathname = q === -1 ? url : url.slice(0, q);
     if (pathname === this.options.path) {
       this.metrics.rejected.not_upgrade++;
-      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade' });
+      // Connection: close — the HTTP server then ends and destroys the socket once the reply is out.
+      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade, close' });
       res.end('Upgrade Required: this endpoint speaks MCP over WebSocket\n');
       return;
     }
@@ -680,7 +687,31 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   }
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  endAndDestroy(socket, `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** Grace a rejected peer gets to receive its response before the socket is destroyed anyway. */
+const REJECT_GRACE_MS = 1000;
+
+/**
+ * Sends a final response on a socket the HTTP server does not manage (an
+ * upgrade, a parse error) and destroys the socket once the response is
+ * flushed, as ws does when it aborts a handshake. end() alone only half-closes:
+ * a peer that never closes its side would keep the socket, and the
+ * connection slot released on its close, forever. A peer that does not even
+ * let the response out is cut off after REJECT_GRACE_MS.
+ */
+function endAndDestroy(socket: Duplex, response: string): void {
+  if (socket.destroyed) return;
+  socket.once('finish', destroyThis);
+  const timer = setTimeout(() => socket.destroy(), REJECT_GRACE_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.end(response);
+}
+
+function destroyThis(this: Duplex): void {
+  this.destroy();
 }
 
 /** Turns a listen failure into one clear line. */

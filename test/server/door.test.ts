@@ -1,0 +1,131 @@
+/**
+ * The door under hostile peers: rejected upgrades must give back their
+ * connection slot and their socket even when the peer keeps its side open
+ * and never reads; a handler factory that throws costs one connection; a
+ * JWKS outage is the server's failure (503), not the client's (401).
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { SignJWT, exportJWK } from 'jose';
+import { pino } from 'pino';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { McpWsServer } from '../../src/server/server.js';
+import { createDemoRouter } from '../../src/demo/demo-router.js';
+import { RawClient, closeAll, startServer } from '../helpers.js';
+
+afterAll(closeAll);
+
+const TOKEN = 'door-token-0123456789abcdef';
+
+const peers: Socket[] = [];
+afterEach(() => {
+  for (const p of peers.splice(0)) p.destroy();
+});
+
+/**
+ * A raw TCP peer that sends `request` and then keeps its side open forever:
+ * it never ends, and never reads what the server sends.
+ */
+function halfOpenPeer(port: number, request: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => {
+      s.write(request);
+      s.pause();
+      resolve(s);
+    });
+    s.on('error', () => {});
+    s.once('error', reject);
+    peers.push(s);
+  });
+}
+
+function upgradeRequest(port: number, path = '/ws', headers: Record<string, string> = {}): string {
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  return (
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mcp\r\n${extra}\r\n`
+  );
+}
+
+/** Polls `done` every 25 ms for at most `ms`. */
+async function until(done: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+    if (await done()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return done();
+}
+
+function openSockets(server: McpWsServer): Promise<number> {
+  return new Promise((resolve, reject) => server.http.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/** Upgrade attempt with ws: the HTTP status (101 when it opened). */
+function attempt(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; ws?: WebSocket }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, ['mcp'], { headers });
+    ws.once('open', () => resolve({ status: 101, headers: {}, ws }));
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, headers: res.headers });
+    });
+    ws.once('error', (err) => {
+      if (!String(err.message).includes('Unexpected server response')) reject(err);
+    });
+  });
+}
+
+describe('rejected upgrades give their slot and socket back', () => {
+  it('eight half-open peers with a wrong token do not hold the slots of --max-connections 5', async () => {
+    const { server, url } = await startServer({ maxConnections: 5, auth: { tokens: [TOKEN] } });
+    const port = new URL(url).port;
+    for (let i = 0; i < 8; i++) await halfOpenPeer(Number(port), upgradeRequest(Number(port), '/ws', { Authorization: 'Bearer wrong-token-0123456789' }));
+    expect(await until(() => server.metrics.rejected.auth + server.metrics.rejected.max_connections >= 8, 10_000)).toBe(true);
+    expect(await until(() => server.slotCount === 0, 10_000)).toBe(true);
+    expect(await until(async () => (await openSockets(server)) === 0, 10_000)).toBe(true);
+    const good = await attempt(url, { Authorization: `Bearer ${TOKEN}` });
+    expect(good.status).toBe(101);
+    expect(server.slotCount).toBe(1);
+    good.ws!.close();
+    expect(await until(() => server.slotCount === 0, 10_000)).toBe(true);
+  });
+
+  it('every rejection path destroys the socket of a peer that keeps its side open', async () => {
+    const { server, url } = await startServer({ maxConnections: 1, maxHeaders: 20, handshakeTimeoutMs: 500, auth: { tokens: [TOKEN] } });
+    const port = Number(new URL(url).port);
+    const auth = { Authorization: `Bearer ${TOKEN}` };
+    const held = await attempt(url, auth); // takes the only slot: the next good upgrade gets 503
+    expect(held.status).toBe(101);
+    const many: Record<string, string> = { ...auth };
+    for (let i = 0; i < 30; i++) many[`X-Pad-${i}`] = 'x';
+    const requests = [
+      upgradeRequest(port, '/elsewhere', auth), // 404
+      upgradeRequest(port, '/ws', many), // 400
+      upgradeRequest(port, '/ws', { ...auth, Origin: 'https://evil.example' }), // 403
+      upgradeRequest(port, '/ws', { Authorization: 'Bearer wrong-token-0123456789' }), // 401 (or 503: slots)
+      upgradeRequest(port, '/ws', auth), // 503 max_connections
+      `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`, // 426
+      `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`, // headers never finish: 408 after handshakeTimeoutMs
+    ];
+    for (const r of requests) await halfOpenPeer(port, r);
+    // Only the held session's socket may remain.
+    expect(await until(async () => (await openSockets(server)) === 1, 15_000)).toBe(true);
+    expect(server.slotCount).toBe(1);
+    held.ws!.close();
+    expect(await until(() => server.slotCount === 0, 10_000)).toBe(true);
+  });
+
+  it('a 426 says Connection: close', async () => {
+    const { base } = await startServer();
+    const res = await fetch(`${base}/ws`);
+    expect(res.status).toBe(426);
+    expect(res.headers.get('connection')).toMatch(/\bclose\b/i);
+    await res.text();
+  });
+});
