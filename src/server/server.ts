@@ -258,7 +258,17 @@ export class McpWsServer implements SessionHost {
       bindHost: this.options.host,
     });
     this.logger = logger ?? silentLogger;
-    this.makeHandler = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
+    const make: HandlerFactory = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
+    // A factory that throws costs its own session (1011), never the process.
+    this.makeHandler = (peer) => {
+      try {
+        return make(peer);
+      } catch (err) {
+        this.logger.error({ err, session: peer.id }, 'handler factory failed; closing the session with 1011');
+        peer.close(CloseCode.INTERNAL_ERROR, 'internal error');
+        return FAILED_HANDLER;
+      }
+    };
     if (this.options.compression !== undefined) {
       try {
         this.compression = resolveCompressionConfig(this.options.compression);
@@ -402,20 +412,32 @@ export class McpWsServer implements SessionHost {
     this.authenticate(req, socket, head, ip, token);
   }
 
+  /** Runs from promise callbacks: whatever throws here is answered on this connection and never escapes. */
   private authenticate(req: IncomingMessage, socket: Socket, head: Buffer, ip: string, token: string | undefined): void {
     if (socket.destroyed) return;
-    if (!this.auth) {
-      this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.accept(ws, socket, ip, undefined));
-      return;
-    }
+    if (!this.auth) return this.upgrade(req, socket, head, ip, undefined);
     this.auth.verify(token).then(
       (identity) => {
         if (socket.destroyed) return;
         if (this.draining) return this.reject(socket, 503, 'draining');
-        this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.accept(ws, socket, ip, identity));
+        this.upgrade(req, socket, head, ip, identity);
       },
       (err: unknown) => this.rejectAuth(socket, err),
     );
+  }
+
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer, ip: string, identity: VerifiedIdentity | undefined): void {
+    let ws: WebSocket | undefined;
+    try {
+      this.wss.handleUpgrade(req, socket, head, (opened: WebSocket) => {
+        ws = opened;
+        this.accept(opened, socket, ip, identity);
+      });
+    } catch (err) {
+      this.logger.error({ err }, 'upgrade failed');
+      if (ws) ws.close(CloseCode.INTERNAL_ERROR, 'internal error');
+      else this.reject(socket, 500, 'internal');
+    }
   }
 
   private rejectAuth(socket: Socket, err: unknown): void {
@@ -447,7 +469,7 @@ export class McpWsServer implements SessionHost {
 
   private reject(
     socket: Socket,
-    status: 400 | 401 | 403 | 404 | 503,
+    status: keyof typeof STATUS_TEXT,
     reason: RejectReason,
     headers: Record<string, string> = {},
     message: string = reason,
@@ -645,8 +667,18 @@ const STATUS_TEXT = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  500: 'Internal Server Error',
   503: 'Service Unavailable',
 } as const;
+
+/** The handler of a session whose factory threw: the session is already closing with 1011. */
+const FAILED_HANDLER: SessionHandler = {
+  protocolVersion: undefined,
+  request: () => undefined,
+  notification: () => {},
+  response: () => {},
+  closed: () => {},
+};
 
 function readTls(files: TlsFiles): { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean; rejectUnauthorized?: boolean } {
   const read = (what: string, file: string): Buffer => {

@@ -129,3 +129,46 @@ describe('rejected upgrades give their slot and socket back', () => {
     await res.text();
   });
 });
+
+describe('a handler factory that throws', () => {
+  it('costs only its own connection: 1011, logged once, no uncaught error, the next connection works', async () => {
+    const escaped: unknown[] = [];
+    const onEscape = (err: unknown): void => void escaped.push(err);
+    process.on('uncaughtException', onEscape);
+    process.on('unhandledRejection', onEscape);
+    try {
+      const lines: string[] = [];
+      const logger = pino({ level: 'info' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
+      const router = createDemoRouter();
+      let made = 0;
+      for (const auth of [undefined, { tokens: [TOKEN] }]) {
+        const { url } = await startServer({
+          logger,
+          auth,
+          handler: (peer) => {
+            if (made++ % 2 === 0) throw new Error('factory exploded');
+            return router.createHandler(peer);
+          },
+        });
+        const headers: Record<string, string> = auth ? { Authorization: `Bearer ${TOKEN}` } : {};
+        const first = await attempt(url, headers);
+        expect(first.status).toBe(101);
+        const closed = await new Promise<number>((resolve) => {
+          const t = setTimeout(() => resolve(-1), 5000);
+          first.ws!.once('close', (code) => (clearTimeout(t), resolve(code)));
+        });
+        expect(closed).toBe(1011);
+        const second = await RawClient.open(url, ['mcp'], { headers });
+        second.send({ jsonrpc: '2.0', id: 1, method: 'ping' });
+        expect((await second.next()).result).toEqual({});
+        second.ws.close();
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      expect(escaped).toEqual([]);
+      expect(lines.filter((l) => l.includes('factory exploded'))).toHaveLength(2);
+    } finally {
+      process.off('uncaughtException', onEscape);
+      process.off('unhandledRejection', onEscape);
+    }
+  });
+});
