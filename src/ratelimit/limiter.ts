@@ -368,6 +368,11 @@ export class RateLimiter {
     });
   }
 
+  /** Starts connecting to Redis when the connection was made lazy. Idempotent. */
+  open(): void {
+    this.redis?.open();
+  }
+
   /** Closes the Redis connection if this limiter created it. */
   async close(): Promise<void> {
     await Promise.all(this.allRules.flatMap((r) => [r.store.close(), r.anonymous?.close()]));

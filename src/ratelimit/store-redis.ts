@@ -63,6 +63,8 @@ export interface RedisConnectionOptions {
   clock?: Clock;
   /** Called once per state change (same as the 'stateChange' event). */
   onStateChange?: StateChangeListener;
+  /** Connect only on {@link RedisConnection.open} (or the first command), not in the constructor. Default false. */
+  lazy?: boolean;
 }
 
 /** Receives each state change of a {@link RedisConnection}; `error` says why it went down. */
@@ -136,6 +138,7 @@ export class RedisConnection extends EventEmitter {
         autoResendUnfulfilledCommands: false,
         enableAutoPipelining: true,
         retryStrategy: (times: number) => Math.min(50 * times, 1000),
+        lazyConnect: options.lazy === true,
       });
     for (const { name, lua } of Object.values(COMMANDS)) {
       if (typeof (this.client as unknown as Record<string, unknown>)[name] !== 'function') {
@@ -168,6 +171,14 @@ export class RedisConnection extends EventEmitter {
       };
       const timer = setTimeout(() => done(false), timeoutMs);
       this.on('stateChange', onChange);
+    });
+  }
+
+  /** Starts connecting, if a lazy connection has not yet. Idempotent; failures show as state changes. */
+  open(): void {
+    if (this.closed || this.client.status !== 'wait') return;
+    this.client.connect().catch(() => {
+      // Reported through 'error' / 'close'; the client keeps retrying.
     });
   }
 

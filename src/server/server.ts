@@ -36,6 +36,7 @@ import { Session, type SessionHost } from './session.js';
 import { OriginPolicy } from './origin.js';
 import { AuthError, Authenticator, extractCredential, type AuthOptions, type VerifiedIdentity } from './auth.js';
 import { RateLimiter, type RateLimiterOptions } from '../ratelimit/limiter.js';
+import { RedisConnection } from '../ratelimit/store-redis.js';
 import {
   createNegotiator,
   createWireCodec,
@@ -226,6 +227,7 @@ export class McpWsServer implements SessionHost {
   private sweepTimer: NodeJS.Timeout | undefined;
   private address: ServerAddress | undefined;
   private closing: Promise<void> | undefined;
+  private listenCalled = false;
   private drained: (() => void) | undefined;
 
   constructor(options: McpWsServerOptions) {
@@ -245,6 +247,8 @@ export class McpWsServer implements SessionHost {
           ? rl
           : new RateLimiter({
               ...rl,
+              // Constructors do no I/O: listen() opens the connection, a failed listen() closes it.
+              redis: rl.redis === undefined || rl.redis instanceof RedisConnection ? rl.redis : { ...rl.redis, lazy: true },
               onStoreStateChange: (state, previous, error) => {
                 const log = state === 'up' ? this.logger.info.bind(this.logger) : this.logger.warn.bind(this.logger);
                 log({ state, previous, err: error?.message }, 'rate-limit store state changed');
@@ -308,9 +312,29 @@ export class McpWsServer implements SessionHost {
     this.http.on('clientError', onClientError);
   }
 
-  /** Starts listening. Resolves with the bound address once ready. */
+  /**
+   * Starts listening: opens the rate-limit store's connection, then binds.
+   * Resolves with the bound address once ready. A server listens once: a
+   * second call, or a call after close(), rejects. When binding fails,
+   * what listen() opened is closed again, so a failed start leaves nothing
+   * keeping the process alive.
+   */
   async listen(): Promise<ServerAddress> {
+    if (this.closing) throw new Error('listen() after close(): a closed server cannot listen again; create a new one');
+    if (this.listenCalled) throw new Error('listen() was already called: a server listens once');
+    this.listenCalled = true;
+    try {
+      return await this.bind();
+    } catch (err) {
+      if (this.sweepTimer) clearInterval(this.sweepTimer);
+      if (this.ownsRateLimiter) await this.rateLimiter?.close();
+      throw err;
+    }
+  }
+
+  private async bind(): Promise<ServerAddress> {
     const { host, port, path } = this.options;
+    if (this.ownsRateLimiter) this.rateLimiter?.open();
     const redis = this.rateLimiter?.redis;
     if (redis && !(await redis.whenUp(2000))) {
       // Serve anyway: the configured failMode decides until Redis answers.

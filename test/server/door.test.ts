@@ -172,3 +172,16 @@ describe('a handler factory that throws', () => {
     }
   });
 });
+
+describe('listen() once', () => {
+  it('a second listen() and a listen() after close() reject with a clear error', async () => {
+    const server = new McpWsServer({ handler: createDemoRouter(), port: 0, processMetrics: false });
+    await server.listen();
+    await expect(server.listen()).rejects.toThrow(/already called/);
+    await server.close();
+    await expect(server.listen()).rejects.toThrow(/after close\(\)/);
+    const never = new McpWsServer({ handler: createDemoRouter(), port: 0, processMetrics: false });
+    await never.close();
+    await expect(never.listen()).rejects.toThrow(/after close\(\)/);
+  });
+});
