@@ -20,7 +20,7 @@
  * with 1008 when it passes).
  */
 import { createHash, createPublicKey, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Identity } from './handler.js';
 
 /** A static token with the identity it stands for. */
@@ -79,6 +79,30 @@ export class AuthError extends Error {
   }
 }
 
+/**
+ * The JWT key source (JWKS URL) could not be read: a failure of the server's
+ * side, answered with 503 + Retry-After, never with 401.
+ */
+export class KeySourceUnavailableError extends Error {
+  constructor(readonly reason: string) {
+    super('credential keys unavailable');
+    this.name = 'KeySourceUnavailableError';
+  }
+}
+
+/** Told once per change of the key source's reachability; `reason` says why it went down. */
+export type KeySourceListener = (reachable: boolean, reason?: string) => void;
+
+/**
+ * True when a JWKS getter's error comes from fetching the set (network,
+ * timeout, non-200, unparsable set), not from the token (unknown kid,
+ * unsupported alg).
+ */
+function isKeySourceFailure(err: unknown): boolean {
+  if (!(err instanceof joseErrors.JOSEError)) return true; // fetch's own errors (connection refused, DNS)
+  return err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || err.code === 'ERR_JOSE_GENERIC';
+}
+
 /** An identity with the instant (ms) its credential expires, if it does. */
 export interface VerifiedIdentity extends Identity {
   readonly expiresAt?: number;
@@ -110,6 +134,8 @@ export class Authenticator {
   private readonly algorithms: string[];
   private readonly requiredScopes: readonly string[] | undefined;
   private readonly toolScopes: ReadonlyMap<string, readonly string[]>;
+  private keySourceDown = false;
+  private readonly keySourceListeners: KeySourceListener[] = [];
 
   constructor(options: AuthOptions) {
     this.realm = options.realm ?? 'mcp-ws';
@@ -145,11 +171,23 @@ export class Authenticator {
         } catch {
           throw new RangeError(`auth.jwt.jwksUrl should be a URL, got ${JSON.stringify(jwt.jwksUrl)}`);
         }
-        this.jwtKey = createRemoteJWKSet(url, {
+        const remote = createRemoteJWKSet(url, {
           cacheMaxAge: jwt.jwksCacheMaxAgeMs ?? 600_000,
           cooldownDuration: jwt.jwksCooldownMs ?? 30_000,
           timeoutDuration: 5_000,
         });
+        this.jwtKey = async (header, token) => {
+          try {
+            const key = await remote(header, token);
+            if (this.keySourceDown) this.setKeySource(true);
+            return key;
+          } catch (err) {
+            if (!isKeySourceFailure(err)) throw err;
+            const reason = err instanceof Error ? err.message : String(err);
+            if (!this.keySourceDown) this.setKeySource(false, reason);
+            throw new KeySourceUnavailableError(reason);
+          }
+        };
       }
       this.algorithms = jwt.algorithms ?? (jwt.secret !== undefined ? HMAC_ALGS : ASYMMETRIC_ALGS);
     } else {
@@ -160,7 +198,20 @@ export class Authenticator {
     this.toolScopes = new Map(Object.entries(options.toolScopes ?? {}));
   }
 
-  /** Verifies a bearer credential. Throws {@link AuthError}. */
+  /** Calls `listener` once per change of the JWKS source's reachability. */
+  onKeySourceChange(listener: KeySourceListener): void {
+    this.keySourceListeners.push(listener);
+  }
+
+  private setKeySource(reachable: boolean, reason?: string): void {
+    this.keySourceDown = !reachable;
+    for (const l of this.keySourceListeners) l(reachable, reason);
+  }
+
+  /**
+   * Verifies a bearer credential. Throws {@link AuthError}, or
+   * {@link KeySourceUnavailableError} when the JWKS cannot be fetched.
+   */
   async verify(token: string | undefined): Promise<VerifiedIdentity> {
     if (token === undefined || token === '') {
       throw new AuthError(401, 'credential required', 'invalid_request');
@@ -219,7 +270,8 @@ export class Authenticator {
         claims: payload as Record<string, unknown>,
         expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 + (jwt.clockToleranceSec ?? 30) * 1000 : undefined,
       };
-    } catch {
+    } catch (err) {
+      if (err instanceof KeySourceUnavailableError) throw err;
       return undefined;
     }
   }

@@ -34,7 +34,7 @@ import { ServerMetrics, createRegistry, type ExtraMetric, type RejectReason } fr
 import { silentLogger } from '../log.js';
 import { Session, type SessionHost } from './session.js';
 import { OriginPolicy } from './origin.js';
-import { AuthError, Authenticator, extractCredential, type AuthOptions, type VerifiedIdentity } from './auth.js';
+import { AuthError, Authenticator, KeySourceUnavailableError, extractCredential, type AuthOptions, type VerifiedIdentity } from './auth.js';
 import { RateLimiter, type RateLimiterOptions } from '../ratelimit/limiter.js';
 import { RedisConnection } from '../ratelimit/store-redis.js';
 import {
@@ -262,6 +262,10 @@ export class McpWsServer implements SessionHost {
       bindHost: this.options.host,
     });
     this.logger = logger ?? silentLogger;
+    this.auth?.onKeySourceChange((reachable, reason) => {
+      if (reachable) this.logger.info('JWT key source reachable again');
+      else this.logger.error({ reason }, 'JWT key source unreachable');
+    });
     const make: HandlerFactory = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
     // A factory that throws costs its own session (1011), never the process.
     this.makeHandler = (peer) => {
@@ -465,6 +469,8 @@ export class McpWsServer implements SessionHost {
   }
 
   private rejectAuth(socket: Socket, err: unknown): void {
+    // Our failure, not the client's: logged once per outage by the key source listener.
+    if (err instanceof KeySourceUnavailableError) return this.reject(socket, 503, 'auth', {}, 'credential keys unavailable');
     if (!(err instanceof AuthError)) {
       this.logger.error({ err }, 'credential check failed');
       return this.reject(socket, 503, 'auth');

@@ -185,3 +185,62 @@ describe('listen() once', () => {
     await expect(never.listen()).rejects.toThrow(/after close\(\)/);
   });
 });
+
+describe('JWKS outage', () => {
+  it('answers 503 + Retry-After while the key source is unreachable, logging down and recovery once each', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const body = JSON.stringify({ keys: [jwk] });
+    const jwks: HttpServer = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', () => resolve()));
+    const jwksPort = (jwks.address() as { port: number }).port;
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
+    const { url } = await startServer({
+      logger,
+      auth: { jwt: { jwksUrl: `http://127.0.0.1:${jwksPort}/jwks.json`, jwksCacheMaxAgeMs: 1, jwksCooldownMs: 0 } },
+    });
+    const token = await new SignJWT({ sub: 'alice' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(privateKey);
+    const headers = { Authorization: `Bearer ${token}` };
+    const up = await attempt(url, headers);
+    expect(up.status).toBe(101);
+    up.ws!.close();
+
+    jwks.closeAllConnections();
+    await new Promise<void>((resolve) => jwks.close(() => resolve()));
+    for (let i = 0; i < 3; i++) {
+      const r = await attempt(url, headers);
+      expect(r.status).toBe(503);
+      expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    }
+    // A wrong token is still the client's failure.
+    expect((await attempt(url, { Authorization: 'Bearer not-a-jwt-at-all' })).status).toBe(401);
+
+    await new Promise<void>((resolve, reject) => {
+      jwks.once('error', reject);
+      jwks.listen(jwksPort, '127.0.0.1', () => resolve());
+    });
+    let back = await attempt(url, headers);
+    for (let i = 0; i < 20 && back.status !== 101; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      back = await attempt(url, headers);
+    }
+    expect(back.status).toBe(101);
+    back.ws!.close();
+    const again = await attempt(url, headers);
+    expect(again.status).toBe(101);
+    again.ws!.close();
+    jwks.closeAllConnections();
+    jwks.close();
+
+    const states = lines.map((l) => JSON.parse(l) as { msg: string }).filter((l) => /key source/.test(l.msg));
+    expect(states.map((l) => l.msg)).toEqual(['JWT key source unreachable', 'JWT key source reachable again']);
+  });
+});
