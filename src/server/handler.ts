@@ -43,15 +43,19 @@ export type Reply = string | undefined | Promise<string | undefined>;
 export interface SessionHandler {
   /** The negotiated MCP revision, once initialize has been answered. */
   readonly protocolVersion: string | undefined;
-  /** Handles a request. Must not throw; errors become error replies. */
+  /** Handles a request. Should not throw: a throw or a rejected promise becomes a -32603 reply. */
   request(msg: JsonRpcRequest): Reply;
-  /** Handles a notification. Must not throw. */
+  /**
+   * Handles a notification. Should not throw: a throw (or a rejected promise
+   * returned anyway) is logged once, closes the session with 1011, and the
+   * handler gets no further messages.
+   */
   notification(msg: JsonRpcNotification): void;
-  /** Handles a response to a server→client request. */
+  /** Handles a response to a server→client request. Failures as for notification. */
   response(msg: JsonRpcResponse): void;
-  /** The socket closed: release everything. */
+  /** The socket closed: release everything. A failure is logged. */
   closed(): void;
 }
 
-/** Makes the handler of a new session. */
+/** Makes the handler of a new session. A factory that throws closes that session with 1011. */
 export type HandlerFactory = (peer: SessionPeer) => SessionHandler;

@@ -75,6 +75,15 @@ const TEXT_FRAME = { binary: false } as const;
 const BINARY_FRAME = { binary: true } as const;
 const BATCH_NOT_ALLOWED = ERRORS.BATCH_NOT_ALLOWED.message;
 
+/** What serves a session whose handler failed: nothing, while the session closes with 1011. */
+const INERT: SessionHandler = Object.freeze({
+  protocolVersion: undefined,
+  request: () => undefined,
+  notification: () => {},
+  response: () => {},
+  closed: () => {},
+});
+
 /** One accepted WebSocket connection. */
 export class Session implements SessionPeer {
   readonly id: string;
@@ -100,9 +109,12 @@ export class Session implements SessionPeer {
   private readonly admission: RateLimitRequest | undefined;
   /** Rate-limited requests in a row; reset by any allowed one. */
   private denials = 0;
+  /** The handler failed outside a request and was replaced by {@link INERT}. */
+  private faulted = false;
   /** The socket is corked until the end of this tick (see sendText). */
   corked = false;
-  private readonly handler: SessionHandler;
+  /** Replaced by {@link INERT} once it fails outside a request: the session is then closing with 1011. */
+  private handler: SessionHandler;
 
   constructor(
     private readonly ws: WebSocket,
@@ -135,7 +147,12 @@ export class Session implements SessionPeer {
     ws.on('pong', onPong);
     ws.on('close', onClose);
     ws.on('error', onError);
-    this.handler = makeHandler(this);
+    try {
+      this.handler = makeHandler(this);
+    } catch (err) {
+      this.handler = INERT;
+      this.fail(err, 'handler factory failed');
+    }
   }
 
   /** The MCP revision negotiated on this session, if initialized. */
@@ -213,7 +230,7 @@ export class Session implements SessionPeer {
         this.receiveNotification(msg as JsonRpcNotification);
         return;
       case Kind.Response:
-        this.handler.response(msg as JsonRpcResponse);
+        this.deliverResponse(msg as JsonRpcResponse);
         return;
       default:
         m.errors.invalid_request++;
@@ -295,10 +312,17 @@ export class Session implements SessionPeer {
       this.admission.method = msg.method;
       const verdict = this.host.rateLimiter!.checkNotification(this.admission);
       if (verdict instanceof Promise) {
-        void verdict.then((v) => {
-          if (v === null || v.kind === 'delayed') this.handler.notification(msg);
-          else this.host.metrics.errors.notification_dropped++;
-        });
+        verdict.then(
+          (v) => {
+            if (v === null || v.kind === 'delayed') this.deliverNotification(msg);
+            else this.host.metrics.errors.notification_dropped++;
+          },
+          (err: unknown) => {
+            // The limiter answers with its failMode; a check that still fails drops only this notification.
+            this.host.metrics.errors.notification_dropped++;
+            this.host.logger.debug({ err, session: this.id }, 'notification rate check failed');
+          },
+        );
         return;
       }
       if (verdict !== null && verdict.kind === 'denied') {
@@ -306,7 +330,49 @@ export class Session implements SessionPeer {
         return;
       }
     }
-    this.handler.notification(msg);
+    this.deliverNotification(msg);
+  }
+
+  /**
+   * Hands a notification to the handler. A throw, or a rejected promise
+   * returned despite the void signature, is a handler bug: it costs this
+   * session (see {@link Session.fail}), never the process.
+   */
+  private deliverNotification(msg: JsonRpcNotification): void {
+    let r: unknown;
+    try {
+      r = this.handler.notification(msg);
+    } catch (err) {
+      this.fail(err, 'notification handler failed');
+      return;
+    }
+    if (r instanceof Promise) r.then(undefined, (err: unknown) => this.fail(err, 'notification handler failed'));
+  }
+
+  /** Hands a response to the handler; a failure is handled as in {@link Session.deliverNotification}. */
+  private deliverResponse(msg: JsonRpcResponse): void {
+    let r: unknown;
+    try {
+      r = this.handler.response(msg);
+    } catch (err) {
+      this.fail(err, 'response handler failed');
+      return;
+    }
+    if (r instanceof Promise) r.then(undefined, (err: unknown) => this.fail(err, 'response handler failed'));
+  }
+
+  /**
+   * The handler failed outside a request, where no error reply can carry
+   * the fault: log it once, make the handler inert (later messages and
+   * later failures of the old one are ignored) and close with 1011.
+   */
+  private fail(err: unknown, what: string): void {
+    if (this.faulted) return;
+    this.faulted = true;
+    this.handler = INERT;
+    this.host.metrics.errors.internal++;
+    this.host.logger.error({ err, session: this.id }, what);
+    this.close(CloseCode.INTERNAL_ERROR, 'internal error');
   }
 
   /**
@@ -371,7 +437,7 @@ export class Session implements SessionPeer {
           this.receiveNotification(item as JsonRpcNotification);
           break;
         case Kind.Response:
-          this.handler.response(item as JsonRpcResponse);
+          this.deliverResponse(item as JsonRpcResponse);
           break;
         default:
           m.errors.invalid_request++;
@@ -493,11 +559,14 @@ export class Session implements SessionPeer {
   onClosed(): void {
     if (this.pausedAt !== 0) this.socket.removeListener('drain', onDrain);
     this.host.sessionClosed(this);
+    let r: unknown;
     try {
-      this.handler.closed();
+      r = this.handler.closed();
     } catch (err) {
       this.host.logger.error({ err, session: this.id }, 'handler close failed');
+      return;
     }
+    if (r instanceof Promise) r.then(undefined, (err: unknown) => this.host.logger.error({ err, session: this.id }, 'handler close failed'));
   }
 }
 
