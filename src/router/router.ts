@@ -27,13 +27,14 @@ import { ERRORS } from '../protocol/errors.js';
 import { negotiateVersion } from '../protocol/versions.js';
 import type { Reply, SessionHandler, SessionPeer } from '../server/handler.js';
 import { RequestContext, type ContextSession } from './context.js';
-import { compileArgsValidator, type ArgsValidator } from './schema.js';
+import { compileArgsValidator, releaseArgsValidator, type ArgsValidator } from './schema.js';
 import { compileUriTemplate, type CompiledTemplate } from './uri-template.js';
 import {
   LOG_LEVELS,
   ToolError,
   type CallToolResult,
   type GetPromptResult,
+  type JsonSchema,
   type PromptDefinition,
   type PromptHandler,
   type PromptMessage,
@@ -64,6 +65,8 @@ interface ToolEntry {
   readonly def: ToolDefinition;
   readonly handler: ToolHandler;
   readonly validate: ArgsValidator;
+  /** The compiled inputSchema (def.inputSchema, defaulted): released when the tool goes. */
+  readonly schema: JsonSchema;
   /** The handler declares a second parameter: it gets a RequestContext (otherwise none is made). */
   readonly wantsContext: boolean;
 }
@@ -126,17 +129,30 @@ export class McpRouter {
     if (typeof def?.name !== 'string' || def.name === '') throw new TypeError('tool name should be a non-empty string');
     if (typeof handler !== 'function') throw new TypeError(`tool "${def.name}": handler should be a function`);
     const inputSchema = def.inputSchema ?? { type: 'object' };
-    const validate = compileArgsValidator(def.name, inputSchema);
-    this.tools.set(def.name, { def: { ...def, inputSchema }, handler, validate, wantsContext: handler.length !== 1 });
+    // Release the replaced tool's schema first: a new schema may reuse its $id.
+    const previous = this.tools.get(def.name);
+    if (previous) releaseArgsValidator(previous.schema);
+    let validate: ArgsValidator;
+    try {
+      validate = compileArgsValidator(def.name, inputSchema);
+    } catch (err) {
+      // The previous tool stays; put its schema back where it was.
+      if (previous) compileArgsValidator(def.name, previous.schema);
+      throw err;
+    }
+    this.tools.set(def.name, { def: { ...def, inputSchema }, handler, validate, schema: inputSchema, wantsContext: handler.length !== 1 });
     this.changed('tools');
     return this;
   }
 
   /** Removes a tool; returns whether it existed. */
   removeTool(name: string): boolean {
-    const had = this.tools.delete(name);
-    if (had) this.changed('tools');
-    return had;
+    const entry = this.tools.get(name);
+    if (entry === undefined) return false;
+    this.tools.delete(name);
+    releaseArgsValidator(entry.schema);
+    this.changed('tools');
+    return true;
   }
 
   /** Registers (or replaces) a resource with a fixed URI. */
