@@ -24,6 +24,7 @@ import {
   type RequestId,
 } from '../protocol/jsonrpc.js';
 import { ERRORS } from '../protocol/errors.js';
+import { countRpcError, errorCountersOf, type ErrorKind } from '../metrics/metrics.js';
 import { negotiateVersion } from '../protocol/versions.js';
 import type { Reply, SessionHandler, SessionPeer } from '../server/handler.js';
 import { RequestContext, type ContextSession } from './context.js';
@@ -367,15 +368,26 @@ export class RouterSession implements SessionHandler, ContextSession {
   private inflight: Map<RequestId, RequestContext> | undefined;
   private subscriptions: Set<string> | undefined;
 
+  /** The server's error counters: -32601 and -32602 replies made here are counted in them. */
+  private readonly errors: Record<ErrorKind, number>;
+
   constructor(
     private readonly router: McpRouter,
     readonly peer: SessionPeer,
-  ) {}
+  ) {
+    this.errors = errorCountersOf(peer);
+  }
+
+  /** An error reply, counted in mcp_ws_errors_total when it is -32601 or -32602. */
+  private fail(id: RequestId, code: number, message: string, data?: unknown): string {
+    countRpcError(this.errors, code);
+    return errorReply(id, code, message, data);
+  }
 
   request(msg: JsonRpcRequest): Reply {
     const method = msg.method;
     if (!this.initialized && method !== 'initialize' && method !== 'ping') {
-      return errorReply(msg.id, NOT_INITIALIZED.rpc, NOT_INITIALIZED.message);
+      return this.fail(msg.id, NOT_INITIALIZED.rpc, NOT_INITIALIZED.message);
     }
     try {
       switch (method) {
@@ -404,10 +416,10 @@ export class RouterSession implements SessionHandler, ContextSession {
         case 'initialize':
           return this.initialize(msg);
         default:
-          return errorReply(msg.id, METHOD_NOT_FOUND, `Method not found: ${method}`);
+          return this.fail(msg.id, METHOD_NOT_FOUND, `Method not found: ${method}`);
       }
     } catch (err) {
-      if (err instanceof RpcError) return errorReply(msg.id, err.rpcCode, err.message, err.data);
+      if (err instanceof RpcError) return this.fail(msg.id, err.rpcCode, err.message, err.data);
       throw err;
     }
   }
@@ -444,10 +456,10 @@ export class RouterSession implements SessionHandler, ContextSession {
   // ------------------------------------------------------------- lifecycle
 
   private initialize(msg: JsonRpcRequest): string {
-    if (this.initialized) return errorReply(msg.id, INVALID_REQUEST, ERRORS.ALREADY_INITIALIZED.message);
+    if (this.initialized) return this.fail(msg.id, INVALID_REQUEST, ERRORS.ALREADY_INITIALIZED.message);
     const p = msg.params;
     if (!p || typeof p.protocolVersion !== 'string') {
-      return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: initialize needs protocolVersion (string)');
+      return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: initialize needs protocolVersion (string)');
     }
     const version = negotiateVersion(p.protocolVersion);
     this.protocolVersion = version;
@@ -478,7 +490,7 @@ export class RouterSession implements SessionHandler, ContextSession {
   private setLevel(msg: JsonRpcRequest): string {
     const level = msg.params?.level;
     const i = LOG_LEVELS.indexOf(level as (typeof LOG_LEVELS)[number]);
-    if (i === -1) return errorReply(msg.id, INVALID_PARAMS, `Invalid params: level should be one of ${LOG_LEVELS.join(', ')}`);
+    if (i === -1) return this.fail(msg.id, INVALID_PARAMS, `Invalid params: level should be one of ${LOG_LEVELS.join(', ')}`);
     this.logLevel = i;
     return success(msg.id, '{}');
   }
@@ -488,11 +500,11 @@ export class RouterSession implements SessionHandler, ContextSession {
   private callTool(msg: JsonRpcRequest): Reply {
     const p = msg.params;
     const name = p?.name;
-    if (typeof name !== 'string') return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: tools/call needs name (string)');
+    if (typeof name !== 'string') return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: tools/call needs name (string)');
     const tool = this.router.getTool(name);
-    if (tool === undefined) return errorReply(msg.id, INVALID_PARAMS, `Unknown tool: ${name}`);
+    if (tool === undefined) return this.fail(msg.id, INVALID_PARAMS, `Unknown tool: ${name}`);
     const args = p!.arguments ?? {};
-    if (!isObject(args)) return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: arguments should be an object');
+    if (!isObject(args)) return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: arguments should be an object');
     // SEP-1303: argument errors are tool results the model can read and correct.
     const invalid = tool.validate(args);
     if (invalid !== null) return success(msg.id, JSON.stringify(toolErrorResult(`Invalid arguments for tool ${name}: ${invalid}`)));
@@ -516,7 +528,7 @@ export class RouterSession implements SessionHandler, ContextSession {
 
   private toolFailure(id: RequestId, err: unknown): string {
     if (err instanceof ToolError) return success(id, JSON.stringify(toolErrorResult(err.message)));
-    if (err instanceof RpcError) return errorReply(id, err.rpcCode, err.message, err.data);
+    if (err instanceof RpcError) return this.fail(id, err.rpcCode, err.message, err.data);
     throw err;
   }
 
@@ -542,7 +554,7 @@ export class RouterSession implements SessionHandler, ContextSession {
         if (inflight.get(id) === ctx) inflight.delete(id);
         if (ctx.cancelled) return undefined;
         if (isTool) return this.toolFailure(id, err);
-        if (err instanceof RpcError) return errorReply(id, err.rpcCode, err.message, err.data);
+        if (err instanceof RpcError) return this.fail(id, err.rpcCode, err.message, err.data);
         throw err;
       },
     );
@@ -552,7 +564,7 @@ export class RouterSession implements SessionHandler, ContextSession {
 
   private readResource(msg: JsonRpcRequest): Reply {
     const uri = msg.params?.uri;
-    if (typeof uri !== 'string') return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: resources/read needs uri (string)');
+    if (typeof uri !== 'string') return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: resources/read needs uri (string)');
     const ctx = new RequestContext(this, msg.id, 'resources/read', msg.params?._meta as Record<string, unknown> | undefined);
     const fixed = this.router.getResource(uri);
     let out: unknown;
@@ -562,7 +574,7 @@ export class RouterSession implements SessionHandler, ContextSession {
       out = fixed.handler(uri, ctx);
     } else {
       const t = this.router.matchTemplate(uri);
-      if (!t) return errorReply(msg.id, ERRORS.RESOURCE_NOT_FOUND.rpc, `Resource not found: ${uri}`, { uri });
+      if (!t) return this.fail(msg.id, ERRORS.RESOURCE_NOT_FOUND.rpc, `Resource not found: ${uri}`, { uri });
       mimeType = t.entry.def.mimeType;
       out = t.entry.handler(uri, t.vars, ctx);
     }
@@ -573,7 +585,7 @@ export class RouterSession implements SessionHandler, ContextSession {
 
   private subscribe(msg: JsonRpcRequest, on: boolean): string {
     const uri = msg.params?.uri;
-    if (typeof uri !== 'string') return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: uri (string) is required');
+    if (typeof uri !== 'string') return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: uri (string) is required');
     const subs = (this.subscriptions ??= new Set());
     if (on) {
       subs.add(uri);
@@ -589,16 +601,16 @@ export class RouterSession implements SessionHandler, ContextSession {
 
   private getPrompt(msg: JsonRpcRequest): Reply {
     const name = msg.params?.name;
-    if (typeof name !== 'string') return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: prompts/get needs name (string)');
+    if (typeof name !== 'string') return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: prompts/get needs name (string)');
     const prompt = this.router.getPrompt(name);
-    if (!prompt) return errorReply(msg.id, INVALID_PARAMS, `Unknown prompt: ${name}`);
+    if (!prompt) return this.fail(msg.id, INVALID_PARAMS, `Unknown prompt: ${name}`);
     const args = msg.params?.arguments ?? {};
     if (!isObject(args) || Object.values(args).some((v) => typeof v !== 'string')) {
-      return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: prompt arguments should be an object of strings');
+      return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: prompt arguments should be an object of strings');
     }
     for (const a of prompt.def.arguments ?? []) {
       if (a.required && args[a.name] === undefined) {
-        return errorReply(msg.id, INVALID_PARAMS, `Invalid params: prompt ${name} needs argument "${a.name}"`);
+        return this.fail(msg.id, INVALID_PARAMS, `Invalid params: prompt ${name} needs argument "${a.name}"`);
       }
     }
     const ctx = new RequestContext(this, msg.id, 'prompts/get', msg.params?._meta as Record<string, unknown> | undefined);
