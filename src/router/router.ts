@@ -93,10 +93,20 @@ const CHANGED_METHOD: Partial<Record<ListKind, string>> = {
   prompts: 'notifications/prompts/list_changed',
 };
 
+/** {@link McpRouterOptions} with the defaults filled in. */
+export type RouterOptionsInEffect = Readonly<Required<Omit<McpRouterOptions, 'title' | 'instructions'>>> &
+  Pick<McpRouterOptions, 'title' | 'instructions'>;
+
+function checkPageSize(pageSize: unknown): number {
+  if (!Number.isInteger(pageSize) || (pageSize as number) < 1) {
+    throw new RangeError(`pageSize should be a positive integer, got ${String(pageSize)}`);
+  }
+  return pageSize as number;
+}
+
 /** The native MCP router. Register handlers, then pass it as the server's handler. */
 export class McpRouter {
-  readonly options: Readonly<Required<Omit<McpRouterOptions, 'title' | 'instructions'>>> &
-    Pick<McpRouterOptions, 'title' | 'instructions'>;
+  private opts: RouterOptionsInEffect;
   private readonly tools = new Map<string, ToolEntry>();
   private readonly resources = new Map<string, { def: ResourceDefinition; handler: ResourceHandler }>();
   private readonly templates: TemplateEntry[] = [];
@@ -116,11 +126,22 @@ export class McpRouter {
     if (typeof options.version !== 'string' || options.version === '') {
       throw new TypeError('version should be a non-empty string (it becomes serverInfo.version)');
     }
-    const pageSize = options.pageSize ?? 100;
-    if (!Number.isInteger(pageSize) || pageSize < 1) {
-      throw new RangeError(`pageSize should be a positive integer, got ${String(options.pageSize)}`);
-    }
-    this.options = Object.freeze({ ...options, pageSize });
+    this.opts = Object.freeze({ ...options, pageSize: checkPageSize(options.pageSize ?? 100) });
+  }
+
+  /** The options in effect (pageSize as last set). */
+  get options(): RouterOptionsInEffect {
+    return this.opts;
+  }
+
+  /**
+   * Changes the number of items per list page (tools/list, resources/list, …).
+   * Cursors already handed out stay valid: they carry an offset, not a page number.
+   */
+  setPageSize(pageSize: number): this {
+    this.opts = Object.freeze({ ...this.opts, pageSize: checkPageSize(pageSize) });
+    this.firstPage.clear();
+    return this;
   }
 
   // -------------------------------------------------------------- registry
