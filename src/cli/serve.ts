@@ -9,6 +9,7 @@ import type { AuthOptions } from '../server/auth.js';
 import { isLoopbackHost } from '../server/origin.js';
 import { ConfigError, loadConfigFile, parseServeConfig, type ServeConfig } from '../config/schema.js';
 import { createDemoRouter } from '../demo/demo-router.js';
+import { McpRouter } from '../router/router.js';
 import { McpWsServer, type HandlerSource } from '../server/server.js';
 import { loadHandlerModule } from './load-module.js';
 import { exitOnSignals } from './signals.js';
@@ -118,6 +119,13 @@ export async function runServe(opts: Record<string, unknown>): Promise<void> {
   } else {
     handler = createDemoRouter();
     kind = 'demo';
+  }
+  if (config.pageSize !== undefined) {
+    // Only the native router pages with this setting; an SDK server pages its own lists.
+    if (!(handler instanceof McpRouter)) {
+      throw new ConfigError(`pageSize applies to the native router only; module ${config.module} serves an SDK server, which pages its own lists`);
+    }
+    handler.setPageSize(config.pageSize);
   }
   const { logLevel: _l, module: _m, pageSize: _p, auth: authConfig, ...serverOptions } = config;
   const auth = resolveAuth(authConfig);

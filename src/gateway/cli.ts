@@ -39,6 +39,9 @@ export function resolveGatewayConfig(flags: GatewayFlags): { gateway: GatewaySec
   const serveFlags: Record<string, unknown> = {};
   for (const k of ['host', 'port', 'path', 'logLevel'] as const) if (flags[k] !== undefined) serveFlags[k] = flags[k];
   const serve = parseServeConfig({ ...file.serve, ...serveFlags }, flags.config ?? 'flags');
+  if (serve.pageSize !== undefined) {
+    throw new ConfigError('pageSize does not apply to the gateway: its upstream servers page their own lists; remove it from the config');
+  }
   const gateway: GatewaySection = { ...file.gateway, pool: { ...file.gateway.pool } };
   if (flags.upstream !== undefined && flags.upstream.length > 0) gateway.upstreams = flags.upstream;
   if (flags.preset !== undefined) {

@@ -114,6 +114,25 @@ export class ServerMetrics {
   }
 }
 
+/** Counters that stand in when a handler serves a peer outside a server (they are never exported). */
+const DETACHED_ERRORS: Record<ErrorKind, number> = new ServerMetrics().errors;
+
+/**
+ * The error counters of the server a session peer belongs to. A server
+ * session carries its server's metrics (`host.metrics`); any other peer gets
+ * counters nobody reads. Handlers call this once per session, never per message.
+ */
+export function errorCountersOf(peer: object): Record<ErrorKind, number> {
+  const metrics = (peer as { host?: { metrics?: unknown } }).host?.metrics;
+  return metrics instanceof ServerMetrics ? metrics.errors : DETACHED_ERRORS;
+}
+
+/** Counts a JSON-RPC error reply a handler produced: -32601 as method_not_found, -32602 as invalid_params. */
+export function countRpcError(errors: Record<ErrorKind, number>, rpcCode: number): void {
+  if (rpcCode === -32601) errors.method_not_found++;
+  else if (rpcCode === -32602) errors.invalid_params++;
+}
+
 type MetricType = 'counter' | 'gauge' | 'histogram';
 interface MetricValue {
   value: number;

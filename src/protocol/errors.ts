@@ -1,7 +1,14 @@
 /**
- * The error table: every error mcp-ws reports on the wire, with its stable
- * string code, JSON-RPC code, and where one applies, the WebSocket close code
- * and HTTP status. docs/PROTOCOL.md documents each row; a test checks it.
+ * The error table: every JSON-RPC error mcp-ws sends on the wire (or, marked
+ * client side, rejects a local call with), with its stable string code and,
+ * where the error also ends the session, the WebSocket close code the session
+ * is closed with. docs/PROTOCOL.md documents each row, and
+ * test/docs/error-table.test.ts checks both ways that every row is produced
+ * by some code path and every code the source sends is a row.
+ *
+ * Conditions that never reach JSON-RPC (an oversized message, a binary frame
+ * without a codec, a slow consumer, refusals before the upgrade) are close
+ * codes (close-codes.ts) or HTTP statuses, documented in their own tables.
  *
  * Two families (STYLE.md): wire errors ({@link McpWsError} with a JSON-RPC
  * code, sent to the peer) and local errors (the same class, thrown to the
@@ -15,9 +22,7 @@ export interface ErrorSpec {
   readonly rpc: number;
   /** Default message. */
   readonly message: string;
-  /** HTTP status when the error happens before the upgrade. */
-  readonly http?: number;
-  /** WebSocket close code when the error ends the session. */
+  /** WebSocket close code the session is closed with after this error, where the code reads it from here. */
   readonly close?: number;
 }
 
@@ -32,18 +37,14 @@ export const ERRORS = {
   NOT_INITIALIZED: { rpc: -32011, message: 'Session not initialized: send initialize first' },
   ALREADY_INITIALIZED: { rpc: INVALID_REQUEST, message: 'Session already initialized' },
   RESOURCE_NOT_FOUND: { rpc: -32002, message: 'Resource not found' },
-  SERVER_DRAINING: { rpc: -32010, message: 'Server is shutting down; reconnect elsewhere', http: 503, close: 1001 },
+  SERVER_DRAINING: { rpc: -32010, message: 'Server is shutting down; reconnect elsewhere' },
   REQUEST_CANCELLED: { rpc: -32800, message: 'Request cancelled' },
   CONNECTION_CLOSED: { rpc: -32000, message: 'Connection closed' },
   REQUEST_TIMEOUT: { rpc: -32001, message: 'Request timed out' },
-  TOO_MANY_CONNECTIONS: { rpc: -32014, message: 'Too many connections', http: 503 },
-  MESSAGE_TOO_BIG: { rpc: INVALID_REQUEST, message: 'Message too big', close: 1009 },
-  UNSUPPORTED_DATA: { rpc: INVALID_REQUEST, message: 'Binary frames need a negotiated codec', close: 1003 },
-  RATE_LIMITED: { rpc: -32012, message: 'Rate limited: retry after data.retryAfterMs', http: 503 },
-  FORBIDDEN: { rpc: -32013, message: 'Forbidden: this identity may not call that tool', http: 403 },
-  UPSTREAM_UNAVAILABLE: { rpc: -32016, message: 'No upstream MCP server available; try again later', http: 503, close: 1013 },
+  RATE_LIMITED: { rpc: -32012, message: 'Rate limited: retry after data.retryAfterMs' },
+  FORBIDDEN: { rpc: -32013, message: 'Forbidden: this identity may not call that tool' },
+  UPSTREAM_UNAVAILABLE: { rpc: -32016, message: 'No upstream MCP server available; try again later', close: 1013 },
   UPSTREAM_LOST: { rpc: -32017, message: 'Upstream MCP session lost', close: 4003 },
-  SLOW_CONSUMER: { rpc: -32015, message: 'Slow consumer: send queue over its cap', close: 4001 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -24,16 +24,18 @@ import {
   type RequestId,
 } from '../protocol/jsonrpc.js';
 import { ERRORS } from '../protocol/errors.js';
+import { countRpcError, errorCountersOf, type ErrorKind } from '../metrics/metrics.js';
 import { negotiateVersion } from '../protocol/versions.js';
 import type { Reply, SessionHandler, SessionPeer } from '../server/handler.js';
 import { RequestContext, type ContextSession } from './context.js';
-import { compileArgsValidator, type ArgsValidator } from './schema.js';
+import { compileArgsValidator, releaseArgsValidator, type ArgsValidator } from './schema.js';
 import { compileUriTemplate, type CompiledTemplate } from './uri-template.js';
 import {
   LOG_LEVELS,
   ToolError,
   type CallToolResult,
   type GetPromptResult,
+  type JsonSchema,
   type PromptDefinition,
   type PromptHandler,
   type PromptMessage,
@@ -64,6 +66,8 @@ interface ToolEntry {
   readonly def: ToolDefinition;
   readonly handler: ToolHandler;
   readonly validate: ArgsValidator;
+  /** The compiled inputSchema (def.inputSchema, defaulted): released when the tool goes. */
+  readonly schema: JsonSchema;
   /** The handler declares a second parameter: it gets a RequestContext (otherwise none is made). */
   readonly wantsContext: boolean;
 }
@@ -89,10 +93,20 @@ const CHANGED_METHOD: Partial<Record<ListKind, string>> = {
   prompts: 'notifications/prompts/list_changed',
 };
 
+/** {@link McpRouterOptions} with the defaults filled in. */
+export type RouterOptionsInEffect = Readonly<Required<Omit<McpRouterOptions, 'title' | 'instructions'>>> &
+  Pick<McpRouterOptions, 'title' | 'instructions'>;
+
+function checkPageSize(pageSize: unknown): number {
+  if (!Number.isInteger(pageSize) || (pageSize as number) < 1) {
+    throw new RangeError(`pageSize should be a positive integer, got ${String(pageSize)}`);
+  }
+  return pageSize as number;
+}
+
 /** The native MCP router. Register handlers, then pass it as the server's handler. */
 export class McpRouter {
-  readonly options: Readonly<Required<Omit<McpRouterOptions, 'title' | 'instructions'>>> &
-    Pick<McpRouterOptions, 'title' | 'instructions'>;
+  private opts: RouterOptionsInEffect;
   private readonly tools = new Map<string, ToolEntry>();
   private readonly resources = new Map<string, { def: ResourceDefinition; handler: ResourceHandler }>();
   private readonly templates: TemplateEntry[] = [];
@@ -112,11 +126,22 @@ export class McpRouter {
     if (typeof options.version !== 'string' || options.version === '') {
       throw new TypeError('version should be a non-empty string (it becomes serverInfo.version)');
     }
-    const pageSize = options.pageSize ?? 100;
-    if (!Number.isInteger(pageSize) || pageSize < 1) {
-      throw new RangeError(`pageSize should be a positive integer, got ${String(options.pageSize)}`);
-    }
-    this.options = Object.freeze({ ...options, pageSize });
+    this.opts = Object.freeze({ ...options, pageSize: checkPageSize(options.pageSize ?? 100) });
+  }
+
+  /** The options in effect (pageSize as last set). */
+  get options(): RouterOptionsInEffect {
+    return this.opts;
+  }
+
+  /**
+   * Changes the number of items per list page (tools/list, resources/list, …).
+   * Cursors already handed out stay valid: they carry an offset, not a page number.
+   */
+  setPageSize(pageSize: number): this {
+    this.opts = Object.freeze({ ...this.opts, pageSize: checkPageSize(pageSize) });
+    this.firstPage.clear();
+    return this;
   }
 
   // -------------------------------------------------------------- registry
@@ -126,17 +151,30 @@ export class McpRouter {
     if (typeof def?.name !== 'string' || def.name === '') throw new TypeError('tool name should be a non-empty string');
     if (typeof handler !== 'function') throw new TypeError(`tool "${def.name}": handler should be a function`);
     const inputSchema = def.inputSchema ?? { type: 'object' };
-    const validate = compileArgsValidator(def.name, inputSchema);
-    this.tools.set(def.name, { def: { ...def, inputSchema }, handler, validate, wantsContext: handler.length !== 1 });
+    // Release the replaced tool's schema first: a new schema may reuse its $id.
+    const previous = this.tools.get(def.name);
+    if (previous) releaseArgsValidator(previous.schema);
+    let validate: ArgsValidator;
+    try {
+      validate = compileArgsValidator(def.name, inputSchema);
+    } catch (err) {
+      // The previous tool stays; put its schema back where it was.
+      if (previous) compileArgsValidator(def.name, previous.schema);
+      throw err;
+    }
+    this.tools.set(def.name, { def: { ...def, inputSchema }, handler, validate, schema: inputSchema, wantsContext: handler.length !== 1 });
     this.changed('tools');
     return this;
   }
 
   /** Removes a tool; returns whether it existed. */
   removeTool(name: string): boolean {
-    const had = this.tools.delete(name);
-    if (had) this.changed('tools');
-    return had;
+    const entry = this.tools.get(name);
+    if (entry === undefined) return false;
+    this.tools.delete(name);
+    releaseArgsValidator(entry.schema);
+    this.changed('tools');
+    return true;
   }
 
   /** Registers (or replaces) a resource with a fixed URI. */
@@ -351,15 +389,26 @@ export class RouterSession implements SessionHandler, ContextSession {
   private inflight: Map<RequestId, RequestContext> | undefined;
   private subscriptions: Set<string> | undefined;
 
+  /** The server's error counters: -32601 and -32602 replies made here are counted in them. */
+  private readonly errors: Record<ErrorKind, number>;
+
   constructor(
     private readonly router: McpRouter,
     readonly peer: SessionPeer,
-  ) {}
+  ) {
+    this.errors = errorCountersOf(peer);
+  }
+
+  /** An error reply, counted in mcp_ws_errors_total when it is -32601 or -32602. */
+  private fail(id: RequestId, code: number, message: string, data?: unknown): string {
+    countRpcError(this.errors, code);
+    return errorReply(id, code, message, data);
+  }
 
   request(msg: JsonRpcRequest): Reply {
     const method = msg.method;
     if (!this.initialized && method !== 'initialize' && method !== 'ping') {
-      return errorReply(msg.id, NOT_INITIALIZED.rpc, NOT_INITIALIZED.message);
+      return this.fail(msg.id, NOT_INITIALIZED.rpc, NOT_INITIALIZED.message);
     }
     try {
       switch (method) {
@@ -388,10 +437,10 @@ export class RouterSession implements SessionHandler, ContextSession {
         case 'initialize':
           return this.initialize(msg);
         default:
-          return errorReply(msg.id, METHOD_NOT_FOUND, `Method not found: ${method}`);
+          return this.fail(msg.id, METHOD_NOT_FOUND, `Method not found: ${method}`);
       }
     } catch (err) {
-      if (err instanceof RpcError) return errorReply(msg.id, err.rpcCode, err.message, err.data);
+      if (err instanceof RpcError) return this.fail(msg.id, err.rpcCode, err.message, err.data);
       throw err;
     }
   }
@@ -428,10 +477,10 @@ export class RouterSession implements SessionHandler, ContextSession {
   // ------------------------------------------------------------- lifecycle
 
   private initialize(msg: JsonRpcRequest): string {
-    if (this.initialized) return errorReply(msg.id, INVALID_REQUEST, ERRORS.ALREADY_INITIALIZED.message);
+    if (this.initialized) return this.fail(msg.id, INVALID_REQUEST, ERRORS.ALREADY_INITIALIZED.message);
     const p = msg.params;
     if (!p || typeof p.protocolVersion !== 'string') {
-      return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: initialize needs protocolVersion (string)');
+      return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: initialize needs protocolVersion (string)');
     }
     const version = negotiateVersion(p.protocolVersion);
     this.protocolVersion = version;
@@ -462,7 +511,7 @@ export class RouterSession implements SessionHandler, ContextSession {
   private setLevel(msg: JsonRpcRequest): string {
     const level = msg.params?.level;
     const i = LOG_LEVELS.indexOf(level as (typeof LOG_LEVELS)[number]);
-    if (i === -1) return errorReply(msg.id, INVALID_PARAMS, `Invalid params: level should be one of ${LOG_LEVELS.join(', ')}`);
+    if (i === -1) return this.fail(msg.id, INVALID_PARAMS, `Invalid params: level should be one of ${LOG_LEVELS.join(', ')}`);
     this.logLevel = i;
     return success(msg.id, '{}');
   }
@@ -472,11 +521,11 @@ export class RouterSession implements SessionHandler, ContextSession {
   private callTool(msg: JsonRpcRequest): Reply {
     const p = msg.params;
     const name = p?.name;
-    if (typeof name !== 'string') return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: tools/call needs name (string)');
+    if (typeof name !== 'string') return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: tools/call needs name (string)');
     const tool = this.router.getTool(name);
-    if (tool === undefined) return errorReply(msg.id, INVALID_PARAMS, `Unknown tool: ${name}`);
+    if (tool === undefined) return this.fail(msg.id, INVALID_PARAMS, `Unknown tool: ${name}`);
     const args = p!.arguments ?? {};
-    if (!isObject(args)) return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: arguments should be an object');
+    if (!isObject(args)) return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: arguments should be an object');
     // SEP-1303: argument errors are tool results the model can read and correct.
     const invalid = tool.validate(args);
     if (invalid !== null) return success(msg.id, JSON.stringify(toolErrorResult(`Invalid arguments for tool ${name}: ${invalid}`)));
@@ -500,7 +549,7 @@ export class RouterSession implements SessionHandler, ContextSession {
 
   private toolFailure(id: RequestId, err: unknown): string {
     if (err instanceof ToolError) return success(id, JSON.stringify(toolErrorResult(err.message)));
-    if (err instanceof RpcError) return errorReply(id, err.rpcCode, err.message, err.data);
+    if (err instanceof RpcError) return this.fail(id, err.rpcCode, err.message, err.data);
     throw err;
   }
 
@@ -526,7 +575,7 @@ export class RouterSession implements SessionHandler, ContextSession {
         if (inflight.get(id) === ctx) inflight.delete(id);
         if (ctx.cancelled) return undefined;
         if (isTool) return this.toolFailure(id, err);
-        if (err instanceof RpcError) return errorReply(id, err.rpcCode, err.message, err.data);
+        if (err instanceof RpcError) return this.fail(id, err.rpcCode, err.message, err.data);
         throw err;
       },
     );
@@ -536,7 +585,7 @@ export class RouterSession implements SessionHandler, ContextSession {
 
   private readResource(msg: JsonRpcRequest): Reply {
     const uri = msg.params?.uri;
-    if (typeof uri !== 'string') return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: resources/read needs uri (string)');
+    if (typeof uri !== 'string') return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: resources/read needs uri (string)');
     const ctx = new RequestContext(this, msg.id, 'resources/read', msg.params?._meta as Record<string, unknown> | undefined);
     const fixed = this.router.getResource(uri);
     let out: unknown;
@@ -546,7 +595,7 @@ export class RouterSession implements SessionHandler, ContextSession {
       out = fixed.handler(uri, ctx);
     } else {
       const t = this.router.matchTemplate(uri);
-      if (!t) return errorReply(msg.id, ERRORS.RESOURCE_NOT_FOUND.rpc, `Resource not found: ${uri}`, { uri });
+      if (!t) return this.fail(msg.id, ERRORS.RESOURCE_NOT_FOUND.rpc, `Resource not found: ${uri}`, { uri });
       mimeType = t.entry.def.mimeType;
       out = t.entry.handler(uri, t.vars, ctx);
     }
@@ -557,7 +606,7 @@ export class RouterSession implements SessionHandler, ContextSession {
 
   private subscribe(msg: JsonRpcRequest, on: boolean): string {
     const uri = msg.params?.uri;
-    if (typeof uri !== 'string') return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: uri (string) is required');
+    if (typeof uri !== 'string') return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: uri (string) is required');
     const subs = (this.subscriptions ??= new Set());
     if (on) {
       subs.add(uri);
@@ -573,16 +622,16 @@ export class RouterSession implements SessionHandler, ContextSession {
 
   private getPrompt(msg: JsonRpcRequest): Reply {
     const name = msg.params?.name;
-    if (typeof name !== 'string') return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: prompts/get needs name (string)');
+    if (typeof name !== 'string') return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: prompts/get needs name (string)');
     const prompt = this.router.getPrompt(name);
-    if (!prompt) return errorReply(msg.id, INVALID_PARAMS, `Unknown prompt: ${name}`);
+    if (!prompt) return this.fail(msg.id, INVALID_PARAMS, `Unknown prompt: ${name}`);
     const args = msg.params?.arguments ?? {};
     if (!isObject(args) || Object.values(args).some((v) => typeof v !== 'string')) {
-      return errorReply(msg.id, INVALID_PARAMS, 'Invalid params: prompt arguments should be an object of strings');
+      return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: prompt arguments should be an object of strings');
     }
     for (const a of prompt.def.arguments ?? []) {
       if (a.required && args[a.name] === undefined) {
-        return errorReply(msg.id, INVALID_PARAMS, `Invalid params: prompt ${name} needs argument "${a.name}"`);
+        return this.fail(msg.id, INVALID_PARAMS, `Invalid params: prompt ${name} needs argument "${a.name}"`);
       }
     }
     const ctx = new RequestContext(this, msg.id, 'prompts/get', msg.params?._meta as Record<string, unknown> | undefined);

@@ -3,6 +3,12 @@
  * registration, into a validator function (ajv, JSON Schema 2020-12 as MCP
  * specifies). The hot path calls the compiled function; nothing is rebuilt
  * per call.
+ *
+ * ajv keeps every compiled schema in a cache keyed by the schema object (and
+ * by its `$id`), so a tool that is replaced or removed must release its
+ * schema ({@link releaseArgsValidator}); otherwise a process that re-registers
+ * tools grows without bound, and a schema with an `$id` could never be
+ * registered twice.
  */
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
@@ -10,7 +16,13 @@ import type { JsonSchema } from './types.js';
 
 const require = createRequire(import.meta.url);
 // ajv ships CommonJS; load its 2020-12 build directly.
-const { Ajv2020 } = require('ajv/dist/2020.js') as { Ajv2020: new (opts: object) => { compile(s: object): ValidateFunction } };
+interface AjvInstance {
+  compile(s: object): ValidateFunction;
+  removeSchema(s: object): unknown;
+  /** ajv's compiled-schema cache, keyed by schema object. */
+  readonly _cache: Map<object, unknown>;
+}
+const { Ajv2020 } = require('ajv/dist/2020.js') as { Ajv2020: new (opts: object) => AjvInstance };
 
 const ajv = new Ajv2020({ strict: false, allErrors: false, validateFormats: false });
 
@@ -23,9 +35,24 @@ export function compileArgsValidator(toolName: string, schema: JsonSchema): Args
   try {
     validate = ajv.compile(schema);
   } catch (err) {
+    // A failed compile leaves its schema (and $id) registered: drop them.
+    ajv.removeSchema(schema);
     throw new TypeError(`tool "${toolName}": inputSchema is not a valid JSON Schema: ${(err as Error).message}`);
   }
   return (args) => (validate(args) ? null : describe(validate.errors));
+}
+
+/**
+ * Releases what compiling `schema` registered (its cache entry and `$id`).
+ * Validators already made from it keep working; releasing twice is harmless.
+ */
+export function releaseArgsValidator(schema: JsonSchema): void {
+  ajv.removeSchema(schema);
+}
+
+/** Schemas held by the validator cache (ajv's own meta-schemas included): constant while tools are only replaced. */
+export function compiledSchemaCount(): number {
+  return ajv._cache.size;
 }
 
 function describe(errors: ErrorObject[] | null | undefined): string {

@@ -29,6 +29,7 @@ import {
   type RequestId,
 } from '../protocol/jsonrpc.js';
 import type { Identity, Reply, SessionHandler, SessionPeer } from '../server/handler.js';
+import { countRpcError, errorCountersOf, type ErrorKind } from '../metrics/metrics.js';
 
 /** The part of an SDK server mcp-ws uses: `McpServer` and `Server` both fit. */
 export interface SdkServerLike {
@@ -81,12 +82,15 @@ export class SdkSessionTransport implements Transport, SessionHandler {
   private server: SdkServerLike | undefined;
   private ended = false;
   private readonly extra: MessageExtraInfo | undefined;
+  /** The server's error counters: the SDK's -32601 and -32602 replies are counted in them. */
+  private readonly errors: Record<ErrorKind, number>;
 
   constructor(
     private readonly peer: SessionPeer,
     private readonly host: SdkHost,
   ) {
     this.sessionId = peer.id;
+    this.errors = errorCountersOf(peer);
     const id = peer.identity;
     this.extra = id
       ? { authInfo: { token: '', clientId: id.subject, scopes: [...id.scopes], extra: { claims: id.claims } } }
@@ -117,7 +121,8 @@ export class SdkSessionTransport implements Transport, SessionHandler {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    const m = message as { id?: RequestId; result?: unknown; error?: unknown };
+    const m = message as { id?: RequestId; result?: unknown; error?: { code?: unknown } };
+    if (m.error !== undefined && typeof m.error.code === 'number') countRpcError(this.errors, m.error.code);
     if (m.id !== undefined && ('result' in m || 'error' in m)) {
       const resolve = this.pending.get(m.id);
       if (resolve) {

@@ -62,6 +62,29 @@ describe('rate limiting on the message path', () => {
     c.close();
   });
 
+  it('holds a request over a leaky bucket with a queue and answers it later instead of refusing it', async () => {
+    // 2 per second (one every 500 ms), a burst of 1, room for 2 more in the queue.
+    const { url, server } = await startServer({ rateLimit: { strategy: 'LeakyBucket', maxRequestsPerSecond: 2, maxBurst: 1, queueSize: 2 } });
+    const c = await RawClient.open(url);
+    await c.request('initialize', { protocolVersion: '2025-11-25', capabilities: {} }, 1);
+    // Sent in one tick: whatever the bucket held after initialize, the second of
+    // these cannot fit the burst of 1 and must wait in the queue.
+    callMany(c, 2);
+    const replies = [await c.next(10_000), await c.next(10_000)];
+    expect(replies.map((r) => r.id)).toEqual([100, 101]);
+    for (const [i, r] of replies.entries()) {
+      expect(r.error).toBeUndefined();
+      expect(r.result.content[0].text).toBe(`m${i}`);
+    }
+    expect(server.metrics.errors.rate_limited).toBe(0);
+    const text = await (await fetch(url.replace('ws://', 'http://').replace('/ws', '/metrics'))).text();
+    const delayed = /^mcp_ws_ratelimit_delayed_total\{scope="connection",strategy="LeakyBucket"\} (\d+)$/m.exec(text);
+    expect(delayed, 'a delayed counter for the connection bucket').not.toBeNull();
+    expect(Number(delayed![1])).toBeGreaterThanOrEqual(1);
+    expect(text).not.toMatch(/^mcp_ws_ratelimit_denied_total\{scope="connection",strategy="LeakyBucket"\} [1-9]/m);
+    c.close();
+  });
+
   it('closes a session that keeps exceeding its limit with 1008', async () => {
     const { url } = await startServer({ rateLimit: { maxRequestsPerSecond: 1, maxBurst: 1 }, rateLimitCloseAfter: 5 });
     const c = await RawClient.open(url);
