@@ -1,10 +1,25 @@
 /**
  * The pool's parts: a member (one upstream server: its breaker, its warm
  * sessions, its counters) and a pooled session (one upstream MCP session, the
- * unit a client leases). The pool (pool.ts) moves sessions between states:
+ * unit a client leases).
  *
- *   opening ──► idle (warm) ──► leased ──► closed
- *       └───────────────────────────┴──────► closed (failed, lost, released, expired)
+ * A pooled session owns its transitions; each one updates its member's books
+ * (sessions, opening, idle, leased) and the balancer's active count, so the
+ * pool never edits those by hand:
+ *
+ *                  open ok, nobody waiting
+ *   opening ──────────────────────────────► idle ──── lease ────► leased
+ *      │     open ok, a client waiting (cold)                     ▲   │
+ *      ├───────────────────────────────────────────────────────────┘   │
+ *      │ open failed,                 │ idle timeout, scaled down,    │ released, lost,
+ *      │ ended, pool closed           │ breaker open, lost,           │ health check failed,
+ *      ▼                              ▼ pool closed                   ▼ pool closed
+ *   closed ◄──────────────────────────┴───────────────────────────────┘
+ *
+ * A leased session never goes back to idle: an MCP session carries its
+ * client's initialize, subscriptions and log level, so a released one is
+ * closed and the pool opens fresh ones. `closed` is final; every transition
+ * out of it, or not drawn above, is refused (the method returns false).
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { LatencyHistogram } from '../metrics/metrics.js';
@@ -116,16 +131,78 @@ export class PooledSession {
    * @param pool the pool it belongs to
    * @param member its member
    * @param conn the upstream connection (not started)
+   * @param booked counted in the member's books (false for a throwaway probe)
    */
   constructor(
     private readonly pool: UpstreamPool,
     readonly member: PoolMember,
     readonly conn: UpstreamConnection,
+    private readonly booked = true,
   ) {
     this.lastInbound = pool.now;
     conn.onmessage = (m) => this.receive(m);
     conn.onerror = (e, m) => this.error(e, m);
     conn.onclose = (reason) => pool.sessionEnded(this, reason);
+    if (booked) {
+      member.sessions.add(this);
+      member.opening++;
+    }
+  }
+
+  /** opening → idle (warm, at the back of the member's idle list). False from any other state. */
+  toIdle(now: number): boolean {
+    if (this.state !== 'opening') return false;
+    this.leaveOpening();
+    this.state = 'idle';
+    this.idleSince = now;
+    this.member.idle.push(this);
+    return true;
+  }
+
+  /** opening or idle → leased (counted active for the balancer). False from any other state. */
+  toLeased(): boolean {
+    const member = this.member;
+    if (this.state === 'opening') this.leaveOpening();
+    else if (this.state === 'idle') this.leaveIdle();
+    else return false;
+    this.state = 'leased';
+    member.leased++;
+    this.pool.table.addActive(member.index, 1);
+    return true;
+  }
+
+  /**
+   * Any state → closed: off the member's books, the pool's own calls on it
+   * failed with `reason`. Returns the state it left (`'closed'` when it
+   * already was, and then does nothing). Does not close the connection.
+   */
+  toClosed(reason: string): PooledSessionState {
+    const previous = this.state;
+    if (previous === 'closed') return previous;
+    const member = this.member;
+    if (previous === 'opening') this.leaveOpening();
+    else if (previous === 'idle') this.leaveIdle();
+    else {
+      member.leased--;
+      this.pool.table.addActive(member.index, -1);
+    }
+    this.state = 'closed';
+    if (this.booked) member.sessions.delete(this);
+    this.failInternal(reason);
+    return previous;
+  }
+
+  private leaveOpening(): void {
+    if (this.booked) this.member.opening--;
+  }
+
+  private leaveIdle(): void {
+    const idle = this.member.idle;
+    if (idle[0] === this) idle.shift();
+    else {
+      const i = idle.indexOf(this);
+      if (i !== -1) idle.splice(i, 1);
+    }
   }
 
   /** Sends one message upstream. */

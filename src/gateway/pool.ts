@@ -169,11 +169,15 @@ export function resolvePoolConfig(config: Partial<PoolConfig> = {}): Readonly<Po
   return Object.freeze(c);
 }
 
+/**
+ * A client waiting for a session. Every waiter stays in the pool's FIFO
+ * queue until it is settled, also while a session is being opened for it,
+ * so its deadline and close() reach it wherever it is.
+ */
 interface Waiter {
   resolve: (s: PooledSession) => void;
   reject: (err: Error) => void;
   deadline: number;
-  settled: boolean;
 }
 
 /** Pool-wide counters. */
@@ -246,7 +250,10 @@ export class UpstreamPool {
   private readonly connect: UpstreamConnector;
   private readonly onTick: ((now: number) => void) | undefined;
   private readonly tickMs: number;
+  /** Unsettled waiters, oldest first; the first `coldOpening` of them are being served by an open. */
   private readonly waiters: Waiter[] = [];
+  /** Opens in flight for waiters (cold acquires). */
+  private coldOpening = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private lowSince = 0;
@@ -343,7 +350,7 @@ export class UpstreamPool {
   acquire(): Promise<PooledSession> {
     if (this.closed) return Promise.reject(new GatewayError('POOL_CLOSED', 'the upstream pool is closed'));
     return new Promise<PooledSession>((resolve, reject) => {
-      this.waiters.push({ resolve, reject, deadline: this.clock() + this.config.acquireTimeoutMs, settled: false });
+      this.waiters.push({ resolve, reject, deadline: this.clock() + this.config.acquireTimeoutMs });
       this.pump();
     });
   }
@@ -355,11 +362,12 @@ export class UpstreamPool {
     this.retire(s, 'released');
     void s.conn.close();
     this.maintain();
+    this.pump();
   }
 
   /**
-   * Ends a session the gateway found broken (e.g. requests timing out):
-   * counts a failure against its member and reports the loss to its owner.
+   * Ends a session found broken (a failed health check): counts a failure
+   * against its member and reports the loss to its owner.
    */
   discard(s: PooledSession, reason: string): void {
     if (s.state === 'closed') return;
@@ -372,7 +380,8 @@ export class UpstreamPool {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    for (const w of this.waiters.splice(0)) this.settle(w, new GatewayError('POOL_CLOSED', 'the upstream pool is closed'));
+    // Queued and being served alike: a session still opening is closed when its open ends.
+    for (const w of this.waiters.splice(0)) w.reject(new GatewayError('POOL_CLOSED', 'the upstream pool is closed'));
     const closing: Array<Promise<void>> = [];
     for (const m of this.members) {
       for (const s of [...m.sessions]) {
@@ -387,76 +396,87 @@ export class UpstreamPool {
 
   // ------------------------------------------------------------ acquiring
 
-  /** Serves waiting clients while sessions can be had. */
+  /**
+   * Serves waiting clients while sessions can be had, oldest first: a warm
+   * session goes to the oldest waiter; a waiter not yet covered by an open in
+   * flight gets one started (cold), up to maxConnections. Whichever open
+   * finishes first serves the oldest waiter then (see handOut).
+   */
   private pump(): void {
     while (this.waiters.length > 0 && !this.closed) {
       const m = this.balancer.select();
       if (m < 0) return; // No healthy member: wait for a trial to close a breaker.
       const member = this.members[m]!;
-      let s = member.idle.shift();
-      if (s === undefined && this.size >= this.config.maxConnections) {
+      let s: PooledSession | undefined = member.idle[0];
+      if (s === undefined && (this.waiters.length <= this.coldOpening || this.size >= this.config.maxConnections)) {
         s = this.takeAnyIdle();
-        if (s === undefined) return; // Full: wait for a release.
+        if (s === undefined) return; // Every waiter is being served, or the pool is full: wait.
       }
-      const w = this.waiters.shift()!;
       if (s !== undefined) {
         this.stats.acquiredWarm++;
-        this.lease(s, w);
+        this.lease(s, this.waiters.shift()!);
       } else {
-        this.openFor(member, w);
+        this.openFor(member);
       }
     }
   }
 
   private takeAnyIdle(): PooledSession | undefined {
     for (const m of this.members) {
-      if (m.breaker.isClosed && m.idle.length > 0) return m.idle.shift();
+      if (m.breaker.isClosed && m.idle.length > 0) return m.idle[0];
     }
     return undefined;
   }
 
   private lease(s: PooledSession, w: Waiter): void {
-    s.state = 'leased';
-    s.member.leased++;
-    this.table.addActive(s.member.index, 1);
-    w.settled = true;
+    s.toLeased();
     w.resolve(s);
   }
 
-  /** Opens a session on `member` for one waiting client (a cold acquire). */
-  private openFor(member: PoolMember, w: Waiter): void {
+  /**
+   * Opens a session on `member` for the waiting clients (a cold acquire).
+   * Failure policy: the waiter it covered is still queued, uncovered now, and
+   * the next pump serves it again (another member, or the same one while its
+   * breaker stays closed) until its deadline or close().
+   */
+  private openFor(member: PoolMember): void {
+    this.coldOpening++;
     // Counted as active at once, so least-connections sees it before it is open.
     this.table.addActive(member.index, 1);
     this.open(member).then(
       (s) => {
+        this.coldOpening--;
         this.table.addActive(member.index, -1);
-        if (this.closed) {
-          this.retire(s, 'pool closed');
-          void s.conn.close();
-          return;
-        }
-        if (w.settled) {
-          this.makeIdle(s);
-          this.pump();
-          return;
-        }
-        this.stats.acquiredCold++;
-        this.lease(s, w);
+        this.handOut(s, true);
       },
       () => {
+        this.coldOpening--;
         this.table.addActive(member.index, -1);
-        if (w.settled || this.closed) return;
-        // Back to the front of the queue; the failure counted against the member's breaker.
-        this.waiters.unshift(w);
-        setImmediate(() => this.pump());
+        if (!this.closed && this.waiters.length > 0) setImmediate(() => this.pump());
       },
     );
   }
 
-  private settle(w: Waiter, err: Error): void {
-    if (w.settled) return;
-    w.settled = true;
-    w.reject(err);
+  /**
+   * A session finished opening: to the oldest waiter when there is one,
+   * otherwise to the idle list; closed when the pool closed meanwhile.
+   */
+  private handOut(s: PooledSession, cold: boolean): void {
+    if (this.closed) {
+      this.retire(s, 'pool closed');
+      void s.conn.close();
+      return;
+    }
+    // A warm or trial session opened while its breaker tripped is not handed out (makeIdle closes it).
+    const w = cold || s.member.breaker.isClosed ? this.waiters.shift() : undefined;
+    if (w !== undefined) {
+      if (cold) this.stats.acquiredCold++;
+      else this.stats.acquiredWarm++;
+      this.lease(s, w);
+    } else {
+      this.makeIdle(s);
+    }
+    this.pump();
   }
 
   // ------------------------------------------------------------- opening
@@ -467,30 +487,25 @@ export class UpstreamPool {
    * Success and failure feed the member's breaker.
    */
   private async open(member: PoolMember): Promise<PooledSession> {
-    member.opening++;
     const conn = this.connect(member.spec, this.logger);
     const s = new PooledSession(this, member, conn);
-    member.sessions.add(s);
     const timeoutMs = this.config.connectTimeoutMs;
     try {
       await withTimeout(conn.start(), timeoutMs, `${member.name}: not started within ${timeoutMs} ms`);
       if (conn.preInitPing) await s.request('ping', undefined, timeoutMs);
       if (s.state === 'closed') throw new GatewayError('UPSTREAM_CLOSED', `${member.name}: session ended while opening`);
     } catch (err) {
-      member.opening--;
-      if (s.state !== 'closed') {
-        s.state = 'closed';
-        member.sessions.delete(s);
-      }
-      s.failInternal('open failed');
+      s.toClosed('open failed');
       void conn.close();
-      member.metrics.errors.connect++;
-      this.stats.openFailures++;
-      member.breaker.failure();
-      this.logger.warn({ upstream: member.name, err: firstLine(err) }, 'upstream session failed to open');
+      // An open cut short by close() says nothing about the upstream.
+      if (!this.closed) {
+        member.metrics.errors.connect++;
+        this.stats.openFailures++;
+        member.breaker.failure();
+        this.logger.warn({ upstream: member.name, err: firstLine(err) }, 'upstream session failed to open');
+      }
       throw err;
     }
-    member.opening--;
     member.metrics.opened++;
     // Only a ping answered is evidence; a Streamable HTTP session opens without touching the network.
     if (conn.preInitPing) member.breaker.success();
@@ -504,13 +519,7 @@ export class UpstreamPool {
     p.then(
       (s) => {
         this.warmOpening--;
-        if (this.closed) {
-          this.retire(s, 'pool closed');
-          void s.conn.close();
-          return;
-        }
-        this.makeIdle(s);
-        this.pump();
+        this.handOut(s, false);
       },
       () => {
         this.warmOpening--;
@@ -521,14 +530,12 @@ export class UpstreamPool {
 
   private makeIdle(s: PooledSession): void {
     if (!s.member.breaker.isClosed) {
-      // Opened while the breaker was tripping: do not hand it out.
+      // Opened while the breaker was tripping: do not keep it warm.
       this.retire(s, 'member unhealthy');
       void s.conn.close();
       return;
     }
-    s.state = 'idle';
-    s.idleSince = this.now;
-    s.member.idle.push(s);
+    s.toIdle(this.now);
   }
 
   /** The healthy member with the fewest warm sessions per weight (where the next warm session goes). */
@@ -550,18 +557,7 @@ export class UpstreamPool {
 
   /** Removes a session from the books without telling anyone. */
   private retire(s: PooledSession, reason: string): void {
-    if (s.state === 'closed') return;
-    const member = s.member;
-    if (s.state === 'leased') {
-      member.leased--;
-      this.table.addActive(member.index, -1);
-    } else if (s.state === 'idle') {
-      const i = member.idle.indexOf(s);
-      if (i !== -1) member.idle.splice(i, 1);
-    }
-    s.state = 'closed';
-    member.sessions.delete(s);
-    s.failInternal(reason);
+    s.toClosed(reason);
   }
 
   /**
@@ -572,11 +568,7 @@ export class UpstreamPool {
     const state = s.state;
     if (state === 'closed' || state === 'opening') {
       // Opening: open() sees the closed state and reports the failure itself.
-      if (state === 'opening') {
-        s.state = 'closed';
-        s.member.sessions.delete(s);
-        s.failInternal(reason);
-      }
+      if (state === 'opening') s.toClosed(reason);
       return;
     }
     const owner = s.owner;
@@ -588,6 +580,7 @@ export class UpstreamPool {
     this.logger.warn({ upstream: member.name, state, reason }, 'upstream session lost');
     owner?.upstreamClosed(reason);
     this.maintain();
+    this.pump();
   }
 
   private breakerChanged(i: number, state: BreakerState, previous: BreakerState): void {
@@ -618,12 +611,13 @@ export class UpstreamPool {
         if (now - m.lastHealthCheck >= this.config.healthCheckIntervalMs) this.healthCheck(m, now);
       }
     }
+    // Every unsettled waiter is in the queue, also one a session is being opened for.
     for (let k = this.waiters.length - 1; k >= 0; k--) {
       const w = this.waiters[k]!;
       if (w.deadline <= now) {
         this.waiters.splice(k, 1);
         this.stats.acquireTimeouts++;
-        this.settle(w, this.acquireTimeoutError());
+        w.reject(this.acquireTimeoutError());
       }
     }
     this.maintain();
@@ -641,7 +635,8 @@ export class UpstreamPool {
     }
     return new GatewayError(
       'ACQUIRE_TIMEOUT',
-      `no upstream session free within ${ms} ms: ${this.leased} of maxConnections ${this.config.maxConnections} in use`,
+      `no upstream session free within ${ms} ms: ${this.leased} of maxConnections ${this.config.maxConnections} in use` +
+        (this.coldOpening > 0 ? `, ${this.coldOpening} being opened` : ''),
     );
   }
 
@@ -771,13 +766,7 @@ export class UpstreamPool {
       (s) => {
         m.probing = false;
         this.warmOpening--;
-        if (this.closed) {
-          this.retire(s, 'pool closed');
-          void s.conn.close();
-          return;
-        }
-        this.makeIdle(s);
-        this.pump();
+        this.handOut(s, false);
       },
       () => {
         m.probing = false;
@@ -790,7 +779,7 @@ export class UpstreamPool {
   private async probe(m: PoolMember): Promise<void> {
     const conn = this.connect(m.spec, this.logger);
     // Not in the member's books: 'opening' makes an early end just fail the calls.
-    const s = new PooledSession(this, m, conn);
+    const s = new PooledSession(this, m, conn, false);
     const timeoutMs = this.config.healthCheckTimeoutMs;
     try {
       await withTimeout(conn.start(), timeoutMs, `${m.name}: not started within ${timeoutMs} ms`);
@@ -803,8 +792,7 @@ export class UpstreamPool {
       conn.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
       await s.request('ping', undefined, timeoutMs);
     } finally {
-      s.state = 'closed';
-      s.failInternal('probe finished');
+      s.toClosed('probe finished');
       await conn.close().catch(() => {});
     }
   }
