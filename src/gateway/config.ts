@@ -16,7 +16,8 @@
  *     "breaker": { "failureThreshold": 5, "halfOpenAfterMs": 10000 },
  *     "retry": { "maxRetries": 2 },
  *     "requestTimeoutMs": 60000,
- *     "onUpstreamLost": "close"
+ *     "onUpstreamLost": "close",
+ *     "closeGraceMs": 2000
  *   }
  * }
  * ```
@@ -164,6 +165,7 @@ export interface GatewaySection {
   retry?: Partial<RetryConfig>;
   requestTimeoutMs?: number;
   onUpstreamLost?: UpstreamLostPolicy;
+  closeGraceMs?: number;
 }
 
 const positiveInt = z.number().int().positive();
@@ -200,6 +202,7 @@ const SectionSchema = z.strictObject({
   retry: RetrySchema.optional(),
   requestTimeoutMs: positiveInt.optional(),
   onUpstreamLost: z.enum(['close', 'reestablish']).optional(),
+  closeGraceMs: nonNegInt.optional(),
 });
 
 const NESTED: Record<string, readonly string[]> = {

@@ -34,8 +34,9 @@ import {
   type UpstreamLostPolicy,
 } from './gateway-session.js';
 import { gatewayMetrics, type ExtraMetric } from './metrics.js';
-import { POOL_PRESETS, UpstreamPool, type PoolConfig, type PoolPreset } from './pool.js';
+import { POOL_PRESETS, UpstreamPool, defaultConnector, type PoolConfig, type PoolPreset } from './pool.js';
 import type { UpstreamConnector, UpstreamSpec } from './upstream.js';
+import { STDIO_CLOSE_GRACE_MS, StdioChildren, createStdioConnection } from './upstream-stdio.js';
 
 /** Options of {@link McpWsGateway}. */
 export interface McpWsGatewayOptions {
@@ -63,6 +64,12 @@ export interface McpWsGatewayOptions {
   connect?: UpstreamConnector;
   /** Period of the maintenance timer in ms; default derived from the timeouts. */
   tickMs?: number;
+  /**
+   * Stdio children get stdin EOF when their session ends, SIGTERM this many
+   * ms later and SIGKILL as long again. close() waits for all of them.
+   * Default 2,000.
+   */
+  closeGraceMs?: number;
 }
 
 function isSpec(u: unknown): u is UpstreamSpec {
@@ -88,6 +95,8 @@ export class McpWsGateway implements GatewaySessionHost {
   /** True once close() began. */
   closing = false;
   private readonly sessions = new Set<GatewaySession>();
+  /** Stdio children this gateway started that have not exited. */
+  private readonly children = new StdioChildren();
 
   /** @throws RangeError or ConfigError naming the option when a setting is invalid */
   constructor(options: McpWsGatewayOptions) {
@@ -112,6 +121,11 @@ export class McpWsGateway implements GatewaySessionHost {
       throw new RangeError(`onUpstreamLost should be "close" or "reestablish", got ${JSON.stringify(lost)}`);
     }
     this.onUpstreamLost = lost;
+    const grace = options.closeGraceMs ?? STDIO_CLOSE_GRACE_MS;
+    if (!Number.isSafeInteger(grace) || grace < 0) throw new RangeError(`closeGraceMs should be a non-negative integer, got ${String(grace)}`);
+    const stdio = { closeGraceMs: grace, group: this.children };
+    const connect: UpstreamConnector =
+      options.connect ?? ((spec, logger) => (spec.kind === 'stdio' ? createStdioConnection(spec, logger, stdio) : defaultConnector(spec, logger)));
     const preset = options.preset === undefined ? {} : POOL_PRESETS[options.preset];
     if (preset === undefined) throw new RangeError(`preset should be one of ${Object.keys(POOL_PRESETS).join(', ')}, got ${JSON.stringify(options.preset)}`);
     this.pool = new UpstreamPool({
@@ -121,7 +135,7 @@ export class McpWsGateway implements GatewaySessionHost {
       logger: this.logger,
       clock: options.clock,
       random: this.random,
-      connect: options.connect,
+      connect,
       tickMs: options.tickMs,
       tickFor: [timeout],
       onTick: (now) => this.sweep(now),
@@ -151,13 +165,16 @@ export class McpWsGateway implements GatewaySessionHost {
   }
 
   /**
-   * Closes the pool: upstream sessions end (stdio children are stopped) and
-   * remaining client sessions are closed with 1001. Close the server first
-   * so clients are drained gracefully. Idempotent.
+   * Closes the pool: upstream sessions end and remaining client sessions
+   * are closed with 1001. Resolves once every stdio child this gateway
+   * started has exited — released ones too — each having had stdin EOF and
+   * closeGraceMs before SIGTERM. Close the server first so clients are
+   * drained gracefully. Idempotent.
    */
   async close(): Promise<void> {
     this.closing = true;
     await this.pool.close();
+    await this.children.close();
   }
 
   /** Metrics in the shape `createRegistry(m, { extra })` accepts. */

@@ -9,9 +9,18 @@
  * SDK's StdioClientTransport (`transport: 'sdk'`) validates every inbound
  * message with zod, which costs more than the pipe itself on small messages.
  *
- * Children never outlive the gateway: close() ends stdin, then sends SIGTERM
- * after {@link STDIO_TERM_GRACE_MS} and SIGKILL after as long again, and a
- * process `exit` hook SIGKILLs any child still running.
+ * Replies are framed in linear time however they are chunked: bytes of an
+ * unfinished line are kept as a list of chunks and only new bytes are
+ * scanned for the newline. A line longer than `maxLineBytes` (default
+ * {@link STDIO_MAX_LINE_BYTES}, 64 MiB) means the child is broken: it is
+ * reported to `onerror` and the child is killed, which ends the session.
+ *
+ * Children never outlive the gateway: close() ends stdin, so a server sees
+ * EOF and can flush and exit on its own; SIGTERM follows after
+ * `closeGraceMs` (default {@link STDIO_CLOSE_GRACE_MS}) and SIGKILL after as
+ * long again. A {@link StdioChildren} group lets the gateway wait for every
+ * child it started, released ones included, before it returns from close();
+ * a process `exit` hook SIGKILLs any child still running.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Logger } from 'pino';
@@ -19,8 +28,8 @@ import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotoc
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { SdkTransportConnection, type StdioUpstreamSpec, type UpstreamConnection } from './upstream.js';
 
-/** Time a child gets after stdin closes before SIGTERM, and after SIGTERM before SIGKILL. */
-export const STDIO_TERM_GRACE_MS = 1_000;
+/** Default time a child gets after stdin closes before SIGTERM, and after SIGTERM before SIGKILL. */
+export const STDIO_CLOSE_GRACE_MS = 2_000;
 /** Largest line accepted from a child (a longer one ends the session). */
 export const STDIO_MAX_LINE_BYTES = 64 * 1024 * 1024;
 const STDERR_TAIL_BYTES = 2048;
@@ -46,7 +55,56 @@ function track(child: ChildProcessWithoutNullStreams): void {
     process.once('exit', killAllStdioChildren);
   }
   live.add(child);
-  child.once('exit', () => live.delete(child));
+  const forget = (): void => {
+    live.delete(child);
+  };
+  child.once('exit', forget);
+  // A spawn that fails (ENOENT, EACCES) emits 'error' and never 'exit'.
+  child.once('error', forget);
+}
+
+/** Children running now (or starting): for tests and diagnostics. */
+export function stdioChildCount(): number {
+  return live.size;
+}
+
+/** Options of a stdio connection. */
+export interface StdioConnectionOptions {
+  /** Time after stdin EOF before SIGTERM, and after SIGTERM before SIGKILL. Default {@link STDIO_CLOSE_GRACE_MS}. */
+  readonly closeGraceMs?: number;
+  /** Longest line accepted from the child. Default {@link STDIO_MAX_LINE_BYTES}. */
+  readonly maxLineBytes?: number;
+  /** The group the connection belongs to while its child runs. */
+  readonly group?: StdioChildren;
+}
+
+/**
+ * The stdio connections one gateway started whose children have not exited:
+ * close() stops them all gracefully (stdin EOF first) and resolves once they
+ * have exited, including the ones already released and closing.
+ */
+export class StdioChildren {
+  private readonly running = new Set<StdioUpstreamConnection>();
+
+  /** @internal */
+  add(conn: StdioUpstreamConnection): void {
+    this.running.add(conn);
+  }
+
+  /** @internal */
+  delete(conn: StdioUpstreamConnection): void {
+    this.running.delete(conn);
+  }
+
+  /** Children not yet exited. */
+  get size(): number {
+    return this.running.size;
+  }
+
+  /** Closes every connection (idempotent per connection) and waits for the children to exit. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.running].map((c) => c.close()));
+  }
 }
 
 /** The child's environment: a safe subset of ours (or all of it with inheritEnv) plus spec.env. */
@@ -62,7 +120,7 @@ export function describeCommand(spec: StdioUpstreamSpec): string {
 }
 
 /** Makes the connection for a stdio member: ours or the SDK's, as the spec says. */
-export function createStdioConnection(spec: StdioUpstreamSpec, logger: Logger): UpstreamConnection {
+export function createStdioConnection(spec: StdioUpstreamSpec, logger: Logger, options: StdioConnectionOptions = {}): UpstreamConnection {
   if (spec.transport === 'sdk') {
     const transport = new StdioClientTransport({
       command: spec.command,
@@ -73,7 +131,7 @@ export function createStdioConnection(spec: StdioUpstreamSpec, logger: Logger): 
     });
     return new SdkTransportConnection('stdio', transport, true, `stdio upstream "${describeCommand(spec)}"`);
   }
-  return new StdioUpstreamConnection(spec, logger);
+  return new StdioUpstreamConnection(spec, logger, options);
 }
 
 /** One MCP session with one child process, newline-delimited JSON on its stdio. */
@@ -89,7 +147,14 @@ export class StdioUpstreamConnection implements UpstreamConnection {
   /** See {@link UpstreamConnection.onclose}. */
   onclose: ((reason: string) => void) | undefined;
   private child: ChildProcessWithoutNullStreams | undefined;
-  private pending: Buffer | undefined;
+  /** Bytes of an unfinished line, in arrival order; none are copied until the line is complete. */
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+  /** Set after a line over the cap: the rest of the output is ignored. */
+  private broken = false;
+  private readonly closeGraceMs: number;
+  private readonly maxLineBytes: number;
+  private readonly group: StdioChildren | undefined;
   private stderrTail = '';
   private stderrPartial = '';
   private ended = false;
@@ -101,12 +166,17 @@ export class StdioUpstreamConnection implements UpstreamConnection {
   /**
    * @param spec the member
    * @param logger receives the child's stderr lines at debug level
+   * @param options grace periods, line cap, group
    */
   constructor(
     private readonly spec: StdioUpstreamSpec,
     private readonly logger: Logger,
+    options: StdioConnectionOptions = {},
   ) {
     this.label = `stdio upstream "${describeCommand(spec)}"`;
+    this.closeGraceMs = options.closeGraceMs ?? STDIO_CLOSE_GRACE_MS;
+    this.maxLineBytes = options.maxLineBytes ?? STDIO_MAX_LINE_BYTES;
+    this.group = options.group;
   }
 
   /** The child's pid once started. */
@@ -131,7 +201,18 @@ export class StdioUpstreamConnection implements UpstreamConnection {
       }
       this.child = child;
       track(child);
-      this.exited = new Promise((r) => child.once('exit', () => r()));
+      this.group?.add(this);
+      this.exited = new Promise((r) => {
+        const done = (): void => {
+          this.group?.delete(this);
+          r();
+        };
+        child.once('exit', done);
+        // A failed spawn never exits.
+        child.once('error', () => {
+          if (child.pid === undefined) done();
+        });
+      });
       const onSpawnError = (err: NodeJS.ErrnoException): void => {
         this.ended = true;
         const why = err.code === 'ENOENT' ? 'command not found' : err.message;
@@ -176,41 +257,71 @@ export class StdioUpstreamConnection implements UpstreamConnection {
 
   private async shutdown(): Promise<void> {
     const child = this.child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) {
+    if (child === undefined || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+      this.group?.delete(this);
       this.end('closed by the gateway');
       return;
     }
     child.stdin.end();
-    const term = setTimeout(() => child.kill('SIGTERM'), STDIO_TERM_GRACE_MS);
-    const kill = setTimeout(() => child.kill('SIGKILL'), 2 * STDIO_TERM_GRACE_MS);
+    const grace = this.closeGraceMs;
+    const term = setTimeout(() => child.kill('SIGTERM'), grace);
+    const kill = setTimeout(() => child.kill('SIGKILL'), 2 * grace);
     await this.exited;
     clearTimeout(term);
     clearTimeout(kill);
   }
 
-  /** Splits stdout into lines; each line is one JSON-RPC message. */
+  /**
+   * Splits stdout into lines; each line is one JSON-RPC message. Every byte
+   * is scanned once and copied at most once (when a line spans chunks).
+   */
   private receive(chunk: Buffer): void {
-    let buf = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.broken) return;
     let start = 0;
-    for (;;) {
-      const nl = buf.indexOf(10, start);
-      if (nl === -1) break;
-      if (nl > start) this.line(buf.toString('utf8', start, nl));
+    let nl = chunk.indexOf(10);
+    if (this.partBytes > 0) {
+      if (nl === -1) {
+        this.keep(chunk);
+        return;
+      }
+      const size = this.partBytes + nl;
+      if (size > this.maxLineBytes) {
+        this.overflow();
+        return;
+      }
+      this.parts.push(chunk.subarray(0, nl));
+      const whole = Buffer.concat(this.parts, size);
+      this.parts = [];
+      this.partBytes = 0;
+      this.line(whole.toString('utf8'));
       start = nl + 1;
+      nl = chunk.indexOf(10, start);
     }
-    if (start === buf.length) {
-      this.pending = undefined;
+    while (nl !== -1) {
+      if (nl > start) this.line(chunk.toString('utf8', start, nl));
+      start = nl + 1;
+      nl = chunk.indexOf(10, start);
+    }
+    if (start < chunk.length) this.keep(start === 0 ? chunk : chunk.subarray(start));
+  }
+
+  /** Holds bytes of an unfinished line. */
+  private keep(bytes: Buffer): void {
+    this.partBytes += bytes.length;
+    if (this.partBytes > this.maxLineBytes) {
+      this.overflow();
       return;
     }
-    buf = start === 0 ? buf : buf.subarray(start);
-    if (buf.length > STDIO_MAX_LINE_BYTES) {
-      this.pending = undefined;
-      this.onerror?.(new Error(`${this.label}: a line longer than ${STDIO_MAX_LINE_BYTES} bytes; ending the session`));
-      this.child?.kill('SIGKILL');
-      return;
-    }
-    // Copy so the big chunk it came from can be collected.
-    this.pending = Buffer.from(buf);
+    this.parts.push(bytes);
+  }
+
+  /** A line over the cap: the child is not speaking MCP; end the session. */
+  private overflow(): void {
+    this.broken = true;
+    this.parts = [];
+    this.partBytes = 0;
+    this.onerror?.(new Error(`${this.label}: a line longer than ${this.maxLineBytes} bytes; ending the session`));
+    this.child?.kill('SIGKILL');
   }
 
   private line(text: string): void {
