@@ -123,3 +123,20 @@ export async function scrapeGauge(port: number, name: string, headers: Record<st
     return undefined;
   }
 }
+
+/** Non-zero error and rejection counters from /metrics, e.g. { 'errors:heartbeat_timeout': 3, 'rejected:auth': 40 }. */
+export async function scrapeCounters(port: number, headers: Record<string, string> = {}): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers, signal: AbortSignal.timeout(5_000) });
+    if (!res.ok) return out;
+    const re = /^mcp_ws_(errors|upgrade_rejected)_total\{(?:kind|reason)="([^"]+)"\} (\S+)$/gm;
+    for (const m of (await res.text()).matchAll(re)) {
+      const v = Number(m[3]);
+      if (v > 0) out[`${m[1] === 'errors' ? 'errors' : 'rejected'}:${m[2]}`] = v;
+    }
+  } catch {
+    /* unavailable: reported as no counters */
+  }
+  return out;
+}

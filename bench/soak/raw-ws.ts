@@ -20,7 +20,10 @@ export interface RawTarget {
 /** Opens a TCP connection; resolves once connected, rejects on error or after `timeoutMs`. */
 export function openTcp(target: RawTarget, timeoutMs = 5_000): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: target.host, port: target.port });
+    // allowHalfOpen: a FIN from the server does not make this side end too, so a
+    // peer that never closes stays that way and the server's half-closed
+    // sockets are visible.
+    const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error('connect timeout'));
@@ -179,27 +182,46 @@ export class FrameReader {
   }
 }
 
+/** How a held socket ended: the server's close code, or what TCP showed. */
+export type HoldEnd = number | 'reset' | 'fin-held' | 'open';
+
 /**
  * Waits until the server closes the socket (or `timeoutMs` passes), feeding
- * everything it sends to a FrameReader. Resolves with the close code seen,
- * 'reset' when the TCP connection ended without a close frame, or 'open'
- * on timeout (the socket is then destroyed).
+ * everything it sends to a FrameReader. Resolves with the close code seen;
+ * 'reset' when the connection ended without a close frame; 'fin-held' when
+ * the server sent FIN (half-closed) but still held its side open when the
+ * wait ended (a probe byte written then drew no reset); 'open' when the
+ * server sent nothing that ends a connection. The socket is destroyed.
  */
-export function awaitClose(socket: Socket, reader: FrameReader, timeoutMs: number): Promise<number | 'reset' | 'open'> {
+export function awaitClose(socket: Socket, reader: FrameReader, timeoutMs: number): Promise<HoldEnd> {
   return new Promise((resolve) => {
     let settled = false;
-    const finish = (v: number | 'reset' | 'open'): void => {
+    let gotFin = false;
+    const finish = (v: HoldEnd): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
       resolve(v);
     };
-    const timer = setTimeout(() => finish(reader.closeCode ?? 'open'), timeoutMs);
+    const timer = setTimeout(() => {
+      if (reader.closeCode !== undefined) return finish(reader.closeCode);
+      if (!gotFin) return finish('open');
+      // Half-closed by the server: does it still hold its side? A write to a
+      // fully closed socket draws a reset, and the write after that fails.
+      socket.write(Buffer.from([0x88, 0x80, 0, 0, 0, 0]), () => undefined);
+      setTimeout(() => {
+        socket.write(Buffer.from([0x88, 0x80, 0, 0, 0, 0]), (err) => finish(err ? 'reset' : 'fin-held'));
+        setTimeout(() => finish('fin-held'), 2_000);
+      }, 300);
+    }, timeoutMs);
     socket.on('data', (chunk: Buffer) => {
       reader.push(chunk);
-      // The server sent its close frame: answer it and stop waiting.
+      // The server sent its close frame: stop waiting.
       if (reader.closeCode !== undefined) finish(reader.closeCode);
+    });
+    socket.on('end', () => {
+      gotFin = true;
     });
     socket.on('error', () => finish(reader.closeCode ?? 'reset'));
     socket.on('close', () => finish(reader.closeCode ?? 'reset'));

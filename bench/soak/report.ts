@@ -28,6 +28,10 @@ export interface ProcessReport {
   rssMiB: { start?: number; afterBaseline?: number; peak?: number; endOfHostile?: number; quietMin?: number; growth?: number };
   /** mcp_ws_connections_active from /metrics after the quiet period. */
   connectionsActiveAfter?: number;
+  /** Highest mcp_ws_requests_in_flight seen (sampled every 2 s). */
+  peakRequestsInFlight: number;
+  /** Non-zero error and upgrade-rejection counters from /metrics at the end. */
+  counted: Record<string, number>;
   /** One echo through a fresh session after the quiet period. */
   aliveAfter: boolean;
   /** Last stderr lines (bounded). */
@@ -103,7 +107,7 @@ const kv = (o: Record<string, number>): string =>
 /** The Markdown document: settings, processes, well-behaved clients, hostile actors, verdict. */
 export function toMarkdown(r: SoakReport): string {
   const procs = markdownTable(
-    ['process', 'crashes', 'RSS start MiB', 'after baseline', 'peak', 'end of hostile', 'quiet min', 'growth', 'conns open after', 'alive after', 'shutdown'],
+    ['process', 'crashes', 'RSS start MiB', 'after baseline', 'peak', 'end of hostile', 'quiet min', 'growth', 'conns open after', 'peak in flight', 'alive after', 'shutdown'],
     r.processes.map((p) => [
       p.name,
       p.crashes,
@@ -114,10 +118,11 @@ export function toMarkdown(r: SoakReport): string {
       fmt(p.rssMiB.quietMin, 1),
       fmt(p.rssMiB.growth, 1),
       p.connectionsActiveAfter ?? '—',
+      p.peakRequestsInFlight,
       p.aliveAfter ? 'yes' : 'NO',
       p.shutdown ?? '—',
     ]),
-    [false, true, true, true, true, true, true, true, true, false, false],
+    [false, true, true, true, true, true, true, true, true, true, false, false],
   );
   const wb = markdownTable(
     ['target', 'clients', 'sent', 'answered', 'closed (expected)', 'lost', 'p50 base ms', 'p99 base ms', 'p50 hostile ms', 'p99 hostile ms', 'max hostile ms', 'closes seen'],
@@ -142,12 +147,15 @@ export function toMarkdown(r: SoakReport): string {
     r.actors.map((a) => [a.actor, a.target, a.cycles, kv(a.outcomes)]),
     [false, false, true, false],
   );
+  const counted = r.processes.map((p) => `${p.name} counted: ${kv(p.counted)}.`).join(' ');
   return [
     `# Soak, ${r.started}`,
     '',
     `Node ${r.node}. \`${r.command}\`. Phases: baseline ${r.phasesSeconds.baseline} s (well-behaved clients only), hostile ${r.phasesSeconds.hostile} s, quiet ${r.phasesSeconds.quiet} s. RSS "after GC": ${r.rssAfterGc}.`,
     '',
     procs,
+    '',
+    counted,
     '',
     wb,
     '',

@@ -22,10 +22,11 @@ import {
   upstreamKills,
   WellBehaved,
   REQUEST_TIMEOUT_MS,
+  OPEN_TIMEOUT_MS,
   type Target,
 } from './actors.js';
 import { RpcClient } from './rpc-client.js';
-import { ServedProcess, scrapeGauge } from './processes.js';
+import { ServedProcess, scrapeCounters, scrapeGauge } from './processes.js';
 import { BOUNDS, judge, type ActorReport, type ProcessReport, type SoakReport, type WellBehavedReport } from './report.js';
 
 export interface SoakOptions {
@@ -89,14 +90,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       'gateway',
       '--port',
       '0',
+      '--config',
+      config,
       '--upstream',
       `"${process.execPath}" "${here('./stdio-upstream.js')}"`,
       '--request-timeout-ms',
       String(REQUEST_TIMEOUT_MS),
       '--health-check-interval-ms',
       '2000',
-      '--log-level',
-      'warn',
     ]);
     procs.push(gateway);
     log(`soak: server ${server.url} (pid ${server.pid}), gateway ${gateway.url} (pid ${gateway.pid})`);
@@ -110,8 +111,20 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     await sleep(1_000);
     const rssStart = procs.map((p) => p.sampleRss());
     let sampling = true;
+    let ticks = 0;
+    const peakInFlight = [0, 0];
+    const scrapeHeaders = [auth, {}];
     sampler = setInterval(() => {
-      if (sampling) for (const p of procs) p.sampleRss();
+      if (!sampling) return;
+      for (const p of procs) p.sampleRss();
+      // Requests the server holds at once, every 2 s (a scrape costs the server more than a /proc read).
+      if (ticks++ % 4 === 0) {
+        procs.forEach((p, i) => {
+          void scrapeGauge(p.port, 'mcp_ws_requests_in_flight', scrapeHeaders[i]).then((v) => {
+            if (v !== undefined && v > peakInFlight[i]!) peakInFlight[i] = v;
+          });
+        });
+      }
     }, 500);
 
     // Baseline: well-behaved clients only.
@@ -131,14 +144,15 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const add = (actor: string, target: Target, run: (o: Outcomes) => Promise<void>): void => {
       actors.push({ actor, target, outcomes: new Outcomes(), run });
     };
-    const holdMs = Math.max(8_000, SERVE_SETTINGS.heartbeatIntervalMs + SERVE_SETTINGS.heartbeatTimeoutMs + 4_000);
+    // Longer than any timeout that should end a silent peer.
+    const holdMs = Math.max(SERVE_SETTINGS.handshakeTimeoutMs, SERVE_SETTINGS.heartbeatIntervalMs + SERVE_SETTINGS.heartbeatTimeoutMs) + 2_000;
     add('churn', targets.server, (o) => churn(targets.server, o, deadline, 20));
     add('churn', targets.gateway, (o) => churn(targets.gateway, o, deadline, 250));
     add('half-open', targets.server, (o) => halfOpen(targets.server, ['silent-after-upgrade', 'wrong-token', 'partial-head'], o, deadline, 48, holdMs));
     add('half-open', targets.gateway, (o) => halfOpen(targets.gateway, ['silent-after-upgrade', 'partial-head'], o, deadline, 16, holdMs));
     add('slow-peer', targets.server, (o) => slowPeer(targets.server, o, deadline, 48, 256 * 1024, SERVE_SETTINGS.slowConsumerTimeoutMs * 2 + 2_000));
     add('malformed', targets.server, (o) => malformed(targets.server, o, deadline, SERVE_SETTINGS.maxPayload));
-    add('malformed', targets.gateway, (o) => malformed(targets.gateway, o, deadline, 4 * 1_048_576));
+    add('malformed', targets.gateway, (o) => malformed(targets.gateway, o, deadline, SERVE_SETTINGS.maxPayload));
     add('throwing-tool', targets.server, (o) => throwing(targets.server, ['boom', 'boom-rpc'], o, deadline));
     add('throwing-tool', targets.gateway, (o) => throwing(targets.gateway, ['boom'], o, deadline));
     add('pipelining', targets.server, (o) => pipelining(targets.server, o, deadline, opts.pipeline, 1_000));
@@ -162,6 +176,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       return tail.length ? Math.min(...tail) : undefined;
     });
     const connsAfter = [await scrapeGauge(server.port, 'mcp_ws_connections_active', auth), await scrapeGauge(gateway.port, 'mcp_ws_connections_active')];
+    const counted = [await scrapeCounters(server.port, auth), await scrapeCounters(gateway.port)];
     const aliveAfter = await Promise.all([aliveCheck(targets.server), aliveCheck(targets.gateway)]);
 
     const shutdown = [] as string[];
@@ -182,6 +197,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         growth: quietMin[i] !== undefined && rssStart[i] !== undefined ? MiB(quietMin[i]! - rssStart[i]!) : undefined,
       },
       connectionsActiveAfter: connsAfter[i],
+      peakRequestsInFlight: peakInFlight[i],
+      counted: counted[i] ?? {},
       aliveAfter: aliveAfter[i]!,
       stderrTail: p.stderrTail,
     }));
@@ -221,7 +238,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
 /** One fresh session, one echo: does the process still serve? */
 async function aliveCheck(target: Target): Promise<boolean> {
   try {
-    const c = await RpcClient.open(target.ws);
+    const c = await RpcClient.open(target.ws, OPEN_TIMEOUT_MS);
     const r = await c.request('tools/call', { name: 'echo', arguments: { text: 'alive' } }, REQUEST_TIMEOUT_MS);
     await c.close();
     return r?.result?.content?.[0]?.text === 'alive';
