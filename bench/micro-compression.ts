@@ -183,9 +183,9 @@ function buildCorpus(): Message[] {
       continue;
     }
     const records = Array.isArray(value)
-      ? value.map((v, i) => ({ file: f.slice(NODE_MODULES.length), index: i, value: v }))
+      ? value.map((v: unknown, i) => ({ file: f.slice(NODE_MODULES.length), index: i, value: v }))
       : typeof value === 'object' && value !== null
-        ? Object.entries(value).map(([key, v]) => ({ file: f.slice(NODE_MODULES.length), key, value: v }))
+        ? Object.entries(value as Record<string, unknown>).map(([key, v]) => ({ file: f.slice(NODE_MODULES.length), key, value: v }))
         : [];
     for (const r of records) {
       const size = JSON.stringify(r).length;

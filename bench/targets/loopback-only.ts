@@ -7,6 +7,7 @@
 import net from 'node:net';
 
 const LOOPBACK = '127.0.0.1';
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called below with the server as `this`
 const original = net.Server.prototype.listen;
 
 function isPort(v: unknown): boolean {

@@ -310,10 +310,6 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}, si
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-}
-
 /** Waits for a worker to finish closing its sessions; terminates it after 5 s. */
 function waitExit(h: WorkerHandle): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

@@ -32,7 +32,7 @@ export class AsyncLimiter {
   run<T>(job: () => Promise<T>): Promise<T> {
     if (this.active < this.concurrency) return this.start(job);
     return new Promise<T>((resolve, reject) => {
-      this.queue.push(() => this.start(job).then(resolve, reject));
+      this.queue.push(() => void this.start(job).then(resolve, reject));
     });
   }
 

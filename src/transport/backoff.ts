@@ -7,6 +7,8 @@
  * that lost its server at the same moment does not come back in lockstep.
  */
 
+import { describeValue } from './open.js';
+
 /** Shape of the exponential backoff. */
 export interface BackoffOptions {
   /** Cap of the first window (attempt 0), in milliseconds. Positive. */
@@ -27,14 +29,14 @@ export interface BackoffOptions {
  */
 export function validateBackoffOptions(options: BackoffOptions, prefix = ''): void {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`${prefix || 'backoff options '}should be an object, got ${describe(options)}`);
+    throw new TypeError(`${prefix || 'backoff options '}should be an object, got ${describeValue(options)}`);
   }
   const { initialDelayMs, maxDelayMs, multiplier } = options;
   if (!isPositiveFinite(initialDelayMs)) {
-    throw new TypeError(`${prefix}initialDelayMs should be a positive number, got ${describe(initialDelayMs)}`);
+    throw new TypeError(`${prefix}initialDelayMs should be a positive number, got ${describeValue(initialDelayMs)}`);
   }
   if (!isPositiveFinite(maxDelayMs)) {
-    throw new TypeError(`${prefix}maxDelayMs should be a positive number, got ${describe(maxDelayMs)}`);
+    throw new TypeError(`${prefix}maxDelayMs should be a positive number, got ${describeValue(maxDelayMs)}`);
   }
   if (maxDelayMs < initialDelayMs) {
     throw new TypeError(
@@ -42,7 +44,7 @@ export function validateBackoffOptions(options: BackoffOptions, prefix = ''): vo
     );
   }
   if (typeof multiplier !== 'number' || !Number.isFinite(multiplier) || multiplier < 1) {
-    throw new TypeError(`${prefix}multiplier should be a number >= 1, got ${describe(multiplier)}`);
+    throw new TypeError(`${prefix}multiplier should be a number >= 1, got ${describeValue(multiplier)}`);
   }
 }
 
@@ -61,7 +63,7 @@ export function fullJitterDelay(
   random: () => number = Math.random,
 ): number {
   if (!Number.isSafeInteger(attempt) || attempt < 0) {
-    throw new TypeError(`attempt should be a non-negative integer, got ${describe(attempt)}`);
+    throw new TypeError(`attempt should be a non-negative integer, got ${describeValue(attempt)}`);
   }
   validateBackoffOptions(options);
   // multiplier ** attempt may overflow to Infinity; min() caps it.
@@ -71,16 +73,4 @@ export function fullJitterDelay(
 
 function isPositiveFinite(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
-    return String(value);
-  }
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
 }

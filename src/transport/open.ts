@@ -136,7 +136,7 @@ export function resolveConnectOptions(options: WebSocketConnectOptions = {}): Re
         throw new TypeError(`protocols should hold non-empty strings, got ${describeValue(options.protocols)}`);
       }
     }
-    protocols = Object.freeze([...options.protocols]);
+    protocols = Object.freeze([...(options.protocols as string[])]);
   }
 
   let heartbeat: HeartbeatOptions | false = d.heartbeat;

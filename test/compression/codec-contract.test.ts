@@ -137,7 +137,7 @@ describe.each(CODECS)('%s level %d', (name, level) => {
   it('serves concurrent async calls', async () => {
     const inputs = messages.slice(2, 5).map(([, m]) => m);
     const all = await Promise.all(Array.from({ length: 30 }, (_, i) => codec.compress(inputs[i % 3]!)));
-    const back = await Promise.all(all.map((c, i) => codec.decompress(c, MiB)));
+    const back = await Promise.all(all.map((c) => codec.decompress(c, MiB)));
     back.forEach((b, i) => expect(b.equals(inputs[i % 3]!)).toBe(true));
   });
 });

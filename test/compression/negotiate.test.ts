@@ -89,7 +89,7 @@ describe('through a ws handshake', () => {
     const { port } = wss.address() as { port: number };
     const ws = new WebSocket(`ws://127.0.0.1:${port}`, protocols);
     const said = await new Promise<string>((resolve, reject) => {
-      ws.once('message', (d) => resolve(d.toString()));
+      ws.once('message', (d) => resolve((d as Buffer).toString()));
       ws.once('error', reject);
     });
     const protocol = ws.protocol;

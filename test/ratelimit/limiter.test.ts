@@ -190,7 +190,7 @@ describe('RateLimiter', () => {
   it('sweep frees idle keys of every scope', () => {
     const clock = new FakeClock();
     const limiter = new RateLimiter({ maxRequestsPerSecond: 10, maxBurst: 2, identity: { maxRequestsPerSecond: 10 }, clock: clock.now, evictAfterMs: 0 });
-    for (let i = 0; i < 100; i++) limiter.checkRequest(request(`c${i}`, 'x', undefined, `10.0.${i}.1`));
+    for (let i = 0; i < 100; i++) expect(limiter.checkRequest(request(`c${i}`, 'x', undefined, `10.0.${i}.1`))).toBeNull();
     expect(limiter.memoryKeys).toBe(200);
     clock.advance(100);
     expect(limiter.sweep()).toBe(200);
@@ -205,8 +205,8 @@ describe('RateLimiter', () => {
       notifications: { maxRequestsPerSecond: 5 },
       clock: () => 0,
     });
-    limiter.checkRequest(request('c1'));
-    limiter.checkNotification(request('c1', 'notifications/cancelled'));
+    expect(limiter.checkRequest(request('c1'))).toBeNull();
+    expect(limiter.checkNotification(request('c1', 'notifications/cancelled'))).toBeNull();
     expect(limiter.memoryKeys).toBe(4);
     expect(limiter.releaseConnection('c1')).toBe(3);
     expect(limiter.memoryKeys).toBe(1); // the IP's bucket stays
@@ -225,7 +225,7 @@ describe('RateLimiter', () => {
         return 0;
       },
     });
-    limiter.checkRequest(request('c'));
+    expect(limiter.checkRequest(request('c'))).toBeNull();
     expect(reads).toBe(1);
   });
 });

@@ -64,6 +64,24 @@ describe('validateBackoffOptions', () => {
     );
   });
 
+  it('describes a bad value in one short line: a function by its kind, not its source; a long object cut', () => {
+    const fn = function slow(): number {
+      return 1;
+    };
+    expect(() => validateBackoffOptions({ ...opts, initialDelayMs: fn as unknown as number })).toThrow(
+      /^initialDelayMs should be a positive number, got a function$/,
+    );
+    const big = { note: 'x'.repeat(10_000) } as unknown as number;
+    let message = '';
+    try {
+      validateBackoffOptions({ ...opts, maxDelayMs: big });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^maxDelayMs should be a positive number, got \{"note":"x+\.\.\.$/);
+    expect(message.length).toBeLessThan(200);
+  });
+
   it('accepts valid options', () => {
     expect(() => validateBackoffOptions(opts)).not.toThrow();
   });

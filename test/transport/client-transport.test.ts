@@ -5,7 +5,7 @@ import { WebSocketClientTransport, type ClientTransportEvents } from '../../src/
 import { WebSocketConnectError } from '../../src/transport/open.js';
 import { freePort, nextEvent, startServer, startSilentServer, type TestServer } from './helpers.js';
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
+const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });

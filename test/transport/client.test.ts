@@ -4,7 +4,7 @@ import { ConnectionClosedError, McpRpcError, McpWsClient } from '../../src/trans
 import { WebSocketConnectError } from '../../src/transport/open.js';
 import { freePort, startServer, startSilentServer, type TestServer } from './helpers.js';
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
+const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });

@@ -70,7 +70,7 @@ export async function startServer(options: Partial<ServerOptions> = {}): Promise
       if (isBinary) return;
       let msg: Record<string, unknown>;
       try {
-        msg = JSON.parse(String(data)) as Record<string, unknown>;
+        msg = JSON.parse((data as Buffer).toString()) as Record<string, unknown>;
       } catch {
         return;
       }
