@@ -21,6 +21,9 @@ interface AjvInstance {
   removeSchema(s: object): unknown;
   /** ajv's compiled-schema cache, keyed by schema object. */
   readonly _cache: Map<object, unknown>;
+  /** Schemas registered by `$id`. */
+  readonly refs: Record<string, unknown>;
+  readonly schemas: Record<string, unknown>;
 }
 const { Ajv2020 } = require('ajv/dist/2020.js') as { Ajv2020: new (opts: object) => AjvInstance };
 
@@ -31,6 +34,12 @@ export type ArgsValidator = (args: unknown) => string | null;
 
 /** Compiles `schema`; throws a TypeError naming the tool when the schema itself is invalid. */
 export function compileArgsValidator(toolName: string, schema: JsonSchema): ArgsValidator {
+  // A $id another live schema holds is refused here, before ajv registers
+  // anything: the cleanup below must only ever drop what this call added.
+  const id = typeof schema.$id === 'string' ? schema.$id.replace(/#$/, '') : '';
+  if (id !== '' && !ajv._cache.has(schema) && (ajv.refs[id] !== undefined || ajv.schemas[id] !== undefined)) {
+    throw new TypeError(`tool "${toolName}": inputSchema $id "${id}" is already used by another tool's schema`);
+  }
   let validate: ValidateFunction;
   try {
     validate = ajv.compile(schema);

@@ -58,3 +58,18 @@ describe('tool argument validators are released with their tool', () => {
     expect(compiledSchemaCount()).toBe(before);
   });
 });
+
+describe('a schema $id belongs to one live tool', () => {
+  it('refuses a second tool with the same $id without disturbing the first', () => {
+    const router = new McpRouter({ name: 't', version: '1' });
+    const id = 'urn:mcp-ws-test:shared-id';
+    router.tool({ name: 'first', inputSchema: schema(0, id) }, () => 'ok');
+    expect(() => router.tool({ name: 'second', inputSchema: schema(1, id) }, () => 'ok')).toThrow(/second.*already/);
+    expect(router.getTool('second')).toBeUndefined();
+    // The first still owns the $id: a third tool with it is refused too.
+    expect(() => router.tool({ name: 'third', inputSchema: schema(2, id) }, () => 'ok')).toThrow(/third.*already/);
+    // Once the first is gone, the $id is free.
+    router.removeTool('first');
+    expect(() => router.tool({ name: 'third', inputSchema: schema(2, id) }, () => 'ok')).not.toThrow();
+  });
+});
