@@ -246,8 +246,8 @@ export class PooledSession {
     this.lastInbound = this.pool.now;
     const m = msg as { id?: number | string; method?: string; result?: unknown; error?: { code: number; message: string } };
     if (m.method === undefined && m.id !== undefined) {
-      // A response: the upstream is alive.
-      this.member.breaker.success();
+      // A response says nothing about the connection's health to the breaker:
+      // only opens, pings and transport failures feed it (see breaker.ts).
       const calls = this.internal;
       if (calls !== undefined) {
         const c = calls.get(m.id as number);
@@ -281,6 +281,9 @@ export class PooledSession {
         return;
       }
     }
+    // A send (or Streamable HTTP POST) that failed is evidence against the connection; a
+    // report with no message (a stray non-JSON stdout line, a stream notice) is not.
+    if (msg !== undefined) this.member.breaker.failure();
     if (this.owner !== undefined) this.owner.upstreamError(err, msg);
     else this.pool.logger.debug({ upstream: this.member.name, err: err.message }, 'upstream error');
   }
