@@ -111,8 +111,7 @@ interface InternalCall {
  * and the pool's own pings, so they cannot collide.
  */
 export class PooledSession {
-  /** Where it is in its life. */
-  state: PooledSessionState = 'opening';
+  private _state: PooledSessionState = 'opening';
   /** The client session holding it, while leased. */
   owner: SessionOwner | undefined;
   /** Next request id on this upstream session. */
@@ -149,11 +148,16 @@ export class PooledSession {
     }
   }
 
+  /** Where it is in its life; changed only by the transition methods below. */
+  get state(): PooledSessionState {
+    return this._state;
+  }
+
   /** opening → idle (warm, at the back of the member's idle list). False from any other state. */
   toIdle(now: number): boolean {
     if (this.state !== 'opening') return false;
     this.leaveOpening();
-    this.state = 'idle';
+    this._state = 'idle';
     this.idleSince = now;
     this.member.idle.push(this);
     return true;
@@ -165,7 +169,7 @@ export class PooledSession {
     if (this.state === 'opening') this.leaveOpening();
     else if (this.state === 'idle') this.leaveIdle();
     else return false;
-    this.state = 'leased';
+    this._state = 'leased';
     member.leased++;
     this.pool.table.addActive(member.index, 1);
     return true;
@@ -186,7 +190,7 @@ export class PooledSession {
       member.leased--;
       this.pool.table.addActive(member.index, -1);
     }
-    this.state = 'closed';
+    this._state = 'closed';
     if (this.booked) member.sessions.delete(this);
     this.failInternal(reason);
     return previous;

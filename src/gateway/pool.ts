@@ -474,6 +474,11 @@ export class UpstreamPool {
    * otherwise to the idle list; closed when the pool closed meanwhile.
    */
   private handOut(s: PooledSession, cold: boolean): void {
+    if (s.state === 'closed') {
+      // It ended between opening and now: serve its waiter another way.
+      this.pump();
+      return;
+    }
     if (this.closed) {
       this.retire(s, 'pool closed');
       void s.conn.close();
