@@ -18,8 +18,9 @@
  *
  * A leased session never goes back to idle: an MCP session carries its
  * client's initialize, subscriptions and log level, so a released one is
- * closed and the pool opens fresh ones. `closed` is final; every transition
- * out of it, or not drawn above, is refused (the method returns false).
+ * closed and the pool opens fresh ones. `closed` is final: toIdle and
+ * toLeased refuse any move not drawn above (they return false), and toClosed
+ * on a closed session does nothing.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { LatencyHistogram } from '../metrics/metrics.js';
