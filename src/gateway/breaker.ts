@@ -15,9 +15,19 @@
  * shape follows cockatiel's: a consecutive-failure policy, a half-open trial,
  * and a serialisable state ({@link CircuitBreaker.toJSON} / `initialState`).
  *
- * The breaker only keeps state; the pool decides what counts as a failure
- * (a session lost, a connect or health check failing, a request timing out)
- * and runs the half-open trial (opening a fresh session and pinging it).
+ * The breaker only keeps state; the pool decides what counts, and feeds it
+ * connection-level evidence only:
+ *
+ *   failure()  a spawn/connect failing or timing out, a health ping or probe
+ *              failing, a session ending on its own, a transport error
+ *              (a send or Streamable HTTP POST that failed)
+ *   success()  a session opened and answering ping, a health ping answered,
+ *              a probe or half-open trial passing
+ *
+ * A request timing out or answered with a JSON-RPC error is not evidence: a
+ * slow tool of one client must not take the upstream away from everyone,
+ * and an ordinary response does not end a streak of failed connects. The
+ * pool runs the half-open trial (opening a fresh session and pinging it).
  */
 
 /** Where a breaker is. */

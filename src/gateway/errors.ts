@@ -30,7 +30,15 @@ export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;
 
 /** Local errors of the pool and upstreams (thrown to library callers), with a stable string code. */
 export class GatewayError extends Error {
-  /** Stable code: `ACQUIRE_TIMEOUT`, `NO_HEALTHY_UPSTREAM`, `POOL_CLOSED`, `UPSTREAM_START_FAILED`, `UPSTREAM_CLOSED`, `PING_TIMEOUT`. */
+  /**
+   * Stable code:
+   * - `ACQUIRE_TIMEOUT`: no session within acquireTimeoutMs (pool full, or a session still opening).
+   * - `NO_HEALTHY_UPSTREAM`: the same deadline passed while every breaker was open.
+   * - `POOL_CLOSED`: the pool closed; every waiter, queued or being served by an open, gets it.
+   * - `UPSTREAM_START_FAILED`: a session could not be started within connectTimeoutMs.
+   * - `UPSTREAM_CLOSED`: the session ended with a call of the pool's own in flight.
+   * - `PING_TIMEOUT`: a ping (or probe request) of the pool's own was not answered in time.
+   */
   readonly code: string;
 
   /**

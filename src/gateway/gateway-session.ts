@@ -326,7 +326,6 @@ export class GatewaySession implements SessionHandler, SessionOwner {
     const call = this.calls.get(gid);
     if (call === undefined) return;
     this.calls.delete(gid);
-    s.member.breaker.failure();
     if (!this.retry(call, s)) {
       this.forget(call);
       const e = GATEWAY_ERRORS.UPSTREAM_UNAVAILABLE;
@@ -377,8 +376,8 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       this.calls.delete(gid);
       if (s !== undefined) {
         s.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: gid, reason: 'timeout' } } as JSONRPCMessage);
+        // Not breaker evidence: a slow tool says nothing about the upstream's connection.
         s.member.metrics.errors.timeout++;
-        s.member.breaker.failure();
         if (this.retry(call, s)) continue;
       }
       this.forget(call);

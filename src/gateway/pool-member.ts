@@ -18,8 +18,9 @@
  *
  * A leased session never goes back to idle: an MCP session carries its
  * client's initialize, subscriptions and log level, so a released one is
- * closed and the pool opens fresh ones. `closed` is final; every transition
- * out of it, or not drawn above, is refused (the method returns false).
+ * closed and the pool opens fresh ones. `closed` is final: toIdle and
+ * toLeased refuse any move not drawn above (they return false), and toClosed
+ * on a closed session does nothing.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { LatencyHistogram } from '../metrics/metrics.js';
@@ -111,8 +112,7 @@ interface InternalCall {
  * and the pool's own pings, so they cannot collide.
  */
 export class PooledSession {
-  /** Where it is in its life. */
-  state: PooledSessionState = 'opening';
+  private _state: PooledSessionState = 'opening';
   /** The client session holding it, while leased. */
   owner: SessionOwner | undefined;
   /** Next request id on this upstream session. */
@@ -149,11 +149,16 @@ export class PooledSession {
     }
   }
 
+  /** Where it is in its life; changed only by the transition methods below. */
+  get state(): PooledSessionState {
+    return this._state;
+  }
+
   /** opening → idle (warm, at the back of the member's idle list). False from any other state. */
   toIdle(now: number): boolean {
     if (this.state !== 'opening') return false;
     this.leaveOpening();
-    this.state = 'idle';
+    this._state = 'idle';
     this.idleSince = now;
     this.member.idle.push(this);
     return true;
@@ -165,7 +170,7 @@ export class PooledSession {
     if (this.state === 'opening') this.leaveOpening();
     else if (this.state === 'idle') this.leaveIdle();
     else return false;
-    this.state = 'leased';
+    this._state = 'leased';
     member.leased++;
     this.pool.table.addActive(member.index, 1);
     return true;
@@ -186,7 +191,7 @@ export class PooledSession {
       member.leased--;
       this.pool.table.addActive(member.index, -1);
     }
-    this.state = 'closed';
+    this._state = 'closed';
     if (this.booked) member.sessions.delete(this);
     this.failInternal(reason);
     return previous;
@@ -246,8 +251,8 @@ export class PooledSession {
     this.lastInbound = this.pool.now;
     const m = msg as { id?: number | string; method?: string; result?: unknown; error?: { code: number; message: string } };
     if (m.method === undefined && m.id !== undefined) {
-      // A response: the upstream is alive.
-      this.member.breaker.success();
+      // A response says nothing about the connection's health to the breaker:
+      // only opens, pings and transport failures feed it (see breaker.ts).
       const calls = this.internal;
       if (calls !== undefined) {
         const c = calls.get(m.id as number);
@@ -281,6 +286,9 @@ export class PooledSession {
         return;
       }
     }
+    // A send (or Streamable HTTP POST) that failed is evidence against the connection; a
+    // report with no message (a stray non-JSON stdout line, a stream notice) is not.
+    if (msg !== undefined) this.member.breaker.failure();
     if (this.owner !== undefined) this.owner.upstreamError(err, msg);
     else this.pool.logger.debug({ upstream: this.member.name, err: err.message }, 'upstream error');
   }

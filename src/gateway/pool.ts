@@ -17,6 +17,17 @@
  *
  *   size = idle (warm, unleased) + leased + opening
  *
+ * Sessions move opening → idle → leased → closed (or opening → leased for a
+ * cold acquire); the diagram and the transitions are in pool-member.ts.
+ * Waiters: one FIFO queue holds every client not yet served, also one a
+ * session is being opened for, so each keeps its deadline (ACQUIRE_TIMEOUT
+ * or NO_HEALTHY_UPSTREAM at acquireTimeoutMs, measured by the tick) and
+ * close() rejects all of them with POOL_CLOSED. A session that finishes
+ * opening goes to the oldest waiter, else to the idle list; one that
+ * finishes after close() is closed. A failed open leaves its waiter queued:
+ * it is served again (another member, or the same while its breaker stays
+ * closed) until its deadline.
+ *
  * - minConnections are opened at start and kept (a closed session is replaced).
  * - A client that finds no warm session on the member the balancer chose gets
  *   one opened for it ("cold"), up to maxConnections in total; past that it
@@ -30,7 +41,8 @@
  *   for the interval gets an MCP `ping` (ids from the session's own counter,
  *   so they never collide with a client's); no answer within
  *   healthCheckTimeoutMs ends it. Passive signals (a session dying, a connect
- *   failing, a request timing out) feed the member's circuit breaker too.
+ *   failing, a transport error) feed the member's circuit breaker too; a slow
+ *   request or a JSON-RPC error does not (see breaker.ts).
  * - A member whose breaker is open is not chosen and its warm sessions are
  *   closed; after halfOpenAfterMs one trial session is opened and pinged
  *   (for Streamable HTTP: initialize + ping + DELETE); success closes the breaker.
@@ -462,6 +474,11 @@ export class UpstreamPool {
    * otherwise to the idle list; closed when the pool closed meanwhile.
    */
   private handOut(s: PooledSession, cold: boolean): void {
+    if (s.state === 'closed') {
+      // It ended between opening and now: serve its waiter another way.
+      this.pump();
+      return;
+    }
     if (this.closed) {
       this.retire(s, 'pool closed');
       void s.conn.close();
@@ -716,6 +733,8 @@ export class UpstreamPool {
       s.request('ping', undefined, this.config.healthCheckTimeoutMs).then(
         () => {
           s.pinging = false;
+          // An answered ping is evidence for the connection: it ends a failure streak.
+          m.breaker.success();
         },
         (err: unknown) => {
           s.pinging = false;
