@@ -31,7 +31,7 @@ export class RawClient {
   private constructor(ws: WebSocket) {
     this.ws = ws;
     ws.on('message', (data, binary) => {
-      const m = { data: data.toString(), binary };
+      const m = { data: (data as Buffer).toString(), binary };
       const w = this.waiters.shift();
       if (w) w(m);
       else this.queue.push(m);

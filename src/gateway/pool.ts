@@ -274,7 +274,7 @@ export class UpstreamPool {
   /** @throws RangeError naming the option when a setting is invalid */
   constructor(options: UpstreamPoolOptions) {
     const specs = options.upstreams;
-    if (!Array.isArray(specs) || specs.length === 0) throw new RangeError('upstreams should list at least one upstream');
+    if (!Array.isArray(specs as unknown) || specs.length === 0) throw new RangeError('upstreams should list at least one upstream');
     const names = new Set<string>();
     for (const s of specs) {
       if (names.has(s.name)) throw new RangeError(`upstream names should be unique, got ${JSON.stringify(s.name)} twice`);

@@ -50,7 +50,7 @@ export interface CallToolResult {
 export type ToolHandler = (
   args: Record<string, unknown>,
   ctx: RequestContext,
-) => CallToolResult | string | unknown | Promise<CallToolResult | string | unknown>;
+) => unknown; // CallToolResult, a string, any other value, or a promise of one
 
 export type ResourceContents =
   | { uri: string; mimeType?: string; text: string; _meta?: Record<string, unknown> }

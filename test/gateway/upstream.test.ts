@@ -124,7 +124,7 @@ describe('credentials', () => {
     wss.on('connection', (socket, req) => {
       seen.push(req.headers);
       socket.on('message', (d) => {
-        const m = JSON.parse(String(d));
+        const m = JSON.parse((d as Buffer).toString());
         if (m.id === undefined) return;
         const result = m.method === 'initialize' ? { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'raw', version: '1' } } : {};
         socket.send(JSON.stringify({ jsonrpc: '2.0', id: m.id, result }));

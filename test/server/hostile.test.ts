@@ -200,7 +200,7 @@ describe('hostile handshakes', () => {
     return new Promise((resolve) => {
       const s = connect(port, '127.0.0.1', () => s.write(text));
       let data = '';
-      s.on('data', (d) => (data += d));
+      s.on('data', (d: Buffer) => (data += d.toString()));
       s.on('close', () => resolve(data));
       s.on('error', () => resolve(data));
       setTimeout(() => s.destroy(), 5000);

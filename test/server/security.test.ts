@@ -40,7 +40,7 @@ function whoamiRouter(): McpRouter {
 }
 
 async function call(ws: WebSocket, method: string, params?: unknown, id = 1): Promise<any> {
-  const reply = new Promise<any>((resolve) => ws.once('message', (d) => resolve(JSON.parse(d.toString()))));
+  const reply = new Promise<any>((resolve) => ws.once('message', (d) => resolve(JSON.parse((d as Buffer).toString()))));
   ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
   return reply;
 }
@@ -285,7 +285,7 @@ describe('abuse limits', () => {
     const response = await new Promise<string>((resolve) => {
       const s = connect(port, '127.0.0.1', () => s.write(`${lines.join('\r\n')}\r\n\r\n`));
       let data = '';
-      s.on('data', (d) => (data += d));
+      s.on('data', (d: Buffer) => (data += d.toString()));
       s.on('close', () => resolve(data));
       s.on('error', () => resolve(data));
     });
