@@ -540,6 +540,8 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       if (b instanceof Call) this.send(b, s);
       else s.send(b.notification);
     }
+    // Backlogged notifications are gone now; they held reading too.
+    this.relieve();
   }
 
   /** Brings a new upstream session to where the lost one was, then sends what waited. */

@@ -104,6 +104,63 @@ describe('gateway backpressure', () => {
     await floodAndResume(gateway, c, 4000, 1000, () => process.kill(pid, 'SIGUSR1'));
   }, 180_000);
 
+  it('no upstream session yet (pool full): the backlog stays bounded, and everything is sent once a session frees up', async () => {
+    const { gateway, url } = await startGateway({
+      upstreams: [{ command: process.execPath, args: [RAW], name: 'raw' }],
+      pool: { minConnections: 1, maxConnections: 1, healthCheckIntervalMs: 0, acquireTimeoutMs: 120_000 },
+      maxPendingPerClient: 100,
+    });
+    const first = await rawClient(url);
+    // The only upstream session is leased to `first`: the next client waits for it, with a backlog.
+    const ws = new WebSocket(url, ['mcp']);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const replies = new Map<unknown, any>();
+    ws.on('message', (d) => {
+      const m = JSON.parse(String(d));
+      if ('id' in m && !('method' in m)) replies.set(m.id, m);
+    });
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'b', version: '1' } } }));
+    ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+    const count = 4000;
+    for (let i = 0; i < count; i++) {
+      ws.send(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { text: `${i}:${PAD}` } } }));
+    }
+    await until(() => gateway.stats.clientReadsHeld > 0, 20_000, 'the gateway to stop reading the client');
+    const max = await watchPending(gateway, 1500);
+    expect(max).toBeGreaterThan(0);
+    expect(max).toBeLessThanOrEqual(200);
+    expect(replies.size).toBe(0);
+    first.ws.close();
+    await until(() => replies.size >= count + 1, 120_000, 'every call to be answered');
+    for (let i = 0; i < count; i++) expect(replies.get(i)?.result?.content[0].text).toBe(`${i}:${PAD}`);
+    ws.close();
+  }, 180_000);
+
+  it('notifications backlogged past the limit hold the client too, and reading resumes once they are sent upstream', async () => {
+    const { gateway, url } = await startGateway({
+      upstreams: [{ command: process.execPath, args: [RAW], name: 'raw' }],
+      pool: { minConnections: 1, maxConnections: 1, healthCheckIntervalMs: 0, acquireTimeoutMs: 120_000 },
+      maxPendingPerClient: 100,
+    });
+    const first = await rawClient(url);
+    const ws = new WebSocket(url, ['mcp']);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const replies = new Map<unknown, any>();
+    ws.on('message', (d) => {
+      const m = JSON.parse(String(d));
+      if ('id' in m && !('method' in m)) replies.set(m.id, m);
+    });
+    // Only notifications wait (no request whose answer would resume reading on its own).
+    for (let i = 0; i < 150; i++) ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/roots/list_changed' }));
+    await until(() => gateway.stats.clientReadsHeld > 0, 20_000, 'the gateway to stop reading the client');
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 'after', method: 'ping' }));
+    first.ws.close();
+    await until(() => replies.has('after'), 30_000, 'the request sent while held to be answered');
+    expect(replies.get('after').result).toEqual({});
+    expect(gateway.pendingRequests).toBe(0);
+    ws.close();
+  }, 60_000);
+
   it('WebSocket upstream that stops reading: bufferedAmount over the cap holds the client; all answered after it resumes', async () => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'mcp' });
     await new Promise((r) => wss.once('listening', r));
