@@ -88,15 +88,15 @@ export interface StdioConnectionOptions {
  * have exited, including the ones already released and closing.
  */
 export class StdioChildren {
-  private readonly running = new Set<StdioUpstreamConnection>();
+  private readonly running = new Set<{ close(): Promise<void> }>();
 
   /** @internal */
-  add(conn: StdioUpstreamConnection): void {
+  add(conn: { close(): Promise<void> }): void {
     this.running.add(conn);
   }
 
   /** @internal */
-  delete(conn: StdioUpstreamConnection): void {
+  delete(conn: { close(): Promise<void> }): void {
     this.running.delete(conn);
   }
 
@@ -133,9 +133,30 @@ export function createStdioConnection(spec: StdioUpstreamSpec, logger: Logger, o
       cwd: spec.cwd,
       stderr: 'ignore',
     });
-    return new SdkTransportConnection('stdio', transport, true, `stdio upstream "${describeCommand(spec)}"`);
+    return new SdkStdioConnection(transport, `stdio upstream "${describeCommand(spec)}"`, options.group);
   }
   return new StdioUpstreamConnection(spec, logger, options);
+}
+
+/**
+ * The SDK's stdio transport, in a group until its session ends. Its close()
+ * ends stdin and waits for the child (2 s, SIGTERM, 2 s, SIGKILL: the SDK's
+ * own timings; closeGraceMs does not apply).
+ */
+class SdkStdioConnection extends SdkTransportConnection {
+  constructor(
+    transport: StdioClientTransport,
+    describe: string,
+    private readonly group: StdioChildren | undefined,
+  ) {
+    super('stdio', transport, true, describe);
+    group?.add(this);
+  }
+
+  protected override end(reason: string): void {
+    this.group?.delete(this);
+    super.end(reason);
+  }
 }
 
 /** One MCP session with one child process, newline-delimited JSON on its stdio. */
