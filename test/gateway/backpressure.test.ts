@@ -161,6 +161,36 @@ describe('gateway backpressure', () => {
     ws.close();
   }, 60_000);
 
+  it('requests already read past twice the limit get -32018 at once; every request is answered one way or the other', async () => {
+    const { gateway, url } = await startGateway({
+      upstreams: [{ command: process.execPath, args: [RAW], name: 'raw' }],
+      pool: { minConnections: 1, healthCheckIntervalMs: 0 },
+      maxPendingPerClient: 10,
+    });
+    const c = await rawClient(url);
+    c.request('pid', 'tools/call', { name: 'pid' });
+    await until(() => c.replies.has('pid'), 10_000, 'pid');
+    const pid = Number(c.replies.get('pid').result.content[0].text);
+    c.request('stall', 'tools/call', { name: 'stall' });
+    await until(() => c.replies.has('stall'), 10_000, 'stall');
+    // Small requests sent in one burst: many arrive in one socket read, before reading stops.
+    const count = 300;
+    for (let i = 0; i < count; i++) c.request(i, 'tools/call', { name: 'echo', arguments: { text: `${i}` } });
+    await until(() => gateway.stats.clientReadsHeld > 0, 20_000, 'the gateway to stop reading the client');
+    expect(await watchPending(gateway, 500)).toBeLessThanOrEqual(20);
+    process.kill(pid, 'SIGUSR1');
+    await until(() => c.replies.size >= count + 3, 60_000, 'every request to be answered');
+    let rejected = 0;
+    for (let i = 0; i < count; i++) {
+      const r = c.replies.get(i);
+      if (r.error !== undefined) {
+        expect(r.error).toMatchObject({ code: -32018, data: { limit: 10 } });
+        rejected++;
+      } else expect(r.result.content[0].text).toBe(`${i}`);
+    }
+    expect(gateway.stats.overloadRejections).toBe(rejected);
+  }, 120_000);
+
   it('WebSocket upstream that stops reading: bufferedAmount over the cap holds the client; all answered after it resumes', async () => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'mcp' });
     await new Promise((r) => wss.once('listening', r));
