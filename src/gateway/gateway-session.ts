@@ -110,7 +110,7 @@ export class GatewayStats {
   requestTimeouts = 0;
   /** Times the gateway stopped reading a client (too many pending, or its upstream congested). */
   clientReadsHeld = 0;
-  /** Requests answered -32018 because their client had twice maxPendingPerClient pending. */
+  /** Messages refused because their client had twice maxPendingPerClient pending (requests: -32018; notifications: close 1013). */
   overloadRejections = 0;
 }
 
@@ -249,7 +249,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       return;
     }
     const max = this.host.maxPendingPerClient;
-    const pending = this.backlog.length;
+    const pending = this.pending;
     if (pending >= max) {
       if (pending >= 2 * max) {
         this.host.stats.overloadRejections++;
