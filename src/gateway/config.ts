@@ -16,6 +16,7 @@
  *     "breaker": { "failureThreshold": 5, "halfOpenAfterMs": 10000 },
  *     "retry": { "maxRetries": 2 },
  *     "requestTimeoutMs": 60000,
+ *     "maxPendingPerClient": 1024,
  *     "onUpstreamLost": "close",
  *     "closeGraceMs": 2000
  *   }
@@ -164,6 +165,7 @@ export interface GatewaySection {
   breaker?: Partial<BreakerConfig>;
   retry?: Partial<RetryConfig>;
   requestTimeoutMs?: number;
+  maxPendingPerClient?: number;
   onUpstreamLost?: UpstreamLostPolicy;
   closeGraceMs?: number;
 }
@@ -201,6 +203,7 @@ const SectionSchema = z.strictObject({
   breaker: BreakerSchema.optional(),
   retry: RetrySchema.optional(),
   requestTimeoutMs: positiveInt.optional(),
+  maxPendingPerClient: positiveInt.optional(),
   onUpstreamLost: z.enum(['close', 'reestablish']).optional(),
   closeGraceMs: nonNegInt.optional(),
 });

@@ -23,6 +23,13 @@ export const GATEWAY_ERRORS = {
   UPSTREAM_LOST: ERRORS.UPSTREAM_LOST,
   /** The upstream did not answer within requestTimeoutMs; `notifications/cancelled` went upstream. Same code as REQUEST_TIMEOUT. */
   UPSTREAM_TIMEOUT: { rpc: ERRORS.REQUEST_TIMEOUT.rpc, message: 'Upstream did not answer in time' },
+  /**
+   * The client has twice maxPendingPerClient messages held by the gateway
+   * (reading it had already stopped at the limit): the request was not
+   * forwarded. `data.limit` is the limit. A notification in that state
+   * closes the session with 1013.
+   */
+  CLIENT_OVERLOADED: { rpc: -32018, message: 'Too many requests pending for this session' },
 } as const;
 
 /** A gateway error name. */

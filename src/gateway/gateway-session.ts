@@ -38,6 +38,16 @@
  *   requests, progress of interrupted calls. If the new upstream negotiates
  *   a different protocol revision, the session is closed with 4003 instead.
  *
+ * Backpressure: a client's pending messages (backlogged while no upstream
+ * session is ready, in flight, waiting for a retry) are bounded. At
+ * maxPendingPerClient the gateway stops reading the client's socket
+ * (SessionPeer.holdReading) and reads again once half have been answered;
+ * it does the same while the upstream connection is congested (a stdio
+ * child's stdin pipe is full, a WebSocket upstream's send buffer is over
+ * its cap), until it drains. Messages that were already read when reading
+ * stopped are still forwarded; past twice the limit a request is answered
+ * -32018 at once and a notification closes the client with 1013.
+ *
  * A client's credentials never go upstream: nothing from the client's
  * upgrade request is forwarded, only its MCP messages.
  */
@@ -80,6 +90,14 @@ export const RETRY_SAFE_METHODS: ReadonlySet<string> = new Set([
 /** Re-established sessions give up after this many upstream losses. */
 const MAX_REESTABLISH = 3;
 
+/** Default of {@link GatewaySessionHost.maxPendingPerClient}. */
+export const DEFAULT_MAX_PENDING_PER_CLIENT = 1024;
+
+/** Why reading a client is held: too many of its messages pending. */
+const HELD_FULL = 1;
+/** Why reading a client is held: its upstream connection is congested. */
+const HELD_UPSTREAM = 2;
+
 /** Gateway-wide counters kept by client sessions. */
 export class GatewayStats {
   /** Client sessions opened. */
@@ -90,12 +108,18 @@ export class GatewayStats {
   sessionsReestablished = 0;
   /** Requests answered with a timeout error. */
   requestTimeouts = 0;
+  /** Times the gateway stopped reading a client (too many pending, or its upstream congested). */
+  clientReadsHeld = 0;
+  /** Messages refused because their client had twice maxPendingPerClient pending (requests: -32018; notifications: close 1013). */
+  overloadRejections = 0;
 }
 
 /** What a client session needs from the gateway. */
 export interface GatewaySessionHost {
   readonly pool: UpstreamPool;
   readonly requestTimeoutMs: number;
+  /** Messages of one client held by the gateway (backlog, in flight, retrying) at which it stops reading that client. */
+  readonly maxPendingPerClient: number;
   readonly retry: RetryConfig;
   readonly onUpstreamLost: UpstreamLostPolicy;
   readonly logger: Logger;
@@ -146,6 +170,8 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   private subscriptions: Set<string> | undefined;
   private losses = 0;
   private ended = false;
+  /** Why reading the client is held (HELD_* bits); 0 while reading. */
+  private held = 0;
 
   /**
    * Starts acquiring an upstream session at once, so it is usually ready by
@@ -159,6 +185,11 @@ export class GatewaySession implements SessionHandler, SessionOwner {
     this.acquire();
   }
 
+  /** Messages of this client the gateway holds: backlogged, in flight, waiting for a retry. */
+  get pending(): number {
+    return this.backlog.length + this.calls.size + (this.retrying === undefined ? 0 : this.retrying.size);
+  }
+
   /** The upstream member serving this session, if attached. */
   get memberName(): string | undefined {
     return this.upstream?.member.name;
@@ -169,6 +200,12 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   /** Forwards a request; the reply is the upstream's answer with the client's id. */
   request(msg: JsonRpcRequest): Reply {
     if (this.ended) return undefined;
+    const max = this.host.maxPendingPerClient;
+    const pending = this.pending;
+    if (pending >= max) {
+      if (pending >= 2 * max) return this.overloaded(msg.id, max);
+      this.hold(HELD_FULL);
+    }
     let resolve!: (text: string | undefined) => void;
     const reply = new Promise<string | undefined>((r) => (resolve = r));
     const params = msg.params;
@@ -194,15 +231,62 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       this.cancel(msg);
       return;
     }
-    if (this.ready) this.upstream!.send(msg as JSONRPCMessage);
-    else this.backlog.push({ notification: msg as JSONRPCMessage });
+    this.forward(msg as JSONRPCMessage);
   }
 
   /** Forwards the client's answer to a server→client request (ids are the upstream's own). */
   response(msg: JsonRpcResponse): void {
     if (this.ended) return;
-    if (this.ready) this.upstream!.send(msg as unknown as JSONRPCMessage);
-    else this.backlog.push({ notification: msg as unknown as JSONRPCMessage });
+    this.forward(msg as unknown as JSONRPCMessage);
+  }
+
+  /** Sends a notification or response upstream, or backlogs it while no upstream session is ready. */
+  private forward(msg: JSONRPCMessage): void {
+    if (this.ready) {
+      const s = this.upstream!;
+      s.send(msg);
+      if (s.conn.congested === true) this.hold(HELD_UPSTREAM);
+      return;
+    }
+    const max = this.host.maxPendingPerClient;
+    const pending = this.pending;
+    if (pending >= max) {
+      if (pending >= 2 * max) {
+        this.host.stats.overloadRejections++;
+        this.end(CloseCode.TRY_AGAIN_LATER, 'too many pending messages', `${GATEWAY_ERRORS.CLIENT_OVERLOADED.message} (limit ${max})`, GATEWAY_ERRORS.CLIENT_OVERLOADED.rpc);
+        return;
+      }
+      this.hold(HELD_FULL);
+    }
+    this.backlog.push({ notification: msg });
+  }
+
+  /** The answer to a request past twice the limit: not forwarded, -32018 at once. */
+  private overloaded(id: RequestId, max: number): string {
+    this.host.stats.overloadRejections++;
+    const e = GATEWAY_ERRORS.CLIENT_OVERLOADED;
+    return errorReply(id, e.rpc, `${e.message} (limit ${max})`, { limit: max });
+  }
+
+  /** Stops reading the client, for `why` (a HELD_* bit). */
+  private hold(why: number): void {
+    if (this.held === 0) {
+      this.host.stats.clientReadsHeld++;
+      this.peer.holdReading?.(true);
+    }
+    this.held |= why;
+  }
+
+  /** Clears `why`; reads the client again when nothing else holds it. */
+  private unhold(why: number): void {
+    if ((this.held & why) === 0) return;
+    this.held &= ~why;
+    if (this.held === 0 && !this.ended) this.peer.holdReading?.(false);
+  }
+
+  /** Reads the client again once half of its limit has been answered. */
+  private relieve(): void {
+    if ((this.held & HELD_FULL) !== 0 && this.pending <= this.host.maxPendingPerClient >> 1) this.unhold(HELD_FULL);
   }
 
   /** The client went away: nothing pending can be answered; the upstream session is closed. */
@@ -230,6 +314,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
         ? { jsonrpc: '2.0', id: gid, method: call.method }
         : { jsonrpc: '2.0', id: gid, method: call.method, params }) as JSONRPCMessage,
     );
+    if (s.conn.congested === true) this.hold(HELD_UPSTREAM);
   }
 
   /** Keeps what a re-established session must replay. */
@@ -258,12 +343,14 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       this.forget(call);
       call.resolve(undefined);
       this.upstream?.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { ...params, requestId: gid } } as JSONRPCMessage);
+      this.relieve();
       return;
     }
     const waiting = this.findWaiting(id);
     if (waiting !== undefined) {
       this.forget(waiting);
       waiting.resolve(undefined);
+      this.relieve();
     }
   }
 
@@ -316,6 +403,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
     }
     (msg as { id: RequestId }).id = call.clientId;
     call.resolve(JSON.stringify(msg));
+    if (this.held !== 0) this.relieve();
   }
 
   /** @internal A send failed (Streamable HTTP: the POST failed). */
@@ -330,6 +418,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       this.forget(call);
       const e = GATEWAY_ERRORS.UPSTREAM_UNAVAILABLE;
       call.resolve(errorReply(call.clientId, e.rpc, `Upstream request failed: ${firstLine(err)}`));
+      this.relieve();
     }
   }
 
@@ -338,6 +427,8 @@ export class GatewaySession implements SessionHandler, SessionOwner {
     const lostTools = this.upstream?.member.retrySafeTools;
     this.upstream = undefined;
     this.ready = false;
+    // The lost connection's drain will never come.
+    this.unhold(HELD_UPSTREAM);
     if (this.ended) return;
     if (this.host.closing) {
       this.end(CloseCode.GOING_AWAY, 'gateway shutting down', `Gateway shutting down`);
@@ -386,6 +477,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       const e = GATEWAY_ERRORS.UPSTREAM_TIMEOUT;
       call.resolve(errorReply(call.clientId, e.rpc, `Upstream did not answer ${call.method} within ${ms} ms`, { timeoutMs: ms }));
     }
+    if (this.held !== 0) this.relieve();
   }
 
   /**
@@ -424,6 +516,9 @@ export class GatewaySession implements SessionHandler, SessionOwner {
     }
     s.owner = this;
     this.upstream = s;
+    s.conn.ondrain = () => {
+      if (this.upstream === s) this.unhold(HELD_UPSTREAM);
+    };
     if (this.initialized) {
       void this.replay(s);
       return;
@@ -444,6 +539,8 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       if (b instanceof Call) this.send(b, s);
       else s.send(b.notification);
     }
+    // Backlogged notifications are gone now; they held reading too.
+    this.relieve();
   }
 
   /** Brings a new upstream session to where the lost one was, then sends what waited. */
@@ -496,6 +593,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
     }
     this.calls.clear();
     this.backlog = [...resend, ...this.backlog];
+    this.relieve();
     this.acquire();
   }
 

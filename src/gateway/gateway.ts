@@ -26,6 +26,7 @@ import { seededRandom, type RandomSource } from './balancer.js';
 import type { BreakerConfig } from './breaker.js';
 import { parseUpstreams, type UpstreamInput } from './config.js';
 import {
+  DEFAULT_MAX_PENDING_PER_CLIENT,
   DEFAULT_RETRY,
   GatewaySession,
   GatewayStats,
@@ -52,6 +53,13 @@ export interface McpWsGatewayOptions {
   retry?: Partial<RetryConfig>;
   /** A request not answered upstream within this many ms gets -32001 (or a retry). Default 60,000. */
   requestTimeoutMs?: number;
+  /**
+   * Messages of one client the gateway holds (backlogged while no upstream
+   * session is ready, in flight, waiting for a retry) at which it stops
+   * reading that client; reading resumes at half. Past twice this, requests
+   * get -32018. Default 1024.
+   */
+  maxPendingPerClient?: number;
   /** What to do when an initialized client's upstream session dies. Default `'close'` (4003). */
   onUpstreamLost?: UpstreamLostPolicy;
   /** Logger. Default silent. */
@@ -84,6 +92,8 @@ export class McpWsGateway implements GatewaySessionHost {
   readonly stats = new GatewayStats();
   /** Resolved request timeout. */
   readonly requestTimeoutMs: number;
+  /** Resolved pending limit per client. */
+  readonly maxPendingPerClient: number;
   /** Resolved retry policy. */
   readonly retry: RetryConfig;
   /** Resolved upstream-lost policy. */
@@ -110,6 +120,11 @@ export class McpWsGateway implements GatewaySessionHost {
     const timeout = options.requestTimeoutMs ?? 60_000;
     if (!Number.isSafeInteger(timeout) || timeout < 1) throw new RangeError(`requestTimeoutMs should be a positive integer, got ${String(timeout)}`);
     this.requestTimeoutMs = timeout;
+    const maxPending = options.maxPendingPerClient ?? DEFAULT_MAX_PENDING_PER_CLIENT;
+    if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
+      throw new RangeError(`maxPendingPerClient should be a positive integer, got ${String(maxPending)}`);
+    }
+    this.maxPendingPerClient = maxPending;
     const retry = { ...DEFAULT_RETRY, ...stripUndefined(options.retry ?? {}) };
     if (!Number.isSafeInteger(retry.maxRetries) || retry.maxRetries < 0) {
       throw new RangeError(`retry.maxRetries should be a non-negative integer, got ${String(retry.maxRetries)}`);
@@ -159,6 +174,13 @@ export class McpWsGateway implements GatewaySessionHost {
     return this.sessions.size;
   }
 
+  /** Client messages the gateway holds now, over all sessions (backlogged, in flight, retrying). */
+  get pendingRequests(): number {
+    let n = 0;
+    for (const s of this.sessions) n += s.pending;
+    return n;
+  }
+
   /** @internal */
   sessionClosed(session: GatewaySession): void {
     this.sessions.delete(session);
@@ -187,6 +209,7 @@ export class McpWsGateway implements GatewaySessionHost {
     const pool = this.pool;
     return {
       sessions: this.sessions.size,
+      pending: this.pendingRequests,
       pool: { size: pool.size, idle: pool.idle, leased: pool.leased, waiting: pool.waiting, ...pool.stats },
       stats: { ...this.stats },
       upstreams: pool.members.map((m) => ({

@@ -15,6 +15,10 @@
  * {@link STDIO_MAX_LINE_BYTES}, 64 MiB) means the child is broken: it is
  * reported to `onerror` and the child is killed, which ends the session.
  *
+ * Writes respect the pipe: when `stdin.write()` returns false the
+ * connection is `congested` until stdin drains, and the gateway stops
+ * reading the client meanwhile.
+ *
  * Children never outlive the gateway: close() ends stdin, so a server sees
  * EOF and can flush and exit on its own; SIGTERM follows after
  * `closeGraceMs` (default {@link STDIO_CLOSE_GRACE_MS}) and SIGKILL after as
@@ -84,15 +88,15 @@ export interface StdioConnectionOptions {
  * have exited, including the ones already released and closing.
  */
 export class StdioChildren {
-  private readonly running = new Set<StdioUpstreamConnection>();
+  private readonly running = new Set<{ close(): Promise<void> }>();
 
   /** @internal */
-  add(conn: StdioUpstreamConnection): void {
+  add(conn: { close(): Promise<void> }): void {
     this.running.add(conn);
   }
 
   /** @internal */
-  delete(conn: StdioUpstreamConnection): void {
+  delete(conn: { close(): Promise<void> }): void {
     this.running.delete(conn);
   }
 
@@ -129,9 +133,30 @@ export function createStdioConnection(spec: StdioUpstreamSpec, logger: Logger, o
       cwd: spec.cwd,
       stderr: 'ignore',
     });
-    return new SdkTransportConnection('stdio', transport, true, `stdio upstream "${describeCommand(spec)}"`);
+    return new SdkStdioConnection(transport, `stdio upstream "${describeCommand(spec)}"`, options.group);
   }
   return new StdioUpstreamConnection(spec, logger, options);
+}
+
+/**
+ * The SDK's stdio transport, in a group until its session ends. Its close()
+ * ends stdin and waits for the child (2 s, SIGTERM, 2 s, SIGKILL: the SDK's
+ * own timings; closeGraceMs does not apply).
+ */
+class SdkStdioConnection extends SdkTransportConnection {
+  constructor(
+    transport: StdioClientTransport,
+    describe: string,
+    private readonly group: StdioChildren | undefined,
+  ) {
+    super('stdio', transport, true, describe);
+    group?.add(this);
+  }
+
+  protected override end(reason: string): void {
+    this.group?.delete(this);
+    super.end(reason);
+  }
 }
 
 /** One MCP session with one child process, newline-delimited JSON on its stdio. */
@@ -146,6 +171,10 @@ export class StdioUpstreamConnection implements UpstreamConnection {
   onerror: ((error: Error, message?: JSONRPCMessage) => void) | undefined;
   /** See {@link UpstreamConnection.onclose}. */
   onclose: ((reason: string) => void) | undefined;
+  /** True while the child's stdin is not draining (the last write returned false). */
+  congested = false;
+  /** See {@link UpstreamConnection.ondrain}. */
+  ondrain: (() => void) | undefined;
   private child: ChildProcessWithoutNullStreams | undefined;
   /** Bytes of an unfinished line, in arrival order; none are copied until the line is complete. */
   private parts: Buffer[] = [];
@@ -243,8 +272,16 @@ export class StdioUpstreamConnection implements UpstreamConnection {
       this.onerror?.(new Error(`${this.label}: process not running`), message);
       return;
     }
-    child.stdin.write(`${JSON.stringify(message)}\n`);
+    if (!child.stdin.write(`${JSON.stringify(message)}\n`) && !this.congested) {
+      this.congested = true;
+      child.stdin.once('drain', this.drained);
+    }
   }
+
+  private readonly drained = (): void => {
+    this.congested = false;
+    this.ondrain?.();
+  };
 
   /** Nothing to do: the stdio transport has no version header. */
   setProtocolVersion(_version: string): void {}

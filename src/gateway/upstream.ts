@@ -89,9 +89,18 @@ export interface UpstreamConnection {
   onerror: ((error: Error, message?: JSONRPCMessage) => void) | undefined;
   /** Called once when the session ended, whoever ended it. */
   onclose: ((reason: string) => void) | undefined;
+  /**
+   * True while the upstream is not taking writes as fast as they come (a
+   * stdio child's stdin pipe is full, a WebSocket's send buffer is over its
+   * cap). Messages sent meanwhile are still buffered, but the sender should
+   * stop producing until `ondrain`. Absent: the transport has no such signal.
+   */
+  readonly congested?: boolean;
+  /** Called when a congested connection can take writes again. */
+  ondrain?: (() => void) | undefined;
   /** Connects (spawns, opens the socket). Rejects with a one-line error naming the upstream. */
   start(): Promise<void>;
-  /** Sends one message. Never throws; failures go to `onerror` or end the session. */
+  /** Sends one message. Never throws; failures go to `onerror` or end the session. Check `congested` after. */
   send(message: JSONRPCMessage): void;
   /** Tells the transport the negotiated protocol version (Streamable HTTP sends it as a header). */
   setProtocolVersion(version: string): void;
@@ -113,7 +122,8 @@ export class SdkTransportConnection implements UpstreamConnection {
   onerror: ((error: Error, message?: JSONRPCMessage) => void) | undefined;
   /** See {@link UpstreamConnection.onclose}. */
   onclose: ((reason: string) => void) | undefined;
-  private ended = false;
+  /** Set once the session is over. */
+  protected ended = false;
   private closeReported = false;
   private closing: Promise<void> | undefined;
 

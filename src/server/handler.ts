@@ -30,6 +30,13 @@ export interface SessionPeer {
   readonly identity: Identity | undefined;
   /** Sends one serialised JSON-RPC message. */
   sendText(text: string): void;
+  /**
+   * Stops (`true`) or restarts (`false`) reading the client's socket, for a
+   * handler that cannot take more messages yet (a gateway whose upstream is
+   * not reading). Independent of the server's own send-queue backpressure;
+   * a held session is not pinged and not closed as a slow consumer.
+   */
+  holdReading?(hold: boolean): void;
   /** Sends a notification. */
   notify(method: string, params?: Record<string, unknown>): void;
   /** Closes the session with a WebSocket close code. */

@@ -627,7 +627,7 @@ export class McpWsServer implements SessionHost {
         s.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
         continue;
       }
-      if (interval === 0) continue;
+      if (interval === 0 || s.readingHeld) continue;
       if (s.pingSentAt !== 0) {
         if (now - s.pingSentAt >= timeout) {
           m.errors.heartbeat_timeout++;

@@ -96,6 +96,8 @@ export class Session implements SessionPeer {
   pingSentAt = 0;
   /** When reading was paused for backpressure; 0 when reading. */
   pausedAt = 0;
+  /** Reading is held by the handler (see SessionPeer.holdReading). */
+  readingHeld = false;
   /** When this side started closing; 0 while open. */
   closingAt = 0;
   /** Requests whose reply is still being computed. */
@@ -538,7 +540,21 @@ export class Session implements SessionPeer {
       return;
     }
     this.pausedAt = 0;
-    this.ws.resume();
+    if (!this.readingHeld) this.ws.resume();
+  }
+
+  /** Stops or restarts reading for the handler; see SessionPeer.holdReading. */
+  holdReading(hold: boolean): void {
+    if (hold === this.readingHeld) return;
+    this.readingHeld = hold;
+    if (hold) {
+      this.ws.pause();
+      return;
+    }
+    // A ping sent before the hold may have been answered in bytes not yet read.
+    this.pingSentAt = 0;
+    this.lastSeen = this.host.now;
+    if (this.pausedAt === 0) this.ws.resume();
   }
 
   /** @internal Raw bytes from the client, for the incomplete-message timeout. */

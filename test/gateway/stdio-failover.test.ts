@@ -7,6 +7,7 @@
  * Bounds are generous on purpose (shared 2-core machines): "within 1 s"
  * is asserted as the brief states it, everything else well above need.
  */
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { McpRpcError, type ClientCloseInfo } from '../../src/transport/client.js';
@@ -16,6 +17,12 @@ import { closeAll, connect, fixtureUpstream, startGateway, text, until } from '.
 afterEach(closeAll);
 
 const TWO_MEMBERS = [fixtureUpstream('a'), fixtureUpstream('b')];
+const RAW = fileURLToPath(new URL('./fixtures/raw-server.mjs', import.meta.url));
+
+/** A stdio member running the bare line fixture, which records what it receives. */
+function rawUpstream(name: string): { command: string; args: string[]; env: Record<string, string>; name: string } {
+  return { command: process.execPath, args: [RAW], env: { FIXTURE_NAME: name }, name };
+}
 
 describe('stdio pool', () => {
   it('pins each client session to its own child process, spread over the members', async () => {
@@ -67,9 +74,10 @@ describe('stdio pool', () => {
     await until(() => lostOn.breaker.state === 'closed', 5000, 'the breaker to close');
   });
 
-  it('re-establishes a session on a survivor when onUpstreamLost is "reestablish"', async () => {
+  it('re-establishes a session on a survivor when onUpstreamLost is "reestablish": the new child gets the log level and subscriptions', async () => {
+    // The raw fixture records the log level and subscriptions it receives and reports them through the `received` tool.
     const { url, gateway } = await startGateway({
-      upstreams: TWO_MEMBERS,
+      upstreams: [rawUpstream('a'), rawUpstream('b')],
       pool: { minConnections: 2 },
       breaker: { failureThreshold: 1, halfOpenAfterMs: 300 },
       onUpstreamLost: 'reestablish',
@@ -78,15 +86,22 @@ describe('stdio pool', () => {
     const changed: string[] = [];
     c.onNotification('*', (_p, method) => changed.push(method));
     await c.request('logging/setLevel', { level: 'error' });
+    await c.request('resources/subscribe', { uri: 'mem://a' });
+    await c.request('resources/subscribe', { uri: 'mem://b' });
+    await c.request('resources/unsubscribe', { uri: 'mem://b' });
     const pid = Number(text(await c.request('tools/call', { name: 'pid' })));
-    const unsafe = c.request('tools/call', { name: 'slow', arguments: { ms: 20_000 } });
+    expect(JSON.parse(text(await c.request('tools/call', { name: 'received' })))).toEqual({ level: 'error', subscriptions: ['mem://a'] });
+    const unsafe = c.request('tools/call', { name: 'hang' });
     process.kill(pid, 'SIGKILL');
     await expect(unsafe).rejects.toMatchObject({ code: -32017 });
     const t1 = Date.now();
     const again = Number(text(await c.request('tools/call', { name: 'pid' })));
     expect(Date.now() - t1).toBeLessThan(1000);
     expect(again).not.toBe(pid);
+    // What the client set up on the old child reached the new one, and nothing it took back.
+    expect(JSON.parse(text(await c.request('tools/call', { name: 'received' })))).toEqual({ level: 'error', subscriptions: ['mem://a'] });
     expect(changed).toContain('notifications/tools/list_changed');
+    expect(changed).toContain('notifications/resources/list_changed');
     expect(gateway.stats.sessionsReestablished).toBe(1);
   });
 

@@ -116,10 +116,10 @@ describe('stdio children', () => {
     expect(alive(pid)).toBe(false);
   });
 
-  it('gateway close: a child released by its client gets stdin EOF and time to exit before close() resolves', async () => {
+  it.each(['line', 'sdk'] as const)('gateway close (%s transport): a child released by its client gets stdin EOF and time to exit before close() resolves', async (transport) => {
     const eofDir = mkdtempSync(join(dir, 'eof-'));
     const { gateway, server, url } = await startGateway({
-      upstreams: [{ command: process.execPath, args: [RAW], env: { RAW_EOF_DIR: eofDir, RAW_EOF_DELAY_MS: '800' }, name: 'raw' }],
+      upstreams: [{ command: process.execPath, args: [RAW], env: { RAW_EOF_DIR: eofDir, RAW_EOF_DELAY_MS: '800' }, name: 'raw', transport }],
       pool: { minConnections: 0 },
       closeGraceMs: 5000,
     });
