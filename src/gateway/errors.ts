@@ -29,7 +29,7 @@ export const GATEWAY_ERRORS = {
    * forwarded. `data.limit` is the limit. A notification in that state
    * closes the session with 1013.
    */
-  CLIENT_OVERLOADED: { rpc: -32018, message: 'Too many requests pending for this session' },
+  CLIENT_OVERLOADED: ERRORS.CLIENT_OVERLOADED,
 } as const;
 
 /** A gateway error name. */

@@ -45,6 +45,7 @@ export const ERRORS = {
   FORBIDDEN: { rpc: -32013, message: 'Forbidden: this identity may not call that tool' },
   UPSTREAM_UNAVAILABLE: { rpc: -32016, message: 'No upstream MCP server available; try again later', close: 1013 },
   UPSTREAM_LOST: { rpc: -32017, message: 'Upstream MCP session lost', close: 4003 },
+  CLIENT_OVERLOADED: { rpc: -32018, message: 'Too many requests pending for this session' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
