@@ -48,3 +48,28 @@ describe('mcp-ws serve on a busy port', () => {
     expect(oneLine(r.stderr)).toContain(`127.0.0.1:${port}`);
   });
 });
+
+describe('limits of 2^31 and above', () => {
+  it('are refused from flags, naming the flag and repeating the value', async () => {
+    for (const [flag, v] of [['--max-payload', '4294967296'], ['--max-connections', '2147483648'], ['--heartbeat-interval-ms', '2147483648']] as const) {
+      const r = await run(['serve', '--port', '0', flag, v]);
+      expect(r.code, flag).not.toBe(0);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      const line = r.stderr.split('\n')[0]!; // commander adds a usage hint below
+      expect(line).toContain(flag);
+      expect(line).toContain(v);
+    }
+  });
+
+  it('are refused from the config file, naming the setting and repeating the value', async () => {
+    for (const key of ['maxPayload', 'maxFragments', 'maxBufferedChunks']) {
+      const config = join(dir, `big-${key}.json`);
+      writeFileSync(config, JSON.stringify({ [key]: 2 ** 32 }));
+      const r = await run(['serve', '--port', '0', '--config', config]);
+      expect(r.code, key).not.toBe(0);
+      const line = oneLine(r.stderr);
+      expect(line).toContain(key);
+      expect(line).toContain(String(2 ** 32));
+    }
+  });
+});

@@ -244,3 +244,14 @@ describe('JWKS outage', () => {
     expect(states.map((l) => l.msg)).toEqual(['JWT key source unreachable', 'JWT key source reachable again']);
   });
 });
+
+describe('limits that ws keeps as 32-bit integers', () => {
+  it('the constructor refuses 2^31 and above, naming the option and the value', () => {
+    for (const name of ['maxPayload', 'maxFragments', 'maxBufferedChunks', 'maxHeaders', 'maxConnections', 'heartbeatIntervalMs', 'drainTimeoutMs']) {
+      for (const v of [2 ** 31, 2 ** 32]) {
+        expect(() => new McpWsServer({ handler: createDemoRouter(), [name]: v }), name).toThrow(new RegExp(`${name}.*${v}`));
+      }
+      expect(() => new McpWsServer({ handler: createDemoRouter(), processMetrics: false, [name]: 2 ** 31 - 1 }), name).not.toThrow();
+    }
+  });
+});
