@@ -3,8 +3,10 @@
  * with a Redis rate limit exits at once, signals behave, the last log line
  * reaches stderr, --module accepts what has the right shape.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
+import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -71,5 +73,97 @@ describe('limits of 2^31 and above', () => {
       expect(line).toContain(key);
       expect(line).toContain(String(2 ** 32));
     }
+  });
+});
+
+/** Polls `done` every 50 ms for at most `ms`. */
+async function until(done: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+    if (await done()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return done();
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
+describe('signals', () => {
+  it('SIGHUP without TLS is ignored with one log line; the server keeps serving', async () => {
+    const s = await serve(['--port', '0']);
+    running.push(s);
+    s.child.kill('SIGHUP');
+    expect(await until(() => /SIGHUP ignored/.test(s.stderr()), 10_000)).toBe(true);
+    const r = await run(['call', s.url, 'tools/list']);
+    expect(r.code).toBe(0);
+    expect(s.stderr().match(/SIGHUP ignored/g)).toHaveLength(1);
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toBe(0);
+  });
+
+  it('the last log line before exit reaches stderr (second signal during a drain)', async () => {
+    const s = await serve(['--port', '0', '--drain-timeout-ms', '60000', '--log-level', 'debug']);
+    running.push(s);
+    const call = run(['call', s.url, 'tools/call', '{"name":"sleep","arguments":{"ms":20000}}'], 30_000).catch(() => undefined);
+    const base = `http://127.0.0.1:${portOf(s.url)}`;
+    const inFlight = async (): Promise<boolean> => /^mcp_ws_requests_in_flight [1-9]/m.test(await (await fetch(`${base}/metrics`)).text());
+    expect(await until(inFlight, 10_000)).toBe(true);
+    s.child.kill('SIGTERM');
+    expect(await until(() => /draining/.test(s.stderr()), 10_000)).toBe(true);
+    // A busy log: rejected upgrades (debug lines) are still being written when the second signal lands.
+    const port = portOf(s.url);
+    const noise: Socket[] = [];
+    for (let i = 0; i < 300; i++) {
+      const c = netConnect(port, '127.0.0.1', () => c.write(`GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`));
+      c.on('error', () => {});
+      noise.push(c);
+    }
+    expect(await until(() => (s.stderr().match(/upgrade rejected/g)?.length ?? 0) >= 20, 10_000)).toBe(true);
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toBe(1);
+    for (const c of noise) c.destroy();
+    expect(s.stderr()).toContain('second signal: exiting now');
+    await call;
+  });
+
+  it('SIGHUP reloads the TLS certificate of a running serve: new connections see the new one', async () => {
+    const tlsDir = mkdtempSync(join(tmpdir(), 'mcp-ws-door-tls-'));
+    const makeCert = (name: string): void => {
+      // prettier-ignore
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+        '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1',
+        '-keyout', join(tlsDir, `${name}.key`), '-out', join(tlsDir, `${name}.crt`)], { stdio: 'ignore' });
+    };
+    makeCert('first');
+    makeCert('second');
+    const cert = join(tlsDir, 'live.crt');
+    const key = join(tlsDir, 'live.key');
+    writeFileSync(cert, readFileSync(join(tlsDir, 'first.crt')));
+    writeFileSync(key, readFileSync(join(tlsDir, 'first.key')));
+    const s = await serve(['--port', '0', '--tls-cert', cert, '--tls-key', key]);
+    running.push(s);
+    expect(s.url).toMatch(/^wss:\/\//);
+    const seen = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const c = tlsConnect({ host: '127.0.0.1', port: portOf(s.url), rejectUnauthorized: false }, () => {
+          const cn = c.getPeerCertificate().subject?.CN;
+          c.destroy();
+          resolve(String(cn));
+        });
+        c.once('error', reject);
+      });
+    expect(await seen()).toBe('first');
+    // Rotate as a certificate manager would: new files renamed into place.
+    writeFileSync(join(tlsDir, 'next.crt'), readFileSync(join(tlsDir, 'second.crt')));
+    writeFileSync(join(tlsDir, 'next.key'), readFileSync(join(tlsDir, 'second.key')));
+    renameSync(join(tlsDir, 'next.key'), key);
+    renameSync(join(tlsDir, 'next.crt'), cert);
+    s.child.kill('SIGHUP');
+    expect(await until(async () => (await seen()) === 'second', 10_000)).toBe(true);
+    expect(s.stderr()).toContain('TLS certificate reloaded');
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toBe(0);
   });
 });
