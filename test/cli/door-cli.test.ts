@@ -4,11 +4,12 @@
  * reaches stderr, --module accepts what has the right shape.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REDIS_REQUIRED, REDIS_URL, probeRedis, warnSkipped } from '../ratelimit/redis-helpers.js';
 import { run, serve, type Serving } from './run.js';
@@ -165,5 +166,54 @@ describe('signals', () => {
     expect(s.stderr()).toContain('TLS certificate reloaded');
     s.child.kill('SIGTERM');
     expect(await s.exit).toBe(0);
+  });
+});
+
+describe('--module built against another copy of mcp-ws', () => {
+  // A second copy of the package, as an app with its own node_modules/mcp-ws would have.
+  const copy = join(dir, 'other-copy');
+  cpSync(join(process.cwd(), 'dist'), join(copy, 'dist'), { recursive: true });
+  writeFileSync(join(copy, 'package.json'), '{"type":"module"}\n');
+  symlinkSync(join(process.cwd(), 'node_modules'), join(copy, 'node_modules'), 'dir');
+  const other = pathToFileURL(join(copy, 'dist', 'index.js')).href;
+  const sdk = pathToFileURL(join(process.cwd(), 'node_modules/@modelcontextprotocol/sdk/dist/esm/server/mcp.js')).href;
+  const routerCode = `const r = new McpRouter({ name: 'copy', version: '1' });
+r.tool({ name: 'from-copy', description: 'made by the other copy' }, () => 'ok');`;
+
+  const modules: Record<string, string> = {
+    'router export': `import { McpRouter } from ${JSON.stringify(other)};\n${routerCode}\nexport const router = r;\n`,
+    'router factory export': `import { McpRouter } from ${JSON.stringify(other)};\n${routerCode}\nexport const router = () => r;\n`,
+    'default McpRouter': `import { McpRouter } from ${JSON.stringify(other)};\n${routerCode}\nexport default r;\n`,
+    'SdkHost export': `import { SdkHost } from ${JSON.stringify(other)};
+import { McpServer } from ${JSON.stringify(sdk)};
+export default new SdkHost(() => {
+  const s = new McpServer({ name: 'copy-sdk', version: '1' });
+  s.registerTool('from-copy', { description: 'made by the other copy' }, async () => ({ content: [{ type: 'text', text: 'ok' }] }));
+  return s;
+});
+`,
+  };
+
+  for (const [name, code] of Object.entries(modules)) {
+    it(`serves a module whose ${name} comes from the other copy`, async () => {
+      const file = join(dir, `${name.replace(/ /g, '-')}.mjs`);
+      writeFileSync(file, code);
+      const s = await serve(['--port', '0', '--module', file]);
+      running.push(s);
+      expect(s.readyLine).toMatch(name.startsWith('SdkHost') ? /sdk/ : /router/);
+      const r = await run(['call', s.url, 'tools/list']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).tools.map((t: { name: string }) => t.name)).toContain('from-copy');
+      s.child.kill('SIGTERM');
+      expect(await s.exit).toBe(0);
+    });
+  }
+
+  it('still refuses a router export without createHandler, in one line', async () => {
+    const file = join(dir, 'bad-router.mjs');
+    writeFileSync(file, 'export const router = { name: "not a router" };\n');
+    const r = await run(['serve', '--port', '0', '--module', file]);
+    expect(r.code).toBe(1);
+    expect(oneLine(r.stderr)).toMatch(/router/);
   });
 });
