@@ -217,3 +217,28 @@ export default new SdkHost(() => {
     expect(oneLine(r.stderr)).toMatch(/router/);
   });
 });
+
+describe('a --module whose handler factory throws', () => {
+  it('costs one connection; the process stays up and serves the next', async () => {
+    const file = join(dir, 'throwing-factory.mjs');
+    const router = pathToFileURL(join(process.cwd(), 'dist', 'index.js')).href;
+    writeFileSync(
+      file,
+      `import { createDemoRouter } from ${JSON.stringify(router)};
+const demo = createDemoRouter();
+let made = 0;
+export const router = { createHandler(peer) { if (made++ === 0) throw new Error('factory exploded'); return demo.createHandler(peer); } };
+`,
+    );
+    const s = await serve(['--port', '0', '--module', file]);
+    running.push(s);
+    const first = await run(['call', s.url, 'tools/list']);
+    expect(first.code).not.toBe(0);
+    const second = await run(['call', s.url, 'tools/list']);
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout).tools.length).toBeGreaterThan(0);
+    expect(s.stderr().split('\n').filter((l) => l.includes('factory exploded'))).toHaveLength(1);
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toBe(0);
+  });
+});
