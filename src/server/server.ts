@@ -308,7 +308,17 @@ export class McpWsServer implements SessionHost {
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     this.registry = createRegistry(this.metrics, {
       defaultMetrics: this.options.processMetrics,
-      extra: [...(this.rateLimiter?.metrics() ?? []), ...(this.negotiator ? compressionMetrics() : []), ...(extraMetrics ?? [])],
+      extra: [
+        {
+          name: 'mcp_ws_connection_slots',
+          help: 'Connection slots taken (open sessions plus upgrades being admitted), counted against maxConnections',
+          type: 'gauge',
+          read: () => [{ value: this.slots }],
+        },
+        ...(this.rateLimiter?.metrics() ?? []),
+        ...(this.negotiator ? compressionMetrics() : []),
+        ...(extraMetrics ?? []),
+      ],
     });
     const httpOptions = {
       headersTimeout: this.options.handshakeTimeoutMs,

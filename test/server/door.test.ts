@@ -89,6 +89,7 @@ describe('rejected upgrades give their slot and socket back', () => {
     expect(await until(() => server.metrics.rejected.auth + server.metrics.rejected.max_connections >= 8, 10_000)).toBe(true);
     expect(await until(() => server.slotCount === 0, 10_000)).toBe(true);
     expect(await until(async () => (await openSockets(server)) === 0, 10_000)).toBe(true);
+    expect(await server.registry.getSingleMetricAsString('mcp_ws_connection_slots')).toMatch(/^mcp_ws_connection_slots 0$/m);
     const good = await attempt(url, { Authorization: `Bearer ${TOKEN}` });
     expect(good.status).toBe(101);
     expect(server.slotCount).toBe(1);
