@@ -490,7 +490,7 @@ export class McpWsServer implements SessionHost {
 
   private rejectAuth(socket: Socket, err: unknown): void {
     // Our failure, not the client's: logged once per outage by the key source listener.
-    if (err instanceof KeySourceUnavailableError) return this.reject(socket, 503, 'auth', {}, 'credential keys unavailable');
+    if (err instanceof KeySourceUnavailableError) return this.reject(socket, 503, 'auth_unavailable', {}, 'credential keys unavailable');
     if (!(err instanceof AuthError)) {
       this.logger.error({ err }, 'credential check failed');
       return this.reject(socket, 503, 'auth');

@@ -200,7 +200,7 @@ describe('JWKS outage', () => {
     const jwksPort = (jwks.address() as { port: number }).port;
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
-    const { url } = await startServer({
+    const { url, server } = await startServer({
       logger,
       auth: { jwt: { jwksUrl: `http://127.0.0.1:${jwksPort}/jwks.json`, jwksCacheMaxAgeMs: 1, jwksCooldownMs: 0 } },
     });
@@ -221,6 +221,7 @@ describe('JWKS outage', () => {
       expect(r.status).toBe(503);
       expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     }
+    expect(server.metrics.rejected.auth_unavailable).toBe(3);
     // A wrong token is still the client's failure.
     expect((await attempt(url, { Authorization: 'Bearer not-a-jwt-at-all' })).status).toBe(401);
 
