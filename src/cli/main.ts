@@ -11,10 +11,14 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 
+/** Largest integer a flag takes: limits reach ws as 32-bit integers, milliseconds reach timers. */
+const MAX_INT = 2 ** 31 - 1;
+
 function int(name: string, min = 0) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} should be an integer ≥ ${min}, got "${value}"`);
+    if (n > MAX_INT) throw new InvalidArgumentError(`${name} should be at most ${MAX_INT}, got "${value}"`);
     return n;
   };
 }

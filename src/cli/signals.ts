@@ -1,7 +1,8 @@
 /**
  * The process life of `serve` and `gateway`: SIGTERM / SIGINT run a graceful
  * shutdown and exit 0 (1 if it fails); a second signal exits at once with 1;
- * SIGHUP reloads TLS files when the server has them.
+ * SIGHUP reloads TLS files when the server has them, and is ignored (one
+ * log line) when it has none.
  */
 import type { Logger } from 'pino';
 import type { McpWsServer } from '../server/server.js';
@@ -37,5 +38,8 @@ export function exitOnSignals(logger: Logger, shutdown: () => Promise<void>, ser
         logger.error({ err: (err as Error).message }, 'TLS reload failed; keeping the old certificate');
       }
     });
+  } else {
+    // SIGHUP's default action ends the process; with nothing to reload, a reload signal must not stop the server.
+    process.on('SIGHUP', () => logger.info({ signal: 'SIGHUP' }, 'SIGHUP ignored: no TLS certificate to reload'));
   }
 }

@@ -13,8 +13,10 @@ import { rateLimitConfigSchema } from '../ratelimit/config.js';
 import { compressionConfigSchema } from '../compression/config.js';
 
 const port = z.number().int().min(0).max(65535);
-const positiveInt = z.number().int().positive();
-const nonNegInt = z.number().int().nonnegative();
+/** Sizes, counts and milliseconds stay 32-bit: ws reads its limits with `| 0` (2^31 and above would mean "no limit") and timers overflow past it. */
+const MAX_LIMIT = 2 ** 31 - 1;
+const positiveInt = z.number().int().positive().max(MAX_LIMIT);
+const nonNegInt = z.number().int().nonnegative().max(MAX_LIMIT);
 
 /** Every setting of `mcp-ws serve`. All optional; defaults live with the code that uses them. */
 export const ServeConfigSchema = z.strictObject({
@@ -27,7 +29,7 @@ export const ServeConfigSchema = z.strictObject({
   handshakeTimeoutMs: positiveInt.optional(),
   heartbeatIntervalMs: nonNegInt.optional(),
   heartbeatTimeoutMs: positiveInt.optional(),
-  maxBufferedBytes: z.number().int().min(65536).optional(),
+  maxBufferedBytes: z.number().int().min(65536).max(MAX_LIMIT).optional(),
   slowConsumerTimeoutMs: positiveInt.optional(),
   drainTimeoutMs: nonNegInt.optional(),
   closeTimeoutMs: positiveInt.optional(),

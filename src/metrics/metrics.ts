@@ -50,6 +50,7 @@ export const REJECT_REASONS = [
   'auth',
   'forbidden',
   'handshake_rate',
+  'auth_unavailable',
   'internal',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];

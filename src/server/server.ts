@@ -150,6 +150,13 @@ const DEFAULTS: Resolved = {
 
 const OPTIONAL_KEYS = new Set(['allowedOrigins', 'allowedHosts', 'auth', 'tls', 'rateLimit', 'compression']);
 
+/**
+ * Largest value of a numeric option: ws keeps maxPayload, maxFragments and
+ * maxBufferedChunks as 32-bit integers (`| 0`, so 2^31 and above would mean
+ * "no limit"), and timers overflow past it.
+ */
+export const MAX_LIMIT = 2 ** 31 - 1;
+
 function check(ok: boolean, message: string): void {
   if (!ok) throw new RangeError(message);
 }
@@ -163,10 +170,12 @@ export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'
   const nonNeg = (name: keyof Resolved): void => {
     const v = o[name] as number;
     check(Number.isFinite(v) && v >= 0, `${name} should be a non-negative number, got ${String(v)}`);
+    check(v <= MAX_LIMIT, `${name} should be at most ${MAX_LIMIT}, got ${String(v)}`);
   };
   const positive = (name: keyof Resolved): void => {
     const v = o[name] as number;
     check(Number.isFinite(v) && v > 0, `${name} should be a positive number, got ${String(v)}`);
+    check(v <= MAX_LIMIT, `${name} should be at most ${MAX_LIMIT}, got ${String(v)}`);
   };
   check(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535, `port should be an integer 0–65535, got ${String(o.port)}`);
   check(typeof o.path === 'string' && o.path.startsWith('/'), `path should start with "/", got ${JSON.stringify(o.path)}`);
@@ -177,6 +186,7 @@ export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'
   nonNeg('heartbeatIntervalMs');
   positive('heartbeatTimeoutMs');
   check(o.maxBufferedBytes >= 65536, `maxBufferedBytes should be at least 65536, got ${String(o.maxBufferedBytes)}`);
+  check(o.maxBufferedBytes <= MAX_LIMIT, `maxBufferedBytes should be at most ${MAX_LIMIT}, got ${String(o.maxBufferedBytes)}`);
   positive('slowConsumerTimeoutMs');
   nonNeg('drainTimeoutMs');
   positive('closeTimeoutMs');
@@ -298,7 +308,17 @@ export class McpWsServer implements SessionHost {
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     this.registry = createRegistry(this.metrics, {
       defaultMetrics: this.options.processMetrics,
-      extra: [...(this.rateLimiter?.metrics() ?? []), ...(this.negotiator ? compressionMetrics() : []), ...(extraMetrics ?? [])],
+      extra: [
+        {
+          name: 'mcp_ws_connection_slots',
+          help: 'Connection slots taken (open sessions plus upgrades being admitted), counted against maxConnections',
+          type: 'gauge',
+          read: () => [{ value: this.slots }],
+        },
+        ...(this.rateLimiter?.metrics() ?? []),
+        ...(this.negotiator ? compressionMetrics() : []),
+        ...(extraMetrics ?? []),
+      ],
     });
     const httpOptions = {
       headersTimeout: this.options.handshakeTimeoutMs,
@@ -470,7 +490,7 @@ export class McpWsServer implements SessionHost {
 
   private rejectAuth(socket: Socket, err: unknown): void {
     // Our failure, not the client's: logged once per outage by the key source listener.
-    if (err instanceof KeySourceUnavailableError) return this.reject(socket, 503, 'auth', {}, 'credential keys unavailable');
+    if (err instanceof KeySourceUnavailableError) return this.reject(socket, 503, 'auth_unavailable', {}, 'credential keys unavailable');
     if (!(err instanceof AuthError)) {
       this.logger.error({ err }, 'credential check failed');
       return this.reject(socket, 503, 'auth');

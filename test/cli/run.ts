@@ -54,7 +54,7 @@ export function serve(args: string[], timeoutMs = 15_000): Promise<Serving> {
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.on('data', (d) => {
       stdout += d;
-      const m = /^.*(ws:\/\/\S+).*$/m.exec(stdout);
+      const m = /^.*(wss?:\/\/\S+).*$/m.exec(stdout);
       if (m) {
         clearTimeout(t);
         resolve({ child, url: m[1]!, readyLine: m[0], stderr: () => stderr, exit });

@@ -89,6 +89,7 @@ describe('rejected upgrades give their slot and socket back', () => {
     expect(await until(() => server.metrics.rejected.auth + server.metrics.rejected.max_connections >= 8, 10_000)).toBe(true);
     expect(await until(() => server.slotCount === 0, 10_000)).toBe(true);
     expect(await until(async () => (await openSockets(server)) === 0, 10_000)).toBe(true);
+    expect(await server.registry.getSingleMetricAsString('mcp_ws_connection_slots')).toMatch(/^mcp_ws_connection_slots 0$/m);
     const good = await attempt(url, { Authorization: `Bearer ${TOKEN}` });
     expect(good.status).toBe(101);
     expect(server.slotCount).toBe(1);
@@ -199,7 +200,7 @@ describe('JWKS outage', () => {
     const jwksPort = (jwks.address() as { port: number }).port;
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
-    const { url } = await startServer({
+    const { url, server } = await startServer({
       logger,
       auth: { jwt: { jwksUrl: `http://127.0.0.1:${jwksPort}/jwks.json`, jwksCacheMaxAgeMs: 1, jwksCooldownMs: 0 } },
     });
@@ -220,6 +221,7 @@ describe('JWKS outage', () => {
       expect(r.status).toBe(503);
       expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     }
+    expect(server.metrics.rejected.auth_unavailable).toBe(3);
     // A wrong token is still the client's failure.
     expect((await attempt(url, { Authorization: 'Bearer not-a-jwt-at-all' })).status).toBe(401);
 
@@ -242,5 +244,16 @@ describe('JWKS outage', () => {
 
     const states = lines.map((l) => JSON.parse(l) as { msg: string }).filter((l) => /key source/.test(l.msg));
     expect(states.map((l) => l.msg)).toEqual(['JWT key source unreachable', 'JWT key source reachable again']);
+  });
+});
+
+describe('limits that ws keeps as 32-bit integers', () => {
+  it('the constructor refuses 2^31 and above, naming the option and the value', () => {
+    for (const name of ['maxPayload', 'maxFragments', 'maxBufferedChunks', 'maxHeaders', 'maxConnections', 'heartbeatIntervalMs', 'drainTimeoutMs']) {
+      for (const v of [2 ** 31, 2 ** 32]) {
+        expect(() => new McpWsServer({ handler: createDemoRouter(), [name]: v }), name).toThrow(new RegExp(`${name}.*${v}`));
+      }
+      expect(() => new McpWsServer({ handler: createDemoRouter(), processMetrics: false, [name]: 2 ** 31 - 1 }), name).not.toThrow();
+    }
   });
 });
