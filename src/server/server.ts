@@ -693,13 +693,12 @@ export class McpWsServer implements SessionHost {
 
   private waitDrained(ms: number, done: () => boolean): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(finish, ms);
-      const self = this;
-      function finish(): void {
+      const finish = (): void => {
         clearTimeout(timer);
-        self.drained = undefined;
+        this.drained = undefined;
         resolve();
-      }
+      };
+      const timer = setTimeout(finish, ms);
       this.drained = () => {
         if (done()) finish();
       };
