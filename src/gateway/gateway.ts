@@ -201,7 +201,7 @@ export class McpWsGateway implements GatewaySessionHost {
 
   /** Metrics in the shape `createRegistry(m, { extra })` accepts. */
   metrics(): ExtraMetric[] {
-    return gatewayMetrics(this.pool, this.stats);
+    return gatewayMetrics(this.pool, this.stats, () => this.pendingRequests);
   }
 
   /** A plain snapshot for logs, tests and dashboards. */

@@ -16,6 +16,9 @@
  *   mcp_ws_gateway_upstream_breaker_opens_total{upstream}  counter
  *   mcp_ws_gateway_client_sessions_total{outcome}          counter  opened | lost | reestablished
  *   mcp_ws_gateway_request_timeouts_total                  counter
+ *   mcp_ws_gateway_client_pending                          gauge    client messages held (backlog, in flight, retrying)
+ *   mcp_ws_gateway_client_reads_held_total                 counter  times a client's reading stopped (maxPendingPerClient or upstream congestion)
+ *   mcp_ws_gateway_client_overloaded_total                 counter  messages refused past twice maxPendingPerClient (-32018 / 1013)
  */
 import type { LatencyHistogram, RegistryOptions } from '../metrics/metrics.js';
 import { BREAKER_STATE_VALUE } from './breaker.js';
@@ -38,8 +41,8 @@ function histogram(name: string, labels: Record<string, string>, h: LatencyHisto
   out.push({ metricName: `${name}_count`, labels, value: h.count });
 }
 
-/** The gateway's metrics, read from `pool` and `stats` whenever scraped. */
-export function gatewayMetrics(pool: UpstreamPool, stats: GatewayStats): ExtraMetric[] {
+/** The gateway's metrics, read from `pool`, `stats` and `pending` whenever scraped. */
+export function gatewayMetrics(pool: UpstreamPool, stats: GatewayStats, pending: () => number = () => 0): ExtraMetric[] {
   const members = pool.members;
   const perMember = (read: (m: (typeof members)[number]) => number) => (): MetricValue[] =>
     members.map((m) => ({ labels: { upstream: m.name }, value: read(m) }));
@@ -126,6 +129,19 @@ export function gatewayMetrics(pool: UpstreamPool, stats: GatewayStats): ExtraMe
       help: 'Client requests answered with an upstream timeout error',
       type: 'counter',
       read: () => [{ value: stats.requestTimeouts }],
+    },
+    { name: 'mcp_ws_gateway_client_pending', help: 'Client messages the gateway holds: backlogged, in flight or retrying', type: 'gauge', read: () => [{ value: pending() }] },
+    {
+      name: 'mcp_ws_gateway_client_reads_held_total',
+      help: "Times a client's socket stopped being read: maxPendingPerClient reached or its upstream congested",
+      type: 'counter',
+      read: () => [{ value: stats.clientReadsHeld }],
+    },
+    {
+      name: 'mcp_ws_gateway_client_overloaded_total',
+      help: 'Client messages refused past twice maxPendingPerClient (-32018, or close 1013 for a notification)',
+      type: 'counter',
+      read: () => [{ value: stats.overloadRejections }],
     },
   ];
 }

@@ -35,6 +35,14 @@ async function rawClient(url: string): Promise<{ ws: WebSocket; replies: Map<unk
   return { ws, replies, request };
 }
 
+/** The /metrics URL on the port of a ws:// endpoint. */
+function metricsUrl(wsUrl: string): string {
+  const u = new URL(wsUrl);
+  u.protocol = 'http:';
+  u.pathname = '/metrics';
+  return u.href;
+}
+
 /** Watches the gateway's pending count for `ms`, returning the highest value seen. */
 async function watchPending(gateway: McpWsGateway, ms: number): Promise<number> {
   let max = 0;
@@ -61,6 +69,12 @@ async function floodAndResume(
   const max = await watchPending(gateway, 1500);
   expect(max).toBeGreaterThan(0);
   expect(max).toBeLessThanOrEqual(bound);
+  // The same numbers reach /metrics.
+  const scrape = await (await fetch(metricsUrl(client.ws.url))).text();
+  expect(scrape).toMatch(/^mcp_ws_gateway_client_reads_held_total [1-9]\d*$/m);
+  const pending = Number(/^mcp_ws_gateway_client_pending (\d+)$/m.exec(scrape)?.[1]);
+  expect(pending).toBeGreaterThan(0);
+  expect(pending).toBeLessThanOrEqual(bound);
   expect(client.replies.size).toBeLessThan(count);
   resume();
   await until(() => client.replies.size >= count + 2, 120_000, 'every call to be answered');

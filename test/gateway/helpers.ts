@@ -26,7 +26,7 @@ const clients: McpWsClient[] = [];
 export async function startGateway(options: McpWsGatewayOptions): Promise<{ gateway: McpWsGateway; server: McpWsServer; url: string }> {
   const gateway = new McpWsGateway(options);
   await gateway.start();
-  const server = new McpWsServer({ handler: gateway, port: 0, processMetrics: false, drainTimeoutMs: 500 });
+  const server = new McpWsServer({ handler: gateway, port: 0, processMetrics: false, drainTimeoutMs: 500, metrics: gateway.metrics() });
   const address = await server.listen();
   started.push({ server, gateway });
   return { gateway, server, url: address.url };
