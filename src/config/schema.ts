@@ -29,6 +29,7 @@ export const ServeConfigSchema = z.strictObject({
   heartbeatTimeoutMs: positiveInt.optional(),
   maxBufferedBytes: z.number().int().min(65536).optional(),
   slowConsumerTimeoutMs: positiveInt.optional(),
+  maxInFlightPerSession: positiveInt.optional(),
   drainTimeoutMs: nonNegInt.optional(),
   closeTimeoutMs: positiveInt.optional(),
   retryAfterSeconds: nonNegInt.optional(),

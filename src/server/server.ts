@@ -77,6 +77,12 @@ export interface McpWsServerOptions {
   maxBufferedBytes?: number;
   /** A session over maxBufferedBytes this long is closed with 4001. Default 30,000 ms. */
   slowConsumerTimeoutMs?: number;
+  /**
+   * Requests one session may have in flight (replies still being computed);
+   * at the cap it stops reading, so TCP pushes back on the client, and reads
+   * again once a quarter of them are answered. Nothing is refused. Default 256.
+   */
+  maxInFlightPerSession?: number;
   /** How long close() lets in-flight requests finish. Default 10,000 ms. */
   drainTimeoutMs?: number;
   /** How long a close handshake the server started may take before the socket is dropped. Default 5,000 ms. */
@@ -136,6 +142,7 @@ const DEFAULTS: Resolved = {
   heartbeatTimeoutMs: 10_000,
   maxBufferedBytes: 4 * 1024 * 1024,
   slowConsumerTimeoutMs: 30_000,
+  maxInFlightPerSession: 256,
   drainTimeoutMs: 10_000,
   closeTimeoutMs: 5_000,
   retryAfterSeconds: 1,
@@ -177,6 +184,7 @@ export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'
   positive('heartbeatTimeoutMs');
   check(o.maxBufferedBytes >= 65536, `maxBufferedBytes should be at least 65536, got ${String(o.maxBufferedBytes)}`);
   positive('slowConsumerTimeoutMs');
+  check(Number.isSafeInteger(o.maxInFlightPerSession) && o.maxInFlightPerSession > 0, `maxInFlightPerSession should be a positive integer, got ${String(o.maxInFlightPerSession)}`);
   nonNeg('drainTimeoutMs');
   positive('closeTimeoutMs');
   nonNeg('retryAfterSeconds');
@@ -205,6 +213,8 @@ export class McpWsServer implements SessionHost {
   readonly logger: Logger;
   readonly http: HttpServer | HttpsServer;
   readonly maxBufferedBytes: number;
+  readonly maxInFlightPerSession: number;
+  readonly inFlightResumeAt: number;
   readonly messageTimeoutMs: number;
   /** Verifies credentials when auth is on. */
   readonly auth: Authenticator | undefined;
@@ -233,6 +243,8 @@ export class McpWsServer implements SessionHost {
     if (handler === undefined) throw new TypeError('handler is required: pass an McpRouter, an SdkHost or a factory');
     this.options = resolveServerOptions(rest);
     this.maxBufferedBytes = this.options.maxBufferedBytes;
+    this.maxInFlightPerSession = this.options.maxInFlightPerSession;
+    this.inFlightResumeAt = Math.floor((this.maxInFlightPerSession * 3) / 4);
     this.messageTimeoutMs = this.options.messageTimeoutMs;
     const auth = this.options.auth;
     this.auth = auth === undefined ? undefined : auth instanceof Authenticator ? auth : new Authenticator(auth);
