@@ -5,6 +5,9 @@
  * client); nothing is refused or lost.
  */
 import type { Socket } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,6 +17,7 @@ import { MAX_PENDING_DECODES } from '../../src/server/session.js';
 import { resolveServerOptions } from '../../src/server/server.js';
 import { parseServeConfig } from '../../src/config/schema.js';
 import { RawClient, closeAll, startServer } from '../helpers.js';
+import { serve } from '../cli/run.js';
 
 afterAll(closeAll);
 
@@ -69,6 +73,43 @@ describe('maxInFlightPerSession', () => {
     // Still serving, reading again.
     expect((await c.request('ping', undefined, 'after')).result).toEqual({});
     c.close();
+  }, 30_000);
+});
+
+describe('maxInFlightPerSession from a config file', () => {
+  it('mcp-ws serve holds a pipelining client to the configured cap and answers every call', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-ws-inflight-'));
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ maxInFlightPerSession: 8 }));
+    const s = await serve(['--port', '0', '--log-level', 'warn', '-c', config]);
+    try {
+      const metricsUrl = s.url.replace('ws://', 'http://').replace(/\/ws$/, '/metrics');
+      const inFlight = async (): Promise<number> => {
+        const text = await (await fetch(metricsUrl)).text();
+        return Number(/^mcp_ws_requests_in_flight (\d+)/m.exec(text)?.[1] ?? NaN);
+      };
+      const c = await RawClient.session(s.url);
+      const total = 200;
+      for (let i = 0; i < total; i++) c.send({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'sleep', arguments: { ms: 200 } } });
+      let max = 0;
+      const seen = new Set<number>();
+      const replies = (async () => {
+        for (let i = 0; i < total; i++) seen.add((await c.nextResponse(10_000)).id as number);
+      })();
+      for (let i = 0; i < 100 && seen.size < total; i++) {
+        max = Math.max(max, await inFlight());
+        await sleep(50);
+      }
+      await replies;
+      expect(seen.size).toBe(total);
+      expect(max).toBeGreaterThan(0);
+      expect(max).toBeLessThanOrEqual(8);
+      c.close();
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exit;
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 30_000);
 });
 
