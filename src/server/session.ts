@@ -594,7 +594,11 @@ export class Session implements SessionPeer {
 
   /** Stops reading for `reason`. */
   private pause(reason: number): void {
-    if (this.pauses === 0) this.ws.pause();
+    if (this.pauses === 0) {
+      this.ws.pause();
+      // A message the last read left incomplete waits on us now, not on the client.
+      this.partialSince = 0;
+    }
     this.pauses |= reason;
   }
 
@@ -628,6 +632,7 @@ export class Session implements SessionPeer {
       this.heldFrames = undefined;
       if (this.pauses !== 0) return;
     }
+    if (this.frames !== undefined && this.frames.inMessage) this.partialSince = this.host.now || 1;
     this.ws.resume();
   }
 
@@ -666,7 +671,8 @@ export class Session implements SessionPeer {
     const frames = this.frames!;
     frames.push(chunk);
     if (!frames.inMessage) this.partialSince = 0;
-    else if (this.partialSince === 0) this.partialSince = this.host.now || 1;
+    // While paused the rest of the message waits on this side, so its clock starts on resume.
+    else if (this.partialSince === 0 && this.pauses === 0) this.partialSince = this.host.now || 1;
   }
 
   /** @internal */

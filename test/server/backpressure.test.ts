@@ -113,6 +113,43 @@ describe('maxInFlightPerSession from a config file', () => {
   }, 30_000);
 });
 
+/** One masked client text frame (zero mask key: the payload goes as it is). */
+function clientFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const n = payload.length;
+  const head = n < 126 ? Buffer.from([0x81, 0x80 | n]) : Buffer.from([0x81, 0x80 | 126, n >> 8, n & 0xff]);
+  return Buffer.concat([head, Buffer.alloc(4), payload]);
+}
+
+describe('a message cut by the pause', () => {
+  it('is not timed out as incomplete while the server is not reading', async () => {
+    const { url, server } = await startServer({ maxInFlightPerSession: 2, messageTimeoutMs: 300, closeTimeoutMs: 200 });
+    const c = await RawClient.session(url);
+    const call = (id: number): string => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'sleep', arguments: { ms: 1500 } } });
+    const third = clientFrame(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'ping' }));
+    // Two calls fill the cap; the read that carries them ends inside the third message.
+    socketOf(c).write(Buffer.concat([clientFrame(call(1)), clientFrame(call(2)), third.subarray(0, 10)]));
+    await sleep(100);
+    socketOf(c).write(third.subarray(10));
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await c.nextResponse(10_000)).id);
+    expect(ids.sort()).toEqual([1, 2, 3]);
+    expect(server.metrics.errors.message_timeout).toBe(0);
+    c.close();
+  }, 30_000);
+
+  it('is timed out from the resume on when the client never finishes it', async () => {
+    const { url, server } = await startServer({ maxInFlightPerSession: 2, messageTimeoutMs: 300, closeTimeoutMs: 200 });
+    const c = await RawClient.session(url);
+    const call = (id: number): string => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'sleep', arguments: { ms: 500 } } });
+    const third = clientFrame(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'ping' }));
+    socketOf(c).write(Buffer.concat([clientFrame(call(1)), clientFrame(call(2)), third.subarray(0, 10)]));
+    expect((await c.nextResponse(10_000)).id).toBeTypeOf('number');
+    expect((await c.closed).code).toBe(1008);
+    expect(server.metrics.errors.message_timeout).toBe(1);
+  }, 30_000);
+});
+
 describe('two reasons to stop reading', () => {
   it('in flight dropping below the cap does not resume reading while the send queue is still over maxBufferedBytes', async () => {
     const big = 'y'.repeat(256 * 1024);
