@@ -586,8 +586,16 @@ export class Session implements SessionPeer {
     this.ws.terminate();
   }
 
-  /** Sends a heartbeat ping. */
+  /**
+   * Sends a heartbeat ping. Not while reading is paused: the pong could not
+   * be read. A paused session's peer is judged by the slow-consumer timeout
+   * (send queue) or not at all (the server's own queues).
+   */
   ping(now: number): void {
+    if (this.pauses !== 0) {
+      this.lastSeen = now;
+      return;
+    }
     this.pingSentAt = now;
     this.ws.ping();
   }
@@ -596,8 +604,9 @@ export class Session implements SessionPeer {
   private pause(reason: number): void {
     if (this.pauses === 0) {
       this.ws.pause();
-      // A message the last read left incomplete waits on us now, not on the client.
+      // A message the last read left incomplete, or a pong, waits on this side now, not on the client.
       this.partialSince = 0;
+      this.pingSentAt = 0;
     }
     this.pauses |= reason;
   }

@@ -150,6 +150,20 @@ describe('a message cut by the pause', () => {
   }, 30_000);
 });
 
+describe('heartbeats while not reading', () => {
+  it('a client held back at the in-flight cap is not terminated for a pong the server is not reading', async () => {
+    const { url, server } = await startServer({ maxInFlightPerSession: 2, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 100 });
+    const c = await RawClient.session(url);
+    for (let id = 1; id <= 3; id++) c.send({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'sleep', arguments: { ms: 1500 } } });
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await c.nextResponse(10_000)).id);
+    expect(ids.sort()).toEqual([1, 2, 3]);
+    expect(server.metrics.errors.heartbeat_timeout).toBe(0);
+    expect((await c.request('ping', undefined, 'after')).result).toEqual({});
+    c.close();
+  }, 30_000);
+});
+
 describe('two reasons to stop reading', () => {
   it('in flight dropping below the cap does not resume reading while the send queue is still over maxBufferedBytes', async () => {
     const big = 'y'.repeat(256 * 1024);
