@@ -105,10 +105,15 @@ export class WireCodec {
   private readonly stats: CodecStats;
   private outPending = 0;
   private outTail: Promise<OutboundFrame> | undefined;
+  /**
+   * Size of the outbound messages handed to encode whose frame is not out
+   * yet (UTF-16 units for strings: bytes for the ASCII of JSON). The session
+   * counts it with its socket's queue against maxBufferedBytes.
+   */
+  pendingEncodeBytes = 0;
   private inPending = 0;
   private inTail: Promise<string> | undefined;
   // Made on first async use: most sessions never go async and pay no closures.
-  private outSettled: (() => void) | undefined;
   private inSettled: (() => void) | undefined;
 
   /** @throws {RangeError} naming an invalid option. */
@@ -130,6 +135,11 @@ export class WireCodec {
     return this.outPending + this.inPending;
   }
 
+  /** Inbound frames whose message text is not out yet (an async decode, or queued behind one). */
+  get pendingDecodes(): number {
+    return this.inPending;
+  }
+
   // --------------------------------------------------------------- outbound
 
   /**
@@ -143,12 +153,15 @@ export class WireCodec {
     if (this.outPending === 0 && !(r instanceof Promise)) return r;
     const prev = this.outTail;
     const p = prev === undefined ? Promise.resolve(r) : prev.then(() => r);
+    const size = message.length;
     this.outPending++;
+    this.pendingEncodeBytes += size;
     this.outTail = p;
-    this.outSettled ??= () => {
+    // Runs before the caller's own then: by the time it sends the frame, the frame no longer counts as pending.
+    void p.then(() => {
+      this.pendingEncodeBytes -= size;
       if (--this.outPending === 0) this.outTail = undefined;
-    };
-    void p.then(this.outSettled);
+    });
     return p;
   }
 

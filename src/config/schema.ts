@@ -31,6 +31,7 @@ export const ServeConfigSchema = z.strictObject({
   heartbeatTimeoutMs: positiveInt.optional(),
   maxBufferedBytes: z.number().int().min(65536).max(MAX_LIMIT).optional(),
   slowConsumerTimeoutMs: positiveInt.optional(),
+  maxInFlightPerSession: positiveInt.optional(),
   drainTimeoutMs: nonNegInt.optional(),
   closeTimeoutMs: positiveInt.optional(),
   retryAfterSeconds: nonNegInt.optional(),

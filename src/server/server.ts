@@ -78,6 +78,15 @@ export interface McpWsServerOptions {
   maxBufferedBytes?: number;
   /** A session over maxBufferedBytes this long is closed with 4001. Default 30,000 ms. */
   slowConsumerTimeoutMs?: number;
+  /**
+   * Requests one session may have in flight (replies still being computed);
+   * at the cap it stops reading, so TCP pushes back on the client, and reads
+   * again once a quarter of them are answered. Nothing is refused. Default 256:
+   * a parked request costs about 1.7 KB (parsed message, promises, timers of a
+   * tool), so a session holds under half a MiB of them, while 256 concurrent
+   * calls is more overlap than one MCP client uses in practice.
+   */
+  maxInFlightPerSession?: number;
   /** How long close() lets in-flight requests finish. Default 10,000 ms. */
   drainTimeoutMs?: number;
   /** How long a close handshake the server started may take before the socket is dropped. Default 5,000 ms. */
@@ -137,6 +146,7 @@ const DEFAULTS: Resolved = {
   heartbeatTimeoutMs: 10_000,
   maxBufferedBytes: 4 * 1024 * 1024,
   slowConsumerTimeoutMs: 30_000,
+  maxInFlightPerSession: 256,
   drainTimeoutMs: 10_000,
   closeTimeoutMs: 5_000,
   retryAfterSeconds: 1,
@@ -188,6 +198,7 @@ export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'
   check(o.maxBufferedBytes >= 65536, `maxBufferedBytes should be at least 65536, got ${String(o.maxBufferedBytes)}`);
   check(o.maxBufferedBytes <= MAX_LIMIT, `maxBufferedBytes should be at most ${MAX_LIMIT}, got ${String(o.maxBufferedBytes)}`);
   positive('slowConsumerTimeoutMs');
+  check(Number.isSafeInteger(o.maxInFlightPerSession) && o.maxInFlightPerSession > 0, `maxInFlightPerSession should be a positive integer, got ${String(o.maxInFlightPerSession)}`);
   nonNeg('drainTimeoutMs');
   positive('closeTimeoutMs');
   nonNeg('retryAfterSeconds');
@@ -216,6 +227,8 @@ export class McpWsServer implements SessionHost {
   readonly logger: Logger;
   readonly http: HttpServer | HttpsServer;
   readonly maxBufferedBytes: number;
+  readonly maxInFlightPerSession: number;
+  readonly inFlightResumeAt: number;
   readonly messageTimeoutMs: number;
   /** Verifies credentials when auth is on. */
   readonly auth: Authenticator | undefined;
@@ -245,6 +258,8 @@ export class McpWsServer implements SessionHost {
     if (handler === undefined) throw new TypeError('handler is required: pass an McpRouter, an SdkHost or a factory');
     this.options = resolveServerOptions(rest);
     this.maxBufferedBytes = this.options.maxBufferedBytes;
+    this.maxInFlightPerSession = this.options.maxInFlightPerSession;
+    this.inFlightResumeAt = Math.floor((this.maxInFlightPerSession * 3) / 4);
     this.messageTimeoutMs = this.options.messageTimeoutMs;
     const auth = this.options.auth;
     this.auth = auth === undefined ? undefined : auth instanceof Authenticator ? auth : new Authenticator(auth);

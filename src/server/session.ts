@@ -12,10 +12,19 @@
  *     → reply: string now, or a promise of one (counted in flight)
  *
  * Outbound: one string per message, converted to a Buffer once (so its byte
- * length is free), sent as a text frame. When the socket's queue passes
- * maxBufferedBytes the session stops reading (the client cannot pile up more
- * requests) until the kernel drains the queue; a consumer that stays over for
+ * length is free), sent as a text frame. When the socket's queue (plus
+ * messages waiting for an async compressor) passes maxBufferedBytes the
+ * session stops reading (the client cannot pile up more requests) until the
+ * kernel drains the queue; a consumer that stays over for
  * slowConsumerTimeoutMs is closed with 4001.
+ *
+ * Reading also stops while maxInFlightPerSession requests are in flight,
+ * and while MAX_PENDING_DECODES inbound frames wait for an async
+ * decompressor. Each is one bit of `pauses`, set and cleared by a counter
+ * check; reading resumes when no bit is left. Messages ws had already
+ * parsed from the last socket read when reading stopped are held, in order,
+ * and dispatched first on resume: at most one read's worth, and nothing
+ * is dispatched past a bound.
  *
  * Listeners are module-level functions that find their session through a
  * symbol on the socket, so a connection costs no closures.
@@ -53,6 +62,10 @@ export interface SessionHost {
   readonly metrics: ServerMetrics;
   readonly logger: Logger;
   readonly maxBufferedBytes: number;
+  /** Requests in flight at which a session stops reading. */
+  readonly maxInFlightPerSession: number;
+  /** Requests in flight at or below which it reads again. */
+  readonly inFlightResumeAt: number;
   /** Coarse clock (ms), updated by the heartbeat sweep. */
   readonly now: number;
   /** True once graceful shutdown began: new requests are refused. */
@@ -75,6 +88,21 @@ const TEXT_FRAME = { binary: false } as const;
 const BINARY_FRAME = { binary: true } as const;
 const BATCH_NOT_ALLOWED = ERRORS.BATCH_NOT_ALLOWED.message;
 
+/** Reasons reading is paused (bits of Session.pauses). */
+const PAUSE_BUFFERED = 1;
+const PAUSE_IN_FLIGHT = 2;
+const PAUSE_DECODING = 4;
+/** The handler holds reading (SessionPeer.holdReading: a gateway whose upstream is congested). */
+const PAUSE_HELD = 8;
+
+/**
+ * Inbound frames a session lets wait for its decompressor before it stops
+ * reading. Async decodes are only for frames over inlineDecodeMaxBytes, so
+ * each may hold up to maxPayload of output: a handful keeps the codec pool
+ * (at most 4 calls at once) busy without letting one client queue more.
+ */
+export const MAX_PENDING_DECODES = 4;
+
 /** What serves a session whose handler failed: nothing, while the session closes with 1011. */
 const INERT: SessionHandler = Object.freeze({
   protocolVersion: undefined,
@@ -94,10 +122,16 @@ export class Session implements SessionPeer {
   lastSeen: number;
   /** When the pending heartbeat ping was sent; 0 when none is pending. */
   pingSentAt = 0;
-  /** When reading was paused for backpressure; 0 when reading. */
+  /** When reading was paused because the send queue is over maxBufferedBytes; 0 otherwise. */
   pausedAt = 0;
-  /** Reading is held by the handler (see SessionPeer.holdReading). */
-  readingHeld = false;
+  /** Why reading is paused: PAUSE_* bits; 0 while reading. */
+  private pauses = 0;
+  /** A 'drain' listener is on the socket. */
+  private drainArmed = false;
+  /** Frames (data, isBinary pairs) that arrived while paused. */
+  private heldFrames: Array<Buffer | boolean> | undefined;
+  /** Decoded messages that came out of the codec while paused; they precede heldFrames. */
+  private heldTexts: string[] | undefined;
   /** When this side started closing; 0 while open. */
   closingAt = 0;
   /** Requests whose reply is still being computed. */
@@ -162,9 +196,14 @@ export class Session implements SessionPeer {
     return this.handler.protocolVersion;
   }
 
-  /** Bytes queued for sending and not yet accepted by the kernel. */
+  /** Bytes queued for sending and not yet accepted by the kernel, counting messages still being compressed. */
   get bufferedAmount(): number {
-    return this.ws.bufferedAmount;
+    return this.wire === undefined ? this.ws.bufferedAmount : this.ws.bufferedAmount + this.wire.pendingEncodeBytes;
+  }
+
+  /** Inbound frames waiting for the decompressor (0 without a codec). */
+  get pendingDecodes(): number {
+    return this.wire === undefined ? 0 : this.wire.pendingDecodes;
   }
 
   get isOpen(): boolean {
@@ -181,6 +220,15 @@ export class Session implements SessionPeer {
     this.pingSentAt = 0;
     const buf = data as Buffer;
     m.bytesReceived += buf.length;
+    if (this.pauses !== 0) {
+      // Parsed from the read that was under way when reading stopped.
+      (this.heldFrames ??= []).push(buf, isBinary);
+      return;
+    }
+    this.receiveFrame(buf, isBinary);
+  }
+
+  private receiveFrame(buf: Buffer, isBinary: boolean): void {
     if (this.wire !== undefined) {
       // Decompression may finish later; the codec keeps messages in arrival order.
       let text: string | Promise<string>;
@@ -191,15 +239,25 @@ export class Session implements SessionPeer {
         return;
       }
       if (typeof text === 'string') this.receiveText(text);
-      else text.then((t) => this.receiveText(t), (err: unknown) => this.codecFailed(err));
+      else {
+        text.then((t) => this.decoded(t), (err: unknown) => this.codecFailed(err));
+        if (this.wire.pendingDecodes >= MAX_PENDING_DECODES) this.pause(PAUSE_DECODING);
+      }
       return;
     }
     if (isBinary) {
-      m.errors.unsupported_data++;
+      this.host.metrics.errors.unsupported_data++;
       this.close(CloseCode.UNSUPPORTED_DATA, 'binary frames need a negotiated codec');
       return;
     }
     this.receiveText(buf.toString());
+  }
+
+  /** A message out of the async decoder: dispatched, or held while reading is paused. */
+  private decoded(text: string): void {
+    if (this.pauses !== 0) (this.heldTexts ??= []).push(text);
+    else this.receiveText(text);
+    if ((this.pauses & PAUSE_DECODING) !== 0 && this.wire!.pendingDecodes < MAX_PENDING_DECODES) this.unpause(PAUSE_DECODING);
   }
 
   /** A message refused by the codec: too big once decompressed (1009) or not valid (1007). */
@@ -386,6 +444,7 @@ export class Session implements SessionPeer {
     const m = this.host.metrics;
     this.inFlight++;
     m.requestsInFlight++;
+    if (this.inFlight >= this.host.maxInFlightPerSession) this.pause(PAUSE_IN_FLIGHT);
     reply.then(
       (text) => this.settle(text, t0),
       (err: unknown) => this.settle(this.internalError(id, err), t0),
@@ -398,6 +457,7 @@ export class Session implements SessionPeer {
     m.requestLatency.observe((performance.now() - t0) / 1000);
     this.inFlight--;
     m.requestsInFlight--;
+    if ((this.pauses & PAUSE_IN_FLIGHT) !== 0 && this.inFlight <= this.host.inFlightResumeAt) this.unpause(PAUSE_IN_FLIGHT);
     this.host.requestSettled(this);
   }
 
@@ -480,8 +540,11 @@ export class Session implements SessionPeer {
     m.messagesSent++;
     if (this.wire !== undefined) {
       const frame = this.wire.encode(text);
-      if (frame instanceof Promise) frame.then((f) => this.sendFrame(f), () => this.close(CloseCode.INTERNAL_ERROR, 'codec failure'));
-      else this.sendFrame(frame);
+      if (frame instanceof Promise) {
+        frame.then((f) => this.sendFrame(f), () => this.close(CloseCode.INTERNAL_ERROR, 'codec failure'));
+        // Waiting for the compressor counts as queued.
+        if (this.pausedAt === 0 && this.bufferedAmount > this.host.maxBufferedBytes) this.pauseReading();
+      } else this.sendFrame(frame);
       return;
     }
     const buf = Buffer.from(text);
@@ -495,7 +558,12 @@ export class Session implements SessionPeer {
     if (ws.readyState !== WebSocket.OPEN) return;
     this.host.metrics.bytesSent += typeof frame.data === 'string' ? Buffer.byteLength(frame.data) : frame.data.length;
     ws.send(frame.data, frame.binary ? BINARY_FRAME : TEXT_FRAME);
-    if (this.pausedAt === 0 && ws.bufferedAmount > this.host.maxBufferedBytes) this.pauseReading();
+    if (this.pausedAt === 0) {
+      if (this.bufferedAmount > this.host.maxBufferedBytes) this.pauseReading();
+    } else if (this.bufferedAmount <= this.host.maxBufferedBytes) {
+      // Over the cap because of pending compressions only: no 'drain' will say they are done.
+      this.resumeReading();
+    }
   }
 
   /** @internal Flushes what sendText corked. */
@@ -520,41 +588,109 @@ export class Session implements SessionPeer {
     this.ws.terminate();
   }
 
-  /** Sends a heartbeat ping. */
+  /**
+   * Sends a heartbeat ping. Not while reading is paused: the pong could not
+   * be read. A paused session's peer is judged by the slow-consumer timeout
+   * (send queue) or not at all (the server's own queues).
+   */
   ping(now: number): void {
+    if (this.pauses !== 0) {
+      this.lastSeen = now;
+      return;
+    }
     this.pingSentAt = now;
     this.ws.ping();
   }
 
+  /** Stops reading for `reason`. */
+  private pause(reason: number): void {
+    if (this.pauses === 0) {
+      this.ws.pause();
+      // A message the last read left incomplete, or a pong, waits on this side now, not on the client.
+      this.partialSince = 0;
+      this.pingSentAt = 0;
+    }
+    this.pauses |= reason;
+  }
+
+  /** Clears `reason`; with none left, dispatches what was held and reads again. */
+  private unpause(reason: number): void {
+    this.pauses &= ~reason;
+    if (this.pauses !== 0) return;
+    // Held messages go first, in arrival order; any of them may stop reading again.
+    const texts = this.heldTexts;
+    if (texts !== undefined) {
+      let i = 0;
+      while (i < texts.length && this.pauses === 0) this.receiveText(texts[i++]!);
+      if (i < texts.length) {
+        texts.splice(0, i);
+        return;
+      }
+      this.heldTexts = undefined;
+      if (this.pauses !== 0) return;
+    }
+    const frames = this.heldFrames;
+    if (frames !== undefined) {
+      let i = 0;
+      while (i < frames.length && this.pauses === 0) {
+        this.receiveFrame(frames[i] as Buffer, frames[i + 1] as boolean);
+        i += 2;
+      }
+      if (i < frames.length) {
+        frames.splice(0, i);
+        return;
+      }
+      this.heldFrames = undefined;
+      if (this.pauses !== 0) return;
+    }
+    if (this.frames !== undefined && this.frames.inMessage) this.partialSince = this.host.now || 1;
+    this.ws.resume();
+  }
+
+  /** The send queue passed maxBufferedBytes. */
   private pauseReading(): void {
     this.pausedAt = this.host.now || 1;
-    this.ws.pause();
+    this.pause(PAUSE_BUFFERED);
+    this.armDrain();
+  }
+
+  private armDrain(): void {
+    if (this.drainArmed) return;
+    this.drainArmed = true;
     this.socket.once('drain', onDrain);
+  }
+
+  /** @internal The socket's 'drain'. */
+  drained(): void {
+    this.drainArmed = false;
+    this.resumeReading();
   }
 
   /** @internal */
   resumeReading(): void {
     if (this.pausedAt === 0) return;
-    if (this.ws.bufferedAmount > this.host.maxBufferedBytes) {
-      this.socket.once('drain', onDrain);
+    if (this.bufferedAmount > this.host.maxBufferedBytes) {
+      if (this.ws.bufferedAmount > 0) this.armDrain();
       return;
     }
     this.pausedAt = 0;
-    if (!this.readingHeld) this.ws.resume();
+    this.unpause(PAUSE_BUFFERED);
+  }
+
+  /** Reading is held by the handler (see SessionPeer.holdReading). */
+  get readingHeld(): boolean {
+    return (this.pauses & PAUSE_HELD) !== 0;
   }
 
   /** Stops or restarts reading for the handler; see SessionPeer.holdReading. */
   holdReading(hold: boolean): void {
     if (hold === this.readingHeld) return;
-    this.readingHeld = hold;
     if (hold) {
-      this.ws.pause();
+      this.pause(PAUSE_HELD);
       return;
     }
-    // A ping sent before the hold may have been answered in bytes not yet read.
-    this.pingSentAt = 0;
     this.lastSeen = this.host.now;
-    if (this.pausedAt === 0) this.ws.resume();
+    this.unpause(PAUSE_HELD);
   }
 
   /** @internal Raw bytes from the client, for the incomplete-message timeout. */
@@ -562,7 +698,8 @@ export class Session implements SessionPeer {
     const frames = this.frames!;
     frames.push(chunk);
     if (!frames.inMessage) this.partialSince = 0;
-    else if (this.partialSince === 0) this.partialSince = this.host.now || 1;
+    // While paused the rest of the message waits on this side, so its clock starts on resume.
+    else if (this.partialSince === 0 && this.pauses === 0) this.partialSince = this.host.now || 1;
   }
 
   /** @internal */
@@ -573,7 +710,9 @@ export class Session implements SessionPeer {
 
   /** @internal */
   onClosed(): void {
-    if (this.pausedAt !== 0) this.socket.removeListener('drain', onDrain);
+    if (this.drainArmed) this.socket.removeListener('drain', onDrain);
+    this.heldFrames = undefined;
+    this.heldTexts = undefined;
     this.host.sessionClosed(this);
     let r: unknown;
     try {
@@ -621,5 +760,5 @@ function onData(this: Socket, chunk: Buffer): void {
 }
 
 function onDrain(this: Socket): void {
-  (this as Socket & { [kSession]?: Session })[kSession]?.resumeReading();
+  (this as Socket & { [kSession]?: Session })[kSession]?.drained();
 }

@@ -107,7 +107,7 @@ describe('gateway backpressure', () => {
       upstreams: [{ command: process.execPath, args: [RAW], name: 'raw' }],
       pool: { minConnections: 1, healthCheckIntervalMs: 0 },
       maxPendingPerClient: 100_000,
-    });
+    }, { maxInFlightPerSession: 100_000 }); // so that only the pipe can hold the client
     const c = await rawClient(url);
     c.request('pid', 'tools/call', { name: 'pid' });
     await until(() => c.replies.has('pid'), 10_000, 'pid');
@@ -229,7 +229,7 @@ describe('gateway backpressure', () => {
         upstreams: [`ws://127.0.0.1:${port}/`],
         pool: { minConnections: 1, healthCheckIntervalMs: 0 },
         maxPendingPerClient: 100_000,
-      });
+      }, { maxInFlightPerSession: 100_000 }); // the server's own in-flight cap would hold the client first
       const c = await rawClient(url);
       c.request('stall', 'tools/call', { name: 'stall' });
       await until(() => c.replies.has('stall'), 10_000, 'stall');

@@ -4,7 +4,7 @@
  * (servers drained, pools closed, any stdio child still alive SIGKILLed).
  */
 import { fileURLToPath } from 'node:url';
-import { McpWsServer } from '../../src/server/server.js';
+import { McpWsServer, type McpWsServerOptions } from '../../src/server/server.js';
 import { McpWsGateway, type McpWsGatewayOptions } from '../../src/gateway/gateway.js';
 import { killAllStdioChildren } from '../../src/gateway/upstream-stdio.js';
 import { McpWsClient } from '../../src/transport/client.js';
@@ -23,10 +23,13 @@ const started: Array<{ server: McpWsServer; gateway: McpWsGateway }> = [];
 const clients: McpWsClient[] = [];
 
 /** Starts a gateway and a server in front of it on 127.0.0.1:0. */
-export async function startGateway(options: McpWsGatewayOptions): Promise<{ gateway: McpWsGateway; server: McpWsServer; url: string }> {
+export async function startGateway(
+  options: McpWsGatewayOptions,
+  serverOptions: Partial<McpWsServerOptions> = {},
+): Promise<{ gateway: McpWsGateway; server: McpWsServer; url: string }> {
   const gateway = new McpWsGateway(options);
   await gateway.start();
-  const server = new McpWsServer({ handler: gateway, port: 0, processMetrics: false, drainTimeoutMs: 500, metrics: gateway.metrics() });
+  const server = new McpWsServer({ handler: gateway, port: 0, processMetrics: false, drainTimeoutMs: 500, metrics: gateway.metrics(), ...serverOptions });
   const address = await server.listen();
   started.push({ server, gateway });
   return { gateway, server, url: address.url };
