@@ -316,7 +316,7 @@ export function malformed(target: Target, outcomes: Outcomes, deadline: number, 
     const reader = new FrameReader();
     reader.push(rest);
     socket.write(malformedBytes(kind, maxPayload));
-    const end = await firstReplyOrClose(socket, reader, 5_000);
+    const end = await firstReplyOrClose(socket, reader, 15_000);
     outcomes.add(`${kind}:${end}`);
   });
 }

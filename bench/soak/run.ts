@@ -47,8 +47,9 @@ export const SERVE_SETTINGS = {
   maxPayload: 1_048_576,
   maxConnections: 256,
   handshakeTimeoutMs: 3_000,
-  heartbeatIntervalMs: 2_000,
-  heartbeatTimeoutMs: 2_000,
+  heartbeatIntervalMs: 3_000,
+  // The default: shorter, an overloaded (shared) machine gets busy clients terminated.
+  heartbeatTimeoutMs: 10_000,
   maxBufferedBytes: 1_048_576,
   slowConsumerTimeoutMs: 2_000,
   messageTimeoutMs: 5_000,
@@ -113,6 +114,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     let sampling = true;
     let ticks = 0;
     const peakInFlight = [0, 0];
+    let peakUpstreamSessions = 0;
     const scrapeHeaders = [auth, {}];
     sampler = setInterval(() => {
       if (!sampling) return;
@@ -123,6 +125,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
           void scrapeGauge(p.port, 'mcp_ws_requests_in_flight', scrapeHeaders[i]).then((v) => {
             if (v !== undefined && v > peakInFlight[i]!) peakInFlight[i] = v;
           });
+        });
+        void scrapeGauge(gateway.port, 'mcp_ws_gateway_pool_sessions').then((v) => {
+          if (v !== undefined && v > peakUpstreamSessions) peakUpstreamSessions = v;
         });
       }
     }, 500);
@@ -197,9 +202,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         growth: quietMin[i] !== undefined && rssStart[i] !== undefined ? MiB(quietMin[i]! - rssStart[i]!) : undefined,
       },
       connectionsActiveAfter: connsAfter[i],
-      peakRequestsInFlight: peakInFlight[i],
+      peakRequestsInFlight: peakInFlight[i]!,
+      ...(p.name === 'gateway' ? { peakUpstreamSessions } : {}),
       counted: counted[i] ?? {},
       aliveAfter: aliveAfter[i]!,
+      logLines: p.logLines,
       stderrTail: p.stderrTail,
     }));
     const wb: WellBehavedReport[] = wellBehaved.map((w, i) => {

@@ -84,7 +84,10 @@ describe('npm run soak', () => {
       expect(p.rssMiB.quietMin).toBeGreaterThan(0);
       expect(typeof p.rssMiB.growth).toBe('number');
       expect(p.aliveAfter).toBe(true);
+      expect(p.peakRequestsInFlight).toBeGreaterThanOrEqual(0);
+      expect(typeof p.counted).toBe('object');
     }
+    expect(report.processes[1]!.peakUpstreamSessions).toBeGreaterThan(0);
 
     expect(report.wellBehaved.map((w) => w.target)).toEqual(['server', 'gateway']);
     for (const w of report.wellBehaved) {
