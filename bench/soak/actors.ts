@@ -158,7 +158,9 @@ async function repeat(outcomes: Outcomes, deadline: number, pauseMs: number, cyc
     try {
       await cycle();
     } catch (err) {
-      outcomes.add(`harness-error:${(err as Error).message.slice(0, 40)}`);
+      // A socket error is something the server did (refused, reset); anything else is the harness's own.
+      const code = (err as NodeJS.ErrnoException).code;
+      outcomes.add(code !== undefined ? `error-${code}` : `harness-error:${(err as Error).message.slice(0, 40)}`);
     }
     await sleep(pauseMs);
   }
