@@ -270,7 +270,7 @@ export function slowPeer(target: Target, outcomes: Outcomes, deadline: number, r
     const text = 'y'.repeat(replyBytes);
     for (let i = 1; i <= requests; i++) socket.write(jsonFrame({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { text } } }));
     await sleep(Math.min(stallMs, Math.max(500, deadline - performance.now() + stallMs / 2)));
-    const end = await awaitClose(socket, reader, 5_000);
+    const end = await awaitClose(socket, reader, 15_000);
     outcomes.add(typeof end === 'number' ? `close-${end}` : end);
   });
 }
