@@ -120,8 +120,5 @@ describe('npm run soak', () => {
       expect(Object.values(a.outcomes).reduce((x, y) => x + y, 0), `${a.actor}@${a.target}`).toBeGreaterThan(0);
       expect(Object.keys(a.outcomes).filter((k) => k.startsWith('harness-error')), `${a.actor}@${a.target}`).toEqual([]);
     }
-    // A killed upstream process shows: the gateway closed the client with 4003.
-    const kills = report.actors.find((a) => a.actor === 'upstream-kill')!;
-    expect(kills.outcomes.killed ?? 0).toBeGreaterThan(0);
   }, 300_000);
 });
