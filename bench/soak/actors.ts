@@ -18,6 +18,7 @@ export const REQUEST_TIMEOUT_MS = 30_000;
 export const OPEN_TIMEOUT_MS = 30_000;
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Outcome counts of one actor. */
 export class Outcomes {
@@ -268,7 +269,10 @@ export function slowPeer(target: Target, outcomes: Outcomes, deadline: number, r
     socket.write(jsonFrame({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'slow', version: '1' } } }));
     socket.write(jsonFrame({ jsonrpc: '2.0', method: 'notifications/initialized' }));
     const text = 'y'.repeat(replyBytes);
-    for (let i = 1; i <= requests; i++) socket.write(jsonFrame({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { text } } }));
+    for (let i = 1; i <= requests; i++) {
+      socket.write(jsonFrame({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { text } } }));
+      await yieldToLoop(); // the other actors' sockets are served between big frames
+    }
     await sleep(Math.min(stallMs, Math.max(500, deadline - performance.now() + stallMs / 2)));
     const end = await awaitClose(socket, reader, 15_000);
     outcomes.add(typeof end === 'number' ? `close-${end}` : end);
@@ -395,7 +399,10 @@ export function pipelining(target: Target, outcomes: Outcomes, deadline: number,
       replies++;
       outcomes.add(r.error ? `error-${r.error.code}` : 'ok');
     });
-    for (let i = 0; i < count; i++) client.fire('tools/call', { name: 'sleep', arguments: { ms: sleepMs } });
+    for (let i = 0; i < count; i++) {
+      client.fire('tools/call', { name: 'sleep', arguments: { ms: sleepMs } });
+      if (i % 100 === 99) await yieldToLoop(); // without waiting for replies, but without stalling the other actors
+    }
     const waitUntil = performance.now() + sleepMs + 20_000;
     for (let i = 0; i < 10_000 && replies < count && client.open && performance.now() < waitUntil; i++) await sleep(50);
     if (!client.open) outcomes.add(`close-${client.closeCode}`);

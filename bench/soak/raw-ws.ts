@@ -116,6 +116,8 @@ export interface FrameOptions {
   claimLength?: number;
 }
 
+const ZERO_KEY = Buffer.alloc(4);
+
 /** Encodes one client frame. */
 export function frame(opcode: number, payload: Buffer, options: FrameOptions = {}): Buffer {
   const mask = options.mask ?? true;
@@ -136,10 +138,10 @@ export function frame(opcode: number, payload: Buffer, options: FrameOptions = {
     head.writeBigUInt64BE(BigInt(len), 2);
   }
   if (!mask) return Buffer.concat([head, payload]);
-  const key = randomBytes(4);
-  const body = Buffer.alloc(payload.length);
-  for (let i = 0; i < payload.length; i++) body[i] = payload[i]! ^ key[i & 3]!;
-  return Buffer.concat([head, key, body]);
+  // Masked with an all-zero key: valid (the server unmasks it like any other) and
+  // free, so megabytes of frames cost the soak no per-byte loop. Random keys
+  // protect browsers' intermediaries, which loopback has none of.
+  return Buffer.concat([head, ZERO_KEY, payload]);
 }
 
 /** A masked text frame carrying `value` as JSON. */

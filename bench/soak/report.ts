@@ -76,6 +76,8 @@ export interface SoakReport {
   command: string;
   settings: Record<string, unknown>;
   phasesSeconds: { baseline: number; hostile: number; quiet: number };
+  /** Event-loop delay of the soak process itself over baseline and hostile (a stalled harness inflates latencies). */
+  harnessLoopDelayMs: { p99: number; max: number };
   rssAfterGc: string;
   bounds: typeof BOUNDS;
   processes: ProcessReport[];
@@ -163,7 +165,7 @@ export function toMarkdown(r: SoakReport): string {
   return [
     `# Soak, ${r.started}`,
     '',
-    `Node ${r.node}. \`${r.command}\`. Phases: baseline ${r.phasesSeconds.baseline} s (well-behaved clients only), hostile ${r.phasesSeconds.hostile} s, quiet ${r.phasesSeconds.quiet} s. RSS "after GC": ${r.rssAfterGc}.`,
+    `Node ${r.node}. \`${r.command}\`. Phases: baseline ${r.phasesSeconds.baseline} s (well-behaved clients only), hostile ${r.phasesSeconds.hostile} s, quiet ${r.phasesSeconds.quiet} s. RSS "after GC": ${r.rssAfterGc}. Soak's own event-loop delay: p99 ${r.harnessLoopDelayMs.p99} ms, max ${r.harnessLoopDelayMs.max} ms.`,
     '',
     procs,
     '',

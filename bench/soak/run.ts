@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import {
   churn,
   halfOpen,
@@ -110,6 +111,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     };
 
     await sleep(1_000);
+    // The soak's own event loop: when it stalls, latencies and timeouts are partly the harness's.
+    const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    loopDelay.enable();
     const rssStart = procs.map((p) => p.sampleRss());
     let sampling = true;
     let ticks = 0;
@@ -165,6 +169,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     add('upstream-kill', targets.gateway, (o) => upstreamKills(targets.gateway, o, deadline, Math.max(2_000, Math.round((phase.hostile * 1_000) / 8))));
     await Promise.all(actors.map((a) => a.run(a.outcomes)));
     for (const w of wellBehaved) await w.stop();
+    loopDelay.disable();
+    const harnessLoopDelayMs = { p99: Math.round(loopDelay.percentile(99) / 1e5) / 10, max: Math.round(loopDelay.max / 1e5) / 10 };
     const rssEndOfHostile = procs.map((p) => p.sampleRss());
     log('soak: hostile actors done; quiet period');
 
@@ -229,6 +235,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       command: opts.command,
       settings: { clients: opts.clients, gatewayClients: gwClients, pipeline: opts.pipeline, serve: SERVE_SETTINGS },
       phasesSeconds: phase,
+      harnessLoopDelayMs,
       rssAfterGc: 'minimum RSS sampled every 500 ms over the quiet period (no client connected); RSS read from /proc/<pid>/status',
       bounds: BOUNDS,
       processes,

@@ -76,6 +76,7 @@ describe('npm run soak', () => {
 
     expect(report.phasesSeconds.baseline + report.phasesSeconds.hostile + report.phasesSeconds.quiet).toBe(9);
     expect(report.bounds).toMatchObject({ crashes: 0, lost: 0 });
+    expect(report.harnessLoopDelayMs.max).toBeGreaterThanOrEqual(0);
     expect(report.processes.map((p) => p.name)).toEqual(['server', 'gateway']);
     for (const p of report.processes) {
       expect(p.crashes, `${p.name}: ${p.stderrTail.join('\n')}`).toBe(0);
