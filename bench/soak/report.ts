@@ -139,7 +139,7 @@ export function toMarkdown(r: SoakReport): string {
     [false, true, true, true, true, true, true, true, true, true, false, false],
   );
   const wb = markdownTable(
-    ['target', 'clients', 'sent', 'answered', 'closed (expected)', 'lost', 'p50 base ms', 'p99 base ms', 'p50 hostile ms', 'p99 hostile ms', 'max hostile ms', 'closes seen'],
+    ['target', 'clients', 'sent', 'answered', 'closed (expected)', 'lost', 'p50 base ms', 'p99 base ms', 'p50 hostile ms', 'p99 hostile ms', 'max hostile ms', 'closes seen', 'reconnect failures'],
     r.wellBehaved.map((w) => [
       w.target,
       w.clients,
@@ -153,8 +153,9 @@ export function toMarkdown(r: SoakReport): string {
       fmt(w.p99Ms.hostile),
       fmt(w.maxMs.hostile),
       kv(w.closes),
+      kv(w.reconnectFailures),
     ]),
-    [false, true, true, true, true, true, true, true, true, true, true, false],
+    [false, true, true, true, true, true, true, true, true, true, true, false, false],
   );
   const actors = markdownTable(
     ['actor', 'target', 'cycles', 'outcomes'],
