@@ -413,8 +413,9 @@ export function pipelining(target: Target, outcomes: Outcomes, deadline: number,
 
 /**
  * Upstream kills: ask the gateway which stdio process serves this session
- * (the `pid` tool), SIGKILL it, and check the next session is served by
- * another, live process.
+ * (the `pid` tool), SIGKILL it, keep sending notifications and requests on
+ * the session until the gateway closes it, and check the next session is
+ * served by another, live process.
  */
 export function upstreamKills(target: Target, outcomes: Outcomes, deadline: number, everyMs: number): Promise<void> {
   let lastKilled = 0;
@@ -440,6 +441,12 @@ export function upstreamKills(target: Target, outcomes: Outcomes, deadline: numb
       outcomes.add('killed');
     } catch {
       outcomes.add('kill-failed');
+    }
+    // Keep talking while the gateway notices: notifications and requests toward a dead upstream.
+    for (let i = 0; i < 2_000 && client.open; i++) {
+      client.notify('notifications/roots/list_changed');
+      client.fire('tools/call', { name: 'echo', arguments: { text: 'after kill' } });
+      if (i % 20 === 19) await yieldToLoop();
     }
     const code = await Promise.race([client.closed, sleep(10_000).then(() => undefined)]);
     outcomes.add(code === undefined ? 'session-left-open' : `close-${code}`);

@@ -154,7 +154,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       actors.push({ actor, target, outcomes: new Outcomes(), run });
     };
     // Longer than any timeout that should end a silent peer.
-    const holdMs = Math.max(SERVE_SETTINGS.handshakeTimeoutMs, SERVE_SETTINGS.heartbeatIntervalMs + SERVE_SETTINGS.heartbeatTimeoutMs) + 2_000;
+    const holdMs = Math.max(SERVE_SETTINGS.handshakeTimeoutMs, SERVE_SETTINGS.heartbeatIntervalMs + SERVE_SETTINGS.heartbeatTimeoutMs) + 5_000;
     add('churn', targets.server, (o) => churn(targets.server, o, deadline, 20));
     add('churn', targets.gateway, (o) => churn(targets.gateway, o, deadline, 250));
     add('half-open', targets.server, (o) => halfOpen(targets.server, ['silent-after-upgrade', 'wrong-token', 'partial-head'], o, deadline, 48, holdMs));
