@@ -18,6 +18,7 @@ export const REQUEST_TIMEOUT_MS = 30_000;
 export const OPEN_TIMEOUT_MS = 30_000;
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Outcome counts of one actor. */
 export class Outcomes {
@@ -158,7 +159,9 @@ async function repeat(outcomes: Outcomes, deadline: number, pauseMs: number, cyc
     try {
       await cycle();
     } catch (err) {
-      outcomes.add(`harness-error:${(err as Error).message.slice(0, 40)}`);
+      // A socket error is something the server did (refused, reset); anything else is the harness's own.
+      const code = (err as NodeJS.ErrnoException).code;
+      outcomes.add(code !== undefined ? `error-${code}` : `harness-error:${(err as Error).message.slice(0, 40)}`);
     }
     await sleep(pauseMs);
   }
@@ -266,9 +269,12 @@ export function slowPeer(target: Target, outcomes: Outcomes, deadline: number, r
     socket.write(jsonFrame({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'slow', version: '1' } } }));
     socket.write(jsonFrame({ jsonrpc: '2.0', method: 'notifications/initialized' }));
     const text = 'y'.repeat(replyBytes);
-    for (let i = 1; i <= requests; i++) socket.write(jsonFrame({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { text } } }));
+    for (let i = 1; i <= requests; i++) {
+      socket.write(jsonFrame({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { text } } }));
+      await yieldToLoop(); // the other actors' sockets are served between big frames
+    }
     await sleep(Math.min(stallMs, Math.max(500, deadline - performance.now() + stallMs / 2)));
-    const end = await awaitClose(socket, reader, 5_000);
+    const end = await awaitClose(socket, reader, 15_000);
     outcomes.add(typeof end === 'number' ? `close-${end}` : end);
   });
 }
@@ -316,7 +322,7 @@ export function malformed(target: Target, outcomes: Outcomes, deadline: number, 
     const reader = new FrameReader();
     reader.push(rest);
     socket.write(malformedBytes(kind, maxPayload));
-    const end = await firstReplyOrClose(socket, reader, 5_000);
+    const end = await firstReplyOrClose(socket, reader, 15_000);
     outcomes.add(`${kind}:${end}`);
   });
 }
@@ -393,7 +399,10 @@ export function pipelining(target: Target, outcomes: Outcomes, deadline: number,
       replies++;
       outcomes.add(r.error ? `error-${r.error.code}` : 'ok');
     });
-    for (let i = 0; i < count; i++) client.fire('tools/call', { name: 'sleep', arguments: { ms: sleepMs } });
+    for (let i = 0; i < count; i++) {
+      client.fire('tools/call', { name: 'sleep', arguments: { ms: sleepMs } });
+      if (i % 100 === 99) await yieldToLoop(); // without waiting for replies, but without stalling the other actors
+    }
     const waitUntil = performance.now() + sleepMs + 20_000;
     for (let i = 0; i < 10_000 && replies < count && client.open && performance.now() < waitUntil; i++) await sleep(50);
     if (!client.open) outcomes.add(`close-${client.closeCode}`);
@@ -404,8 +413,9 @@ export function pipelining(target: Target, outcomes: Outcomes, deadline: number,
 
 /**
  * Upstream kills: ask the gateway which stdio process serves this session
- * (the `pid` tool), SIGKILL it, and check the next session is served by
- * another, live process.
+ * (the `pid` tool), SIGKILL it, keep sending notifications and requests on
+ * the session until the gateway closes it, and check the next session is
+ * served by another, live process.
  */
 export function upstreamKills(target: Target, outcomes: Outcomes, deadline: number, everyMs: number): Promise<void> {
   let lastKilled = 0;
@@ -431,6 +441,12 @@ export function upstreamKills(target: Target, outcomes: Outcomes, deadline: numb
       outcomes.add('killed');
     } catch {
       outcomes.add('kill-failed');
+    }
+    // Keep talking while the gateway notices: notifications and requests toward a dead upstream.
+    for (let i = 0; i < 2_000 && client.open; i++) {
+      client.notify('notifications/roots/list_changed');
+      client.fire('tools/call', { name: 'echo', arguments: { text: 'after kill' } });
+      if (i % 20 === 19) await yieldToLoop();
     }
     const code = await Promise.race([client.closed, sleep(10_000).then(() => undefined)]);
     outcomes.add(code === undefined ? 'session-left-open' : `close-${code}`);

@@ -8,13 +8,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 const STDERR_TAIL_LINES = 20;
+const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
 export class ServedProcess {
   url = '';
   crashes = 0;
   exit: string | undefined;
   stopping = false;
+  /** Last stderr lines that are not JSON log lines (a crash prints its stack trace there). */
   readonly stderrTail: string[] = [];
+  /** JSON log lines on stderr, by level name. */
+  readonly logLines: Record<string, number> = {};
   readonly rss: number[] = [];
   private readonly exited: Promise<void>;
 
@@ -36,6 +40,13 @@ export class ServedProcess {
       partial = lines.pop()!.slice(-4096);
       for (const l of lines) {
         if (l.trim() === '') continue;
+        // Log lines are counted by level; anything else (a crash's stack trace) is kept, the last few.
+        const level = /^\{"level":(\d+)/.exec(l);
+        if (level) {
+          const name = LEVELS[Number(level[1])] ?? `level-${level[1]}`;
+          this.logLines[name] = (this.logLines[name] ?? 0) + 1;
+          continue;
+        }
         this.stderrTail.push(l.slice(0, 500));
         if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
       }
@@ -111,14 +122,15 @@ export class ServedProcess {
   }
 }
 
-/** Reads one gauge from the Prometheus text at http://127.0.0.1:port/metrics; undefined when unavailable. */
+/** Reads a gauge from the Prometheus text at http://127.0.0.1:port/metrics, summed over its labels; undefined when unavailable. */
 export async function scrapeGauge(port: number, name: string, headers: Record<string, string> = {}): Promise<number | undefined> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers, signal: AbortSignal.timeout(5_000) });
     if (!res.ok) return undefined;
     const text = await res.text();
-    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-    return m ? Number(m[1]) : undefined;
+    let sum: number | undefined;
+    for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum = (sum ?? 0) + Number(m[1]);
+    return sum;
   } catch {
     return undefined;
   }

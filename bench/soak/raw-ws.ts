@@ -8,6 +8,11 @@
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 
+/** An Error with a code, so callers report what the server did by name. */
+function coded(message: string, code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code });
+}
+
 /** Where to connect and what to send with the upgrade. */
 export interface RawTarget {
   host: string;
@@ -26,7 +31,7 @@ export function openTcp(target: RawTarget, timeoutMs = 5_000): Promise<Socket> {
     const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error('connect timeout'));
+      reject(coded('connect timeout', 'CONNECT_TIMEOUT'));
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -73,7 +78,7 @@ export function upgrade(target: RawTarget, timeoutMs = 5_000): Promise<{ status:
     (socket) =>
       new Promise((resolve, reject) => {
         let buf: Buffer = Buffer.alloc(0);
-        const timer = setTimeout(() => done(new Error('no upgrade response')), timeoutMs);
+        const timer = setTimeout(() => done(coded('no upgrade response', 'NO_UPGRADE_RESPONSE')), timeoutMs);
         const done = (err?: Error, status?: number, rest?: Buffer): void => {
           clearTimeout(timer);
           socket.removeListener('data', onData);
@@ -88,10 +93,10 @@ export function upgrade(target: RawTarget, timeoutMs = 5_000): Promise<{ status:
           buf = Buffer.concat([buf, chunk]);
           const end = buf.indexOf('\r\n\r\n');
           if (end >= 0) done(undefined, responseStatus(buf) ?? 0, buf.subarray(end + 4));
-          else if (buf.length > 16_384) done(new Error('response head over 16 KiB'));
+          else if (buf.length > 16_384) done(coded('response head over 16 KiB', 'HEAD_TOO_LONG'));
         };
         const onError = (err: Error): void => done(err);
-        const onClose = (): void => done(new Error('closed before the upgrade response'));
+        const onClose = (): void => done(coded('closed before the upgrade response', 'CLOSED_BEFORE_RESPONSE'));
         socket.on('data', onData);
         socket.on('error', onError);
         socket.on('close', onClose);
@@ -110,6 +115,8 @@ export interface FrameOptions {
   /** Length to announce instead of the payload's (to claim an oversize frame). */
   claimLength?: number;
 }
+
+const ZERO_KEY = Buffer.alloc(4);
 
 /** Encodes one client frame. */
 export function frame(opcode: number, payload: Buffer, options: FrameOptions = {}): Buffer {
@@ -131,10 +138,10 @@ export function frame(opcode: number, payload: Buffer, options: FrameOptions = {
     head.writeBigUInt64BE(BigInt(len), 2);
   }
   if (!mask) return Buffer.concat([head, payload]);
-  const key = randomBytes(4);
-  const body = Buffer.alloc(payload.length);
-  for (let i = 0; i < payload.length; i++) body[i] = payload[i]! ^ key[i & 3]!;
-  return Buffer.concat([head, key, body]);
+  // Masked with an all-zero key: valid (the server unmasks it like any other) and
+  // free, so megabytes of frames cost the soak no per-byte loop. Random keys
+  // protect browsers' intermediaries, which loopback has none of.
+  return Buffer.concat([head, ZERO_KEY, payload]);
 }
 
 /** A masked text frame carrying `value` as JSON. */

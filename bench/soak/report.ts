@@ -15,6 +15,8 @@ export const BOUNDS = {
   rssGrowthMiB: 64,
   /** Connections the server still counts open after the quiet period (all peers are gone by then). */
   connectionsLeftOpen: 0,
+  /** Sockets the server half-closed (sent FIN) and then held open while a silent peer held its side: each keeps a slot. */
+  halfClosedHeld: 0,
 } as const;
 
 export interface ProcessReport {
@@ -30,11 +32,15 @@ export interface ProcessReport {
   connectionsActiveAfter?: number;
   /** Highest mcp_ws_requests_in_flight seen (sampled every 2 s). */
   peakRequestsInFlight: number;
+  /** Gateway: highest number of upstream sessions in its pool (each a stdio process here), sampled every 2 s. */
+  peakUpstreamSessions?: number;
   /** Non-zero error and upgrade-rejection counters from /metrics at the end. */
   counted: Record<string, number>;
   /** One echo through a fresh session after the quiet period. */
   aliveAfter: boolean;
-  /** Last stderr lines (bounded). */
+  /** JSON log lines written to stderr, by level. */
+  logLines: Record<string, number>;
+  /** Last stderr lines that were not log lines (bounded). */
   stderrTail: string[];
 }
 
@@ -70,6 +76,8 @@ export interface SoakReport {
   command: string;
   settings: Record<string, unknown>;
   phasesSeconds: { baseline: number; hostile: number; quiet: number };
+  /** Event-loop delay of the soak process itself over baseline and hostile (a stalled harness inflates latencies). */
+  harnessLoopDelayMs: { p99: number; max: number };
   rssAfterGc: string;
   bounds: typeof BOUNDS;
   processes: ProcessReport[];
@@ -90,6 +98,12 @@ export function judge(r: Omit<SoakReport, 'failures' | 'verdict'>): SoakReport {
       failures.push(`${p.name} still counts ${p.connectionsActiveAfter} open connections after the quiet period`);
     }
     if (!p.aliveAfter) failures.push(`${p.name} did not answer a fresh session after the run`);
+  }
+  for (const a of r.actors) {
+    const held = Object.entries(a.outcomes)
+      .filter(([k]) => k.endsWith(':fin-held'))
+      .reduce((n, [, v]) => n + v, 0);
+    if (held > BOUNDS.halfClosedHeld) failures.push(`${a.target}: ${held} ${a.actor} sockets half-closed by the server and held open`);
   }
   for (const w of r.wellBehaved) {
     if (w.lost > BOUNDS.lost) failures.push(`${w.target}: ${w.lost} well-behaved requests lost (${w.timedOut} timed out, ${w.lostOnClose} on unexpected closes)`);
@@ -118,14 +132,14 @@ export function toMarkdown(r: SoakReport): string {
       fmt(p.rssMiB.quietMin, 1),
       fmt(p.rssMiB.growth, 1),
       p.connectionsActiveAfter ?? '—',
-      p.peakRequestsInFlight,
+      p.peakUpstreamSessions === undefined ? p.peakRequestsInFlight : `${p.peakRequestsInFlight} (upstreams ${p.peakUpstreamSessions})`,
       p.aliveAfter ? 'yes' : 'NO',
       p.shutdown ?? '—',
     ]),
     [false, true, true, true, true, true, true, true, true, true, false, false],
   );
   const wb = markdownTable(
-    ['target', 'clients', 'sent', 'answered', 'closed (expected)', 'lost', 'p50 base ms', 'p99 base ms', 'p50 hostile ms', 'p99 hostile ms', 'max hostile ms', 'closes seen'],
+    ['target', 'clients', 'sent', 'answered', 'closed (expected)', 'lost', 'p50 base ms', 'p99 base ms', 'p50 hostile ms', 'p99 hostile ms', 'max hostile ms', 'closes seen', 'reconnect failures'],
     r.wellBehaved.map((w) => [
       w.target,
       w.clients,
@@ -139,19 +153,20 @@ export function toMarkdown(r: SoakReport): string {
       fmt(w.p99Ms.hostile),
       fmt(w.maxMs.hostile),
       kv(w.closes),
+      kv(w.reconnectFailures),
     ]),
-    [false, true, true, true, true, true, true, true, true, true, true, false],
+    [false, true, true, true, true, true, true, true, true, true, true, false, false],
   );
   const actors = markdownTable(
     ['actor', 'target', 'cycles', 'outcomes'],
     r.actors.map((a) => [a.actor, a.target, a.cycles, kv(a.outcomes)]),
     [false, false, true, false],
   );
-  const counted = r.processes.map((p) => `${p.name} counted: ${kv(p.counted)}.`).join(' ');
+  const counted = r.processes.map((p) => `${p.name} counted: ${kv(p.counted)}; logged: ${kv(p.logLines)}.`).join(' ');
   return [
     `# Soak, ${r.started}`,
     '',
-    `Node ${r.node}. \`${r.command}\`. Phases: baseline ${r.phasesSeconds.baseline} s (well-behaved clients only), hostile ${r.phasesSeconds.hostile} s, quiet ${r.phasesSeconds.quiet} s. RSS "after GC": ${r.rssAfterGc}.`,
+    `Node ${r.node}. \`${r.command}\`. Phases: baseline ${r.phasesSeconds.baseline} s (well-behaved clients only), hostile ${r.phasesSeconds.hostile} s, quiet ${r.phasesSeconds.quiet} s. RSS "after GC": ${r.rssAfterGc}. Soak's own event-loop delay: p99 ${r.harnessLoopDelayMs.p99} ms, max ${r.harnessLoopDelayMs.max} ms.`,
     '',
     procs,
     '',
@@ -161,7 +176,7 @@ export function toMarkdown(r: SoakReport): string {
     '',
     actors,
     '',
-    `Bounds: crashes ${BOUNDS.crashes}, lost ${BOUNDS.lost}, RSS growth ≤ ${BOUNDS.rssGrowthMiB} MiB, connections open after quiet ${BOUNDS.connectionsLeftOpen}, fresh session answered after the run.`,
+    `Bounds: crashes ${BOUNDS.crashes}, lost ${BOUNDS.lost}, RSS growth ≤ ${BOUNDS.rssGrowthMiB} MiB, connections open after quiet ${BOUNDS.connectionsLeftOpen}, sockets half-closed and held ${BOUNDS.halfClosedHeld}, fresh session answered after the run.`,
     '',
     `**${r.verdict}**${r.failures.length ? `: ${r.failures.join('; ')}` : ''}`,
   ].join('\n');

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import {
   churn,
   halfOpen,
@@ -47,8 +48,9 @@ export const SERVE_SETTINGS = {
   maxPayload: 1_048_576,
   maxConnections: 256,
   handshakeTimeoutMs: 3_000,
-  heartbeatIntervalMs: 2_000,
-  heartbeatTimeoutMs: 2_000,
+  heartbeatIntervalMs: 3_000,
+  // The default: shorter, an overloaded (shared) machine gets busy clients terminated.
+  heartbeatTimeoutMs: 10_000,
   maxBufferedBytes: 1_048_576,
   slowConsumerTimeoutMs: 2_000,
   messageTimeoutMs: 5_000,
@@ -109,10 +111,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     };
 
     await sleep(1_000);
+    // The soak's own event loop: when it stalls, latencies and timeouts are partly the harness's.
+    const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    loopDelay.enable();
     const rssStart = procs.map((p) => p.sampleRss());
     let sampling = true;
     let ticks = 0;
     const peakInFlight = [0, 0];
+    let peakUpstreamSessions = 0;
     const scrapeHeaders = [auth, {}];
     sampler = setInterval(() => {
       if (!sampling) return;
@@ -123,6 +129,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
           void scrapeGauge(p.port, 'mcp_ws_requests_in_flight', scrapeHeaders[i]).then((v) => {
             if (v !== undefined && v > peakInFlight[i]!) peakInFlight[i] = v;
           });
+        });
+        void scrapeGauge(gateway.port, 'mcp_ws_gateway_pool_sessions').then((v) => {
+          if (v !== undefined && v > peakUpstreamSessions) peakUpstreamSessions = v;
         });
       }
     }, 500);
@@ -145,7 +154,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       actors.push({ actor, target, outcomes: new Outcomes(), run });
     };
     // Longer than any timeout that should end a silent peer.
-    const holdMs = Math.max(SERVE_SETTINGS.handshakeTimeoutMs, SERVE_SETTINGS.heartbeatIntervalMs + SERVE_SETTINGS.heartbeatTimeoutMs) + 2_000;
+    const holdMs = Math.max(SERVE_SETTINGS.handshakeTimeoutMs, SERVE_SETTINGS.heartbeatIntervalMs + SERVE_SETTINGS.heartbeatTimeoutMs) + 5_000;
     add('churn', targets.server, (o) => churn(targets.server, o, deadline, 20));
     add('churn', targets.gateway, (o) => churn(targets.gateway, o, deadline, 250));
     add('half-open', targets.server, (o) => halfOpen(targets.server, ['silent-after-upgrade', 'wrong-token', 'partial-head'], o, deadline, 48, holdMs));
@@ -160,6 +169,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     add('upstream-kill', targets.gateway, (o) => upstreamKills(targets.gateway, o, deadline, Math.max(2_000, Math.round((phase.hostile * 1_000) / 8))));
     await Promise.all(actors.map((a) => a.run(a.outcomes)));
     for (const w of wellBehaved) await w.stop();
+    loopDelay.disable();
+    const harnessLoopDelayMs = { p99: Math.round(loopDelay.percentile(99) / 1e5) / 10, max: Math.round(loopDelay.max / 1e5) / 10 };
     const rssEndOfHostile = procs.map((p) => p.sampleRss());
     log('soak: hostile actors done; quiet period');
 
@@ -197,9 +208,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         growth: quietMin[i] !== undefined && rssStart[i] !== undefined ? MiB(quietMin[i]! - rssStart[i]!) : undefined,
       },
       connectionsActiveAfter: connsAfter[i],
-      peakRequestsInFlight: peakInFlight[i],
+      peakRequestsInFlight: peakInFlight[i]!,
+      ...(p.name === 'gateway' ? { peakUpstreamSessions } : {}),
       counted: counted[i] ?? {},
       aliveAfter: aliveAfter[i]!,
+      logLines: p.logLines,
       stderrTail: p.stderrTail,
     }));
     const wb: WellBehavedReport[] = wellBehaved.map((w, i) => {
@@ -222,6 +235,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       command: opts.command,
       settings: { clients: opts.clients, gatewayClients: gwClients, pipeline: opts.pipeline, serve: SERVE_SETTINGS },
       phasesSeconds: phase,
+      harnessLoopDelayMs,
       rssAfterGc: 'minimum RSS sampled every 500 ms over the quiet period (no client connected); RSS read from /proc/<pid>/status',
       bounds: BOUNDS,
       processes,

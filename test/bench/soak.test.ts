@@ -76,6 +76,7 @@ describe('npm run soak', () => {
 
     expect(report.phasesSeconds.baseline + report.phasesSeconds.hostile + report.phasesSeconds.quiet).toBe(9);
     expect(report.bounds).toMatchObject({ crashes: 0, lost: 0 });
+    expect(report.harnessLoopDelayMs.max).toBeGreaterThanOrEqual(0);
     expect(report.processes.map((p) => p.name)).toEqual(['server', 'gateway']);
     for (const p of report.processes) {
       expect(p.crashes, `${p.name}: ${p.stderrTail.join('\n')}`).toBe(0);
@@ -84,7 +85,10 @@ describe('npm run soak', () => {
       expect(p.rssMiB.quietMin).toBeGreaterThan(0);
       expect(typeof p.rssMiB.growth).toBe('number');
       expect(p.aliveAfter).toBe(true);
+      expect(p.peakRequestsInFlight).toBeGreaterThanOrEqual(0);
+      expect(typeof p.counted).toBe('object');
     }
+    expect(report.processes[1]!.peakUpstreamSessions).toBeGreaterThan(0);
 
     expect(report.wellBehaved.map((w) => w.target)).toEqual(['server', 'gateway']);
     for (const w of report.wellBehaved) {
@@ -117,8 +121,5 @@ describe('npm run soak', () => {
       expect(Object.values(a.outcomes).reduce((x, y) => x + y, 0), `${a.actor}@${a.target}`).toBeGreaterThan(0);
       expect(Object.keys(a.outcomes).filter((k) => k.startsWith('harness-error')), `${a.actor}@${a.target}`).toEqual([]);
     }
-    // A killed upstream process shows: the gateway closed the client with 4003.
-    const kills = report.actors.find((a) => a.actor === 'upstream-kill')!;
-    expect(kills.outcomes.killed ?? 0).toBeGreaterThan(0);
   }, 300_000);
 });
