@@ -43,7 +43,7 @@ export class RpcClient {
     ws.on('message', (data) => {
       let msg: Reply;
       try {
-        msg = JSON.parse(data.toString()) as Reply;
+        msg = JSON.parse((data as Buffer).toString()) as Reply;
       } catch {
         return;
       }
@@ -120,7 +120,7 @@ export class RpcClient {
           resolve(r);
         },
       });
-      this.closed.then(() => {
+      void this.closed.then(() => {
         clearTimeout(timer);
         resolve(undefined);
       });
@@ -140,7 +140,7 @@ export class RpcClient {
     this.ws.on('message', (data) => {
       let msg: Reply;
       try {
-        msg = JSON.parse(data.toString()) as Reply;
+        msg = JSON.parse((data as Buffer).toString()) as Reply;
       } catch {
         return;
       }

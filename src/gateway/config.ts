@@ -32,7 +32,7 @@ import { ConfigError, parseServeConfig, readJsonFile, suggestKey, type ServeConf
 import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './balancer.js';
 import { DEFAULT_BREAKER, type BreakerConfig } from './breaker.js';
 import { DEFAULT_RETRY, type RetryConfig, type UpstreamLostPolicy } from './gateway-session.js';
-import { DEFAULT_POOL, POOL_PRESETS, type PoolConfig, type PoolPreset } from './pool.js';
+import { DEFAULT_POOL, type PoolConfig, type PoolPreset } from './pool.js';
 import { redactedUrl, splitCommandLine, type UpstreamSpec } from './upstream.js';
 
 /** An upstream as written in config: a URL or command line string, or an object. */
@@ -142,7 +142,7 @@ export function parseUpstream(input: UpstreamInput, index = 0): UpstreamSpec {
  * by appending `#2`, `#3`, … (explicit duplicate names are an error).
  */
 export function parseUpstreams(inputs: readonly UpstreamInput[]): UpstreamSpec[] {
-  if (!Array.isArray(inputs) || inputs.length === 0) {
+  if (!Array.isArray(inputs as unknown) || inputs.length === 0) {
     throw new ConfigError('no upstreams: give at least one --upstream (ws:// or http:// URL, or a command) or gateway.upstreams in the config');
   }
   const seen = new Map<string, number>();

@@ -508,7 +508,8 @@ export class Session implements SessionPeer {
     }
     if (replies.length === 0) return;
     if (!pending) {
-      this.sendText(`[${replies.join(',')}]`);
+      // Nothing pending: every reply is a string already.
+      this.sendText(`[${(replies as string[]).join(',')}]`);
       return;
     }
     // Every element settles (the handlers' promises never reject; a bug becomes -32603 below).

@@ -23,7 +23,7 @@ async function rawClient(url: string): Promise<{ ws: WebSocket; replies: Map<unk
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
   const replies = new Map<unknown, any>();
   ws.on('message', (d) => {
-    const m = JSON.parse(String(d));
+    const m = JSON.parse((d as Buffer).toString());
     if ('id' in m && !('method' in m)) replies.set(m.id, m);
   });
   const request = (id: number | string, method: string, params?: object): void => {
@@ -130,7 +130,7 @@ describe('gateway backpressure', () => {
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const replies = new Map<unknown, any>();
     ws.on('message', (d) => {
-      const m = JSON.parse(String(d));
+      const m = JSON.parse((d as Buffer).toString());
       if ('id' in m && !('method' in m)) replies.set(m.id, m);
     });
     ws.send(JSON.stringify({ jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'b', version: '1' } } }));
@@ -161,7 +161,7 @@ describe('gateway backpressure', () => {
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const replies = new Map<unknown, any>();
     ws.on('message', (d) => {
-      const m = JSON.parse(String(d));
+      const m = JSON.parse((d as Buffer).toString());
       if ('id' in m && !('method' in m)) replies.set(m.id, m);
     });
     // Only notifications wait (no request whose answer would resume reading on its own).
@@ -211,7 +211,7 @@ describe('gateway backpressure', () => {
     let upstream: WebSocket | undefined;
     wss.on('connection', (ws) => {
       ws.on('message', (d) => {
-        const m = JSON.parse(String(d));
+        const m = JSON.parse((d as Buffer).toString());
         if (m.id === undefined || m.method === undefined) return;
         const reply = (result: unknown): void => ws.send(JSON.stringify({ jsonrpc: '2.0', id: m.id, result }));
         if (m.method === 'initialize') reply({ protocolVersion: m.params.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'ws-raw', version: '1' } });

@@ -152,7 +152,7 @@ describe('stdio pool', () => {
     await new Promise((r, j) => ws.once('open', r).once('error', j));
     const replies = new Map<unknown, unknown>();
     ws.on('message', (d) => {
-      const m = JSON.parse(String(d));
+      const m = JSON.parse((d as Buffer).toString());
       if ('id' in m) replies.set(m.id, m);
     });
     ws.send(JSON.stringify({ jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }));
