@@ -31,6 +31,7 @@ export const ERRORS = {
   INVALID_REQUEST: { rpc: INVALID_REQUEST, message: 'Invalid request: not a JSON-RPC 2.0 envelope' },
   BATCH_NOT_ALLOWED: { rpc: INVALID_REQUEST, message: 'Invalid request: batches are allowed only with protocol version 2025-03-26' },
   EMPTY_BATCH: { rpc: INVALID_REQUEST, message: 'Invalid request: empty batch' },
+  BATCH_TOO_LARGE: { rpc: INVALID_REQUEST, message: 'Invalid request: batch longer than maxInFlightPerSession' },
   METHOD_NOT_FOUND: { rpc: METHOD_NOT_FOUND, message: 'Method not found' },
   INVALID_PARAMS: { rpc: INVALID_PARAMS, message: 'Invalid params' },
   INTERNAL_ERROR: { rpc: INTERNAL_ERROR, message: 'Internal error' },

@@ -95,6 +95,10 @@ export class SdkSessionTransport implements Transport, SessionHandler {
     this.extra = id
       ? { authInfo: { token: '', clientId: id.subject, scopes: [...id.scopes], extra: { claims: id.claims } } }
       : undefined;
+    // Until the SDK server is connected, messages wait in the backlog: stop
+    // reading the socket meanwhile, so the backlog holds at most what one
+    // read carried (an async factory could take any time).
+    peer.holdReading?.(true);
     let made: SdkServerLike | Promise<SdkServerLike>;
     try {
       made = host.factory({ sessionId: peer.id, remoteAddress: peer.remoteAddress, identity: peer.identity });
@@ -118,6 +122,7 @@ export class SdkSessionTransport implements Transport, SessionHandler {
     const backlog = this.backlog;
     this.backlog = undefined;
     if (backlog) for (const m of backlog) this.onmessage?.(m, this.extra);
+    this.peer.holdReading?.(false);
   }
 
   send(message: JSONRPCMessage): Promise<void> {

@@ -295,7 +295,9 @@ export class McpWsServer implements SessionHost {
     // A factory that throws costs its own session (1011), never the process.
     this.makeHandler = (peer) => {
       try {
-        return make(peer);
+        const h = make(peer);
+        if (!isSessionHandler(h)) throw new TypeError(`handler factory returned ${h === null ? 'null' : typeof h}, not a SessionHandler (request, notification, response, closed)`);
+        return h;
       } catch (err) {
         this.logger.error({ err, session: peer.id }, 'handler factory failed; closing the session with 1011');
         peer.close(CloseCode.INTERNAL_ERROR, 'internal error');
@@ -736,6 +738,12 @@ const STATUS_TEXT = {
 } as const;
 
 /** The handler of a session whose factory threw: the session is already closing with 1011. */
+function isSessionHandler(h: unknown): h is SessionHandler {
+  if (typeof h !== 'object' || h === null) return false;
+  const o = h as Record<string, unknown>;
+  return typeof o.request === 'function' && typeof o.notification === 'function' && typeof o.response === 'function' && typeof o.closed === 'function';
+}
+
 const FAILED_HANDLER: SessionHandler = {
   protocolVersion: undefined,
   request: () => undefined,

@@ -214,6 +214,8 @@ export class Session implements SessionPeer {
 
   /** @internal One WebSocket message. */
   receive(data: RawData, isBinary: boolean): void {
+    // Closing: no reply could be sent; the socket is read only for the peer's close frame.
+    if (this.closingAt !== 0) return;
     const m = this.host.metrics;
     m.messagesReceived++;
     this.lastSeen = this.host.now;
@@ -267,8 +269,21 @@ export class Session implements SessionPeer {
     this.close(code, err instanceof CodecError ? err.code.toLowerCase() : 'codec failure');
   }
 
-  /** @internal One message's text: parse once, check the envelope, dispatch. */
+  /**
+   * @internal One message's text. Whatever escapes the dispatch (a handler
+   * object that breaks its contract) costs this session (1011), never the
+   * process: this runs inside ws listeners and promise callbacks.
+   */
   receiveText(text: string): void {
+    try {
+      this.dispatchText(text);
+    } catch (err) {
+      this.fail(err, 'message handling failed');
+    }
+  }
+
+  /** Parse once, check the envelope, dispatch. */
+  private dispatchText(text: string): void {
     const m = this.host.metrics;
     let msg: unknown;
     try {
@@ -484,14 +499,21 @@ export class Session implements SessionPeer {
       this.sendText(errorReply(null, INVALID_REQUEST, ERRORS.EMPTY_BATCH.message));
       return;
     }
+    // Every request of a batch runs at once: a batch longer than the in-flight
+    // cap would get around it, so it is refused whole.
+    if (items.length > this.host.maxInFlightPerSession) {
+      m.errors.invalid_request++;
+      this.sendText(errorReply(null, INVALID_REQUEST, ERRORS.BATCH_TOO_LARGE.message, { limit: this.host.maxInFlightPerSession }));
+      return;
+    }
     const replies: Array<string | Promise<string | undefined>> = [];
-    let pending = false;
+    let pending = 0;
     for (const item of items) {
       switch (classify(item)) {
         case Kind.Request: {
           const r = this.dispatch(item as JsonRpcRequest);
           if (r === undefined) break;
-          if (typeof r !== 'string') pending = true;
+          if (typeof r !== 'string') pending++;
           replies.push(r);
           break;
         }
@@ -507,7 +529,7 @@ export class Session implements SessionPeer {
       }
     }
     if (replies.length === 0) return;
-    if (!pending) {
+    if (pending === 0) {
       // Nothing pending: every reply is a string already.
       this.sendText(`[${(replies as string[]).join(',')}]`);
       return;
@@ -517,6 +539,17 @@ export class Session implements SessionPeer {
       const parts = all.filter((r) => r !== undefined);
       return parts.length === 0 ? undefined : `[${parts.join(',')}]`;
     });
+    // Each pending request of the batch counts in flight; await() counts one.
+    const extra = pending - 1;
+    if (extra > 0) {
+      this.inFlight += extra;
+      m.requestsInFlight += extra;
+      const release = (): void => {
+        this.inFlight -= extra;
+        m.requestsInFlight -= extra;
+      };
+      batch.then(release, release);
+    }
     this.await(batch, null, performance.now());
   }
 
@@ -582,6 +615,14 @@ export class Session implements SessionPeer {
     if (this.closingAt !== 0) return;
     this.closingAt = this.host.now || 1;
     this.ws.close(code, reason);
+    // Read again, whatever paused reading: the peer's close frame has to be
+    // read for the handshake to finish. What arrives meanwhile is dropped.
+    if (this.pauses !== 0) {
+      this.pauses = 0;
+      this.heldFrames = undefined;
+      this.heldTexts = undefined;
+      this.ws.resume();
+    }
   }
 
   /** Drops the connection without a close handshake (dead or hostile peer). */
@@ -605,6 +646,7 @@ export class Session implements SessionPeer {
 
   /** Stops reading for `reason`. */
   private pause(reason: number): void {
+    if (this.closingAt !== 0) return;
     if (this.pauses === 0) {
       this.ws.pause();
       // A message the last read left incomplete, or a pong, waits on this side now, not on the client.

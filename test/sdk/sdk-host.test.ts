@@ -131,4 +131,41 @@ describe('SDK host', () => {
     await ok.ping();
     await ok.close();
   });
+
+  it('stops reading while an async factory is pending: a flood waits in TCP, not in memory, and nothing is lost', async () => {
+    let release: () => void = () => {};
+    const ready = new Promise<void>((r) => (release = r));
+    const transports: Array<{ backlog?: unknown[] }> = [];
+    const host = new SdkHost(async (info) => {
+      await ready;
+      return makeServer(info);
+    });
+    const { url: slowUrl } = await startServer({
+      handler: {
+        createHandler(peer) {
+          const t = host.createHandler(peer);
+          transports.push(t as unknown as { backlog?: unknown[] });
+          return t;
+        },
+      },
+    });
+    const c = await RawClient.open(slowUrl);
+    c.send({ jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'flood', version: '1' } } });
+    const flood = 50_000;
+    for (let i = 0; i < flood; i++) c.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: `none-${i}`, reason: 'flood' } });
+    c.send({ jsonrpc: '2.0', id: 'last', method: 'tools/call', params: { name: 'echo', arguments: { text: 'after the flood' } } });
+    let peak = 0;
+    for (let i = 0; i < 50; i++) {
+      peak = Math.max(peak, transports[0]?.backlog?.length ?? 0);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Without the hold the whole flood sits in the SDK transport's backlog; with it, the flood waits in TCP.
+    expect(peak).toBeLessThan(flood / 5);
+    release();
+    const init = await c.nextResponse(20_000);
+    expect(init.id).toBe('init');
+    const last = await c.nextResponse(20_000);
+    expect(last).toMatchObject({ id: 'last', result: { content: [{ text: 'after the flood' }] } });
+    c.close();
+  }, 60_000);
 });

@@ -76,6 +76,41 @@ describe('maxInFlightPerSession', () => {
   }, 30_000);
 });
 
+describe('maxInFlightPerSession and batches (2025-03-26)', () => {
+  it('counts every request of a batch, refuses a batch longer than the cap, and answers every call', async () => {
+    const cap = 100;
+    const { url, server } = await startServer({ maxInFlightPerSession: cap });
+    const c = await RawClient.session(url, '2025-03-26');
+    const tooLong = Array.from({ length: cap + 1 }, (_, i) => ({ jsonrpc: '2.0', id: `x${i}`, method: 'ping' }));
+    c.send(tooLong);
+    const refused = await c.nextResponse(10_000);
+    expect(refused.error).toMatchObject({ code: -32600, data: { limit: cap } });
+    socketOf(c).pause();
+    const peak = sampleMax(() => server.metrics.requestsInFlight);
+    const batches = 20;
+    for (let b = 0; b < batches; b++) {
+      c.send(Array.from({ length: cap }, (_, i) => ({ jsonrpc: '2.0', id: b * cap + i, method: 'tools/call', params: { name: 'sleep', arguments: { ms: 200 } } })));
+    }
+    await sleep(1000);
+    socketOf(c).resume();
+    const seen = new Set<number>();
+    for (let b = 0; b < batches; b++) {
+      const replies = (await c.next(20_000)) as unknown as Array<{ id: number; result?: { content: Array<{ text: string }> } }>;
+      expect(Array.isArray(replies)).toBe(true);
+      for (const r of replies) {
+        expect(r.result?.content[0]?.text).toBe('slept 200 ms');
+        seen.add(r.id);
+      }
+    }
+    const max = peak.stop();
+    expect(seen.size).toBe(batches * cap);
+    // Reading stops once the cap is reached; the batch that reached it may pass it by its own length.
+    expect(max).toBeLessThan(2 * cap);
+    expect(server.metrics.requestsInFlight).toBe(0);
+    c.close();
+  }, 60_000);
+});
+
 describe('maxInFlightPerSession from a config file', () => {
   it('mcp-ws serve holds a pipelining client to the configured cap and answers every call', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcp-ws-inflight-'));

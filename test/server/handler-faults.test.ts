@@ -139,6 +139,56 @@ describe('handler faults', () => {
     next.close();
   });
 
+  it.each([
+    ['undefined', undefined],
+    ['null', null],
+    ['an object without the handler methods', { request: () => 'x' }],
+  ])('a factory that returns %s closes that session with 1011 at once; the process stays up', async (_what, made) => {
+    const { logger, errors } = captureLogger();
+    let bad = true;
+    const factory = (peer: SessionPeer): SessionHandler => {
+      if (bad) {
+        bad = false;
+        return made as unknown as SessionHandler;
+      }
+      return faultyHandler(peer);
+    };
+    const { url } = await startServer({ handler: factory, logger });
+    const victim = await RawClient.open(url);
+    // A batch reads the handler's protocolVersion before any handler method runs.
+    victim.send([{ jsonrpc: '2.0', id: 1, method: 'ping' }]);
+    victim.send({ jsonrpc: '2.0', method: 'boom' });
+    expect((await victim.closed).code).toBe(1011);
+    const next = await RawClient.open(url);
+    await expectServing(next);
+    await settle();
+    expect(faults).toEqual([]);
+    expect(errors()).toHaveLength(1);
+    expect(String(errors()[0]!.msg)).toMatch(/handler factory/);
+    next.close();
+  });
+
+  it('a handler object that breaks its contract while a message is dispatched costs its session, not the process', async () => {
+    const { logger, errors } = captureLogger();
+    const handler = (peer: SessionPeer): SessionHandler => {
+      const h = faultyHandler(peer);
+      // protocolVersion is read on every batch; a getter that throws is a broken handler.
+      Object.defineProperty(h, 'protocolVersion', {
+        get() {
+          throw new Error('protocolVersion getter bug');
+        },
+      });
+      return h;
+    };
+    const { url } = await startServer({ handler, logger });
+    const c = await RawClient.open(url);
+    c.send([{ jsonrpc: '2.0', id: 1, method: 'ping' }]);
+    expect((await c.closed).code).toBe(1011);
+    await settle();
+    expect(faults).toEqual([]);
+    expect(errors()).toHaveLength(1);
+  });
+
   it('a handler whose closed() rejects does not reach the process', async () => {
     const { logger, errors } = captureLogger();
     const handler = (peer: SessionPeer): SessionHandler => ({
