@@ -380,7 +380,11 @@ export class GatewaySession implements SessionHandler, SessionOwner {
 
   // ----------------------------------------------------- upstream → client
 
-  /** @internal A message from the upstream session. */
+  /**
+   * @internal A message from the upstream session, its shape already checked
+   * by the pooled session (method a string, params an object, a response's id
+   * a number or string with a result or an error object).
+   */
   upstreamMessage(msg: JSONRPCMessage): void {
     const m = msg as { id?: RequestId; method?: string; params?: { progressToken?: string | number }; result?: unknown };
     if (m.method !== undefined) {
@@ -397,7 +401,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
     if (call.progressToken !== undefined) this.forget(call);
     const s = this.upstream!;
     s.member.metrics.latency.observe((performance.now() - call.sentAt) / 1000);
-    if (m.result !== undefined) {
+    if (typeof m.result === 'object' && m.result !== null) {
       if (call.method === 'initialize') this.onInitialized(m.result as Record<string, unknown>, s);
       else if (call.method === 'tools/list') learnTools(m.result, s.member.retrySafeTools);
     }
