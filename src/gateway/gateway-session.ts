@@ -172,17 +172,18 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   private ended = false;
   /** Why reading the client is held (HELD_* bits); 0 while reading. */
   private held = 0;
+  /** An upstream session has been asked for (on the client's first message). */
+  private leasing = false;
 
   /**
-   * Starts acquiring an upstream session at once, so it is usually ready by
-   * the time `initialize` arrives.
+   * Takes no upstream session yet: the first message the client sends starts
+   * the lease, so a client that connects and never speaks costs none.
    */
   constructor(
     private readonly peer: SessionPeer,
     private readonly host: GatewaySessionHost,
   ) {
     host.stats.sessionsOpened++;
-    this.acquire();
   }
 
   /** Messages of this client the gateway holds: backlogged, in flight, waiting for a retry. */
@@ -220,7 +221,10 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       if (msg.method !== 'tools/call') this.remember(msg.method, params);
     }
     if (this.ready) this.send(call, this.upstream!);
-    else this.backlog.push(call);
+    else {
+      this.backlog.push(call);
+      if (!this.leasing) this.acquire();
+    }
     return reply;
   }
 
@@ -259,6 +263,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       this.hold(HELD_FULL);
     }
     this.backlog.push({ notification: msg });
+    if (!this.leasing) this.acquire();
   }
 
   /** The answer to a request past twice the limit: not forwarded, -32018 at once. */
@@ -507,6 +512,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   // ------------------------------------------------------------- upstream
 
   private acquire(): void {
+    this.leasing = true;
     this.host.pool.acquire().then(
       (s) => this.attach(s),
       (err: unknown) => this.unavailable(err),
