@@ -172,17 +172,18 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   private ended = false;
   /** Why reading the client is held (HELD_* bits); 0 while reading. */
   private held = 0;
+  /** An upstream session has been asked for (on the client's first message). */
+  private leasing = false;
 
   /**
-   * Starts acquiring an upstream session at once, so it is usually ready by
-   * the time `initialize` arrives.
+   * Takes no upstream session yet: the first message the client sends starts
+   * the lease, so a client that connects and never speaks costs none.
    */
   constructor(
     private readonly peer: SessionPeer,
     private readonly host: GatewaySessionHost,
   ) {
     host.stats.sessionsOpened++;
-    this.acquire();
   }
 
   /** Messages of this client the gateway holds: backlogged, in flight, waiting for a retry. */
@@ -220,7 +221,10 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       if (msg.method !== 'tools/call') this.remember(msg.method, params);
     }
     if (this.ready) this.send(call, this.upstream!);
-    else this.backlog.push(call);
+    else {
+      this.backlog.push(call);
+      if (!this.leasing) this.acquire();
+    }
     return reply;
   }
 
@@ -259,6 +263,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       this.hold(HELD_FULL);
     }
     this.backlog.push({ notification: msg });
+    if (!this.leasing) this.acquire();
   }
 
   /** The answer to a request past twice the limit: not forwarded, -32018 at once. */
@@ -380,7 +385,11 @@ export class GatewaySession implements SessionHandler, SessionOwner {
 
   // ----------------------------------------------------- upstream → client
 
-  /** @internal A message from the upstream session. */
+  /**
+   * @internal A message from the upstream session, its shape already checked
+   * by the pooled session (method a string, params an object, a response's id
+   * a number or string with a result or an error object).
+   */
   upstreamMessage(msg: JSONRPCMessage): void {
     const m = msg as { id?: RequestId; method?: string; params?: { progressToken?: string | number }; result?: unknown };
     if (m.method !== undefined) {
@@ -397,7 +406,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
     if (call.progressToken !== undefined) this.forget(call);
     const s = this.upstream!;
     s.member.metrics.latency.observe((performance.now() - call.sentAt) / 1000);
-    if (m.result !== undefined) {
+    if (typeof m.result === 'object' && m.result !== null) {
       if (call.method === 'initialize') this.onInitialized(m.result as Record<string, unknown>, s);
       else if (call.method === 'tools/list') learnTools(m.result, s.member.retrySafeTools);
     }
@@ -503,6 +512,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   // ------------------------------------------------------------- upstream
 
   private acquire(): void {
+    this.leasing = true;
     this.host.pool.acquire().then(
       (s) => this.attach(s),
       (err: unknown) => this.unavailable(err),

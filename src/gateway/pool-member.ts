@@ -126,6 +126,8 @@ export class PooledSession {
   /** @internal a health ping is outstanding. */
   pinging = false;
   private internal: Map<number, InternalCall> | undefined;
+  /** Messages of the wrong shape received on this session. */
+  private invalidSeen = 0;
 
   /**
    * @param pool the pool it belongs to
@@ -247,19 +249,50 @@ export class PooledSession {
     }
   }
 
+  /**
+   * A message from the upstream. What arrives is whatever the upstream wrote,
+   * so its shape is checked (typeof only) before anything reads it: a message
+   * that is not a JSON-RPC request, notification or response is dropped and
+   * counted as a transport error, except a response to a request in flight
+   * that has neither a result nor an error object, which becomes an error
+   * response so its caller is answered. Anything the owner still throws ends
+   * this upstream session, never the process.
+   */
   private receive(msg: JSONRPCMessage): void {
     this.lastInbound = this.pool.now;
-    const m = msg as { id?: number | string; method?: string; result?: unknown; error?: { code: number; message: string } };
-    if (m.method === undefined && m.id !== undefined) {
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+      this.invalid('not a JSON-RPC message');
+      return;
+    }
+    const m = msg as { id?: unknown; method?: unknown; params?: unknown; result?: unknown; error?: unknown };
+    const id = m.id;
+    const idOk = typeof id === 'number' || typeof id === 'string';
+    if (m.method !== undefined) {
+      const params = m.params;
+      if (typeof m.method !== 'string' || (id !== undefined && !idOk) || (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params)))) {
+        this.invalid('a request or notification of the wrong shape');
+        return;
+      }
+    } else {
+      if (!idOk) {
+        this.invalid('a response without a usable id');
+        return;
+      }
+      const error = m.error;
+      if (error !== undefined ? typeof error !== 'object' || error === null || Array.isArray(error) : m.result === undefined) {
+        this.invalid('a response with neither a result nor an error object');
+        msg = { jsonrpc: '2.0', id, error: { code: -32603, message: 'Upstream sent an invalid response' } } as JSONRPCMessage;
+      }
       // A response says nothing about the connection's health to the breaker:
       // only opens, pings and transport failures feed it (see breaker.ts).
       const calls = this.internal;
       if (calls !== undefined) {
-        const c = calls.get(m.id as number);
+        const c = calls.get(id as number);
         if (c !== undefined) {
-          calls.delete(m.id as number);
+          calls.delete(id as number);
           clearTimeout(c.timer);
-          if (m.error !== undefined) c.reject(new Error(`${this.member.name}: ${m.error.message} (${m.error.code})`));
+          const e = (msg as { error?: { code?: unknown; message?: unknown } }).error;
+          if (e !== undefined) c.reject(new Error(`${this.member.name}: ${String(e.message)} (${String(e.code)})`));
           else c.resolve(m.result);
           return;
         }
@@ -267,11 +300,26 @@ export class PooledSession {
     }
     const owner = this.owner;
     if (owner !== undefined) {
-      owner.upstreamMessage(msg);
-    } else if (m.method !== undefined && m.id !== undefined) {
+      try {
+        owner.upstreamMessage(msg);
+      } catch (err) {
+        this.member.metrics.errors.transport++;
+        const reason = `a message from the upstream could not be handled: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200);
+        this.pool.logger.warn({ upstream: this.member.name, reason }, 'ending the upstream session');
+        this.pool.discard(this, reason);
+      }
+    } else if (m.method !== undefined && id !== undefined) {
       // A server→client request with no client yet: nobody can answer it.
-      this.send({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'No client attached to this session yet' } } as JSONRPCMessage);
+      this.send({ jsonrpc: '2.0', id: id as number | string, error: { code: -32601, message: 'No client attached to this session yet' } } as JSONRPCMessage);
     }
+  }
+
+  /** Counts a message of the wrong shape; logs the first of each session at warn, the rest at debug. */
+  private invalid(what: string): void {
+    this.member.metrics.errors.transport++;
+    const log = this.pool.logger;
+    if (this.invalidSeen++ === 0) log.warn({ upstream: this.member.name, what }, 'upstream sent a message that is not valid JSON-RPC; ignored');
+    else log.debug({ upstream: this.member.name, what }, 'upstream sent a message that is not valid JSON-RPC; ignored');
   }
 
   private error(err: Error, msg: JSONRPCMessage | undefined): void {
