@@ -257,6 +257,7 @@ export class Session implements SessionPeer {
 
   /** A message out of the async decoder: dispatched, or held while reading is paused. */
   private decoded(text: string): void {
+    if (this.closingAt !== 0) return; // the session ended while this message was decoded
     if (this.pauses !== 0) (this.heldTexts ??= []).push(text);
     else this.receiveText(text);
     if ((this.pauses & PAUSE_DECODING) !== 0 && this.wire!.pendingDecodes < MAX_PENDING_DECODES) this.unpause(PAUSE_DECODING);
@@ -284,6 +285,8 @@ export class Session implements SessionPeer {
 
   /** Parse once, check the envelope, dispatch. */
   private dispatchText(text: string): void {
+    // Closing or closed: a held or late-decoded message must not run; no reply could be sent.
+    if (this.closingAt !== 0) return;
     const m = this.host.metrics;
     let msg: unknown;
     try {
@@ -509,6 +512,7 @@ export class Session implements SessionPeer {
     const replies: Array<string | Promise<string | undefined>> = [];
     let pending = 0;
     for (const item of items) {
+      if (this.closingAt !== 0) break; // an item closed the session
       switch (classify(item)) {
         case Kind.Request: {
           const r = this.dispatch(item as JsonRpcRequest);
@@ -753,6 +757,8 @@ export class Session implements SessionPeer {
 
   /** @internal */
   onClosed(): void {
+    // Closed: anything still arriving (a message out of the async decoder) is dropped.
+    if (this.closingAt === 0) this.closingAt = this.host.now || 1;
     if (this.drainArmed) this.socket.removeListener('drain', onDrain);
     this.heldFrames = undefined;
     this.heldTexts = undefined;

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { McpRouter } from '../../src/router/router.js';
+import { createDemoRouter } from '../../src/demo/demo-router.js';
 import { codecLimiter } from '../../src/compression/limiter.js';
 import { MAX_PENDING_DECODES } from '../../src/server/session.js';
 import { resolveServerOptions } from '../../src/server/server.js';
@@ -283,3 +284,45 @@ describe('compression queues', () => {
     c.close();
   }, 30_000);
 });
+
+describe('a session that closes runs nothing more', () => {
+  it('messages held while paused are dropped when a held frame closes the session', async () => {
+    const ran: number[] = [];
+    const router = new McpRouter({ name: 'record', version: '1' })
+      .tool({ name: 'slow' }, async () => {
+        await sleep(300);
+        return 'slow';
+      })
+      .tool({ name: 'record', inputSchema: { type: 'object', properties: { n: { type: 'number' } } } }, (args) => {
+        ran.push(args.n as number);
+        return 'recorded';
+      });
+    const { url } = await startServer({ handler: router, maxInFlightPerSession: 2, closeTimeoutMs: 500 });
+    const c = await RawClient.session(url);
+    const call = (id: number, name: string, args: object = {}): Buffer =>
+      clientFrame(JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }));
+    const binary = Buffer.from([0x82, 0x80 | 2, 0, 0, 0, 0, 1, 2]);
+    // Two slow calls fill the cap; the binary frame (1003) and two more calls are held behind them.
+    socketOf(c).write(Buffer.concat([call(1, 'slow'), call(2, 'slow'), binary, call(3, 'record', { n: 3 }), call(4, 'record', { n: 4 })]));
+    expect((await c.closed).code).toBe(1003);
+    await sleep(200);
+    expect(ran).toEqual([]);
+  }, 30_000);
+
+  it('a message still being decompressed when the peer goes away is not dispatched', async () => {
+    const router = createDemoRouter();
+    const { url, server } = await startServer({ handler: router, compression: { algorithms: ['gzip'], inlineDecodeMaxBytes: 0, minCompressSize: 1 << 20 } });
+    for (let i = 0; i < 10; i++) {
+      const c = await RawClient.open(url, ['mcp.gzip']);
+      await c.request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'gone', version: '1' } });
+      const padded = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'sleep', arguments: { ms: 5000 }, _meta: { pad: 'x'.repeat(3_000_000) } } });
+      c.ws.send(gzipSync(padded), { binary: true }, () => socketOf(c).destroy());
+      await c.closed;
+    }
+    for (let i = 0; i < 100 && server.sessionCount > 0; i++) await sleep(20);
+    await sleep(300);
+    expect(server.sessionCount).toBe(0);
+    expect(server.metrics.requestsInFlight).toBe(0);
+  }, 30_000);
+});
+
