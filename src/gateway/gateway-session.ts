@@ -262,8 +262,14 @@ export class GatewaySession implements SessionHandler, SessionOwner {
       }
       this.hold(HELD_FULL);
     }
+    // Only a request starts a lease: a notification or response before any
+    // request has no upstream session to belong to (an MCP session begins
+    // with initialize), and must not let a peer pin an upstream by sending one.
+    if (!this.leasing) {
+      this.host.logger.debug({ method: (msg as { method?: unknown }).method }, 'message before any request dropped');
+      return;
+    }
     this.backlog.push({ notification: msg });
-    if (!this.leasing) this.acquire();
   }
 
   /** The answer to a request past twice the limit: not forwarded, -32018 at once. */

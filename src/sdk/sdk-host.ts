@@ -18,7 +18,7 @@
  *   new McpWsServer({ handler: host }).listen();
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import { isJSONRPCRequest, type JSONRPCMessage, type MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import {
   INVALID_REQUEST,
@@ -51,7 +51,16 @@ export type SdkServerFactory = (info: SdkSessionInfo) => SdkServerLike | Promise
 export interface SdkHostOptions {
   /** Called when the factory or connect fails; the session is closed with 1011. */
   onError?: (err: unknown, sessionId: string) => void;
+  /**
+   * How long the factory and `connect()` may take; past it the session closes
+   * with 1011. Reading is held meanwhile, so this bounds how long a session
+   * can sit unread. Default 10,000 ms.
+   */
+  startTimeoutMs?: number;
 }
+
+/** Default of {@link SdkHostOptions.startTimeoutMs}. */
+export const DEFAULT_SDK_START_TIMEOUT_MS = 10_000;
 
 const RESOLVED = Promise.resolve();
 
@@ -62,6 +71,10 @@ export class SdkHost {
     readonly options: SdkHostOptions = {},
   ) {
     if (typeof factory !== 'function') throw new TypeError('factory should be a function returning an SDK McpServer or Server');
+    const t = options.startTimeoutMs;
+    if (t !== undefined && (!Number.isInteger(t) || t < 1 || t > 2147483647)) {
+      throw new RangeError(`startTimeoutMs should be an integer from 1 to 2147483647, got ${String(t)}`);
+    }
   }
 
   createHandler(peer: SessionPeer): SessionHandler {
@@ -79,6 +92,7 @@ export class SdkSessionTransport implements Transport, SessionHandler {
   private readonly pending = new Map<RequestId, (text: string | undefined) => void>();
   private initializeId: RequestId | undefined;
   private backlog: JSONRPCMessage[] | undefined = [];
+  private startTimer: ReturnType<typeof setTimeout> | undefined;
   private server: SdkServerLike | undefined;
   private ended = false;
   private readonly extra: MessageExtraInfo | undefined;
@@ -99,6 +113,11 @@ export class SdkSessionTransport implements Transport, SessionHandler {
     // reading the socket meanwhile, so the backlog holds at most what one
     // read carried (an async factory could take any time).
     peer.holdReading?.(true);
+    this.startTimer = setTimeout(() => {
+      this.startTimer = undefined;
+      this.fail(new Error(`the MCP server for this session did not start within ${String(host.options.startTimeoutMs ?? DEFAULT_SDK_START_TIMEOUT_MS)} ms`));
+    }, host.options.startTimeoutMs ?? DEFAULT_SDK_START_TIMEOUT_MS);
+    this.startTimer.unref?.();
     let made: SdkServerLike | Promise<SdkServerLike>;
     try {
       made = host.factory({ sessionId: peer.id, remoteAddress: peer.remoteAddress, identity: peer.identity });
@@ -119,6 +138,10 @@ export class SdkSessionTransport implements Transport, SessionHandler {
 
   async start(): Promise<void> {
     // The socket is already open; deliver what arrived while the server was being made.
+    if (this.startTimer !== undefined) {
+      clearTimeout(this.startTimer);
+      this.startTimer = undefined;
+    }
     const backlog = this.backlog;
     this.backlog = undefined;
     if (backlog) for (const m of backlog) this.onmessage?.(m, this.extra);
@@ -158,6 +181,8 @@ export class SdkSessionTransport implements Transport, SessionHandler {
     if (this.pending.has(msg.id)) {
       return errorReply(msg.id, INVALID_REQUEST, 'Invalid request: a request with this id is still in flight');
     }
+    // The SDK drops a request its schema refuses without a reply: answer it here, or it would stay in flight.
+    if (!isJSONRPCRequest(msg)) return errorReply(msg.id, INVALID_REQUEST, 'Invalid request: params do not fit the MCP request schema');
     if (msg.method === 'initialize') this.initializeId = msg.id;
     return new Promise<string | undefined>((resolve) => {
       this.pending.set(msg.id, resolve);
@@ -166,6 +191,18 @@ export class SdkSessionTransport implements Transport, SessionHandler {
   }
 
   notification(msg: JsonRpcNotification): void {
+    // The SDK sends nothing for a request the client cancelled: settle it here
+    // with no reply, so it does not stay in flight (and hold up shutdown).
+    if (msg.method === 'notifications/cancelled') {
+      const id = (msg.params as { requestId?: unknown } | undefined)?.requestId;
+      if (typeof id === 'string' || typeof id === 'number') {
+        const resolve = this.pending.get(id);
+        if (resolve !== undefined && id !== this.initializeId) {
+          this.pending.delete(id);
+          resolve(undefined);
+        }
+      }
+    }
     this.deliver(msg as JSONRPCMessage);
   }
 
@@ -176,6 +213,10 @@ export class SdkSessionTransport implements Transport, SessionHandler {
   closed(): void {
     if (this.ended) return;
     this.ended = true;
+    if (this.startTimer !== undefined) {
+      clearTimeout(this.startTimer);
+      this.startTimer = undefined;
+    }
     // No reply can reach a closed socket: settle what is pending with nothing.
     for (const resolve of this.pending.values()) resolve(undefined);
     this.pending.clear();
@@ -189,6 +230,10 @@ export class SdkSessionTransport implements Transport, SessionHandler {
   }
 
   private fail(err: unknown): void {
+    if (this.startTimer !== undefined) {
+      clearTimeout(this.startTimer);
+      this.startTimer = undefined;
+    }
     this.host.options.onError?.(err, this.sessionId);
     for (const resolve of this.pending.values()) resolve(undefined);
     this.pending.clear();

@@ -164,13 +164,16 @@ describe('gateway backpressure', () => {
       const m = JSON.parse((d as Buffer).toString());
       if ('id' in m && !('method' in m)) replies.set(m.id, m);
     });
-    // Only notifications wait (no request whose answer would resume reading on its own).
+    // A request starts the lease (it waits: the pool is full); then only notifications pile up
+    // (no answer to them could resume reading on its own).
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 'first', method: 'ping' }));
     for (let i = 0; i < 150; i++) ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/roots/list_changed' }));
     await until(() => gateway.stats.clientReadsHeld > 0, 20_000, 'the gateway to stop reading the client');
     ws.send(JSON.stringify({ jsonrpc: '2.0', id: 'after', method: 'ping' }));
     first.ws.close();
     await until(() => replies.has('after'), 30_000, 'the request sent while held to be answered');
     expect(replies.get('after').result).toEqual({});
+    expect(replies.get('first').result).toEqual({});
     expect(gateway.pendingRequests).toBe(0);
     ws.close();
   }, 60_000);

@@ -58,6 +58,25 @@ describe('upstream sessions are leased on a client\'s first message', () => {
     expect(stdioChildCount()).toBeLessThanOrEqual(3);
   });
 
+  it('a notification or response before any request takes no upstream session either', { timeout: 60_000 }, async () => {
+    const { gateway, url } = await startGateway({
+      upstreams: [raw],
+      pool: { minConnections: 1, maxConnections: 2, acquireTimeoutMs: 2000 },
+    });
+    const pool = (): PoolView => gateway.snapshot().pool as PoolView;
+    await until(() => pool().size === 1, 10_000, 'the warm session');
+    for (let i = 0; i < 6; i++) {
+      const ws = await silent(url);
+      ws.send(JSON.stringify(i % 2 === 0 ? { jsonrpc: '2.0', method: 'notifications/whatever' } : { jsonrpc: '2.0', id: 'x', result: {} }));
+    }
+    await until(() => gateway.snapshot().sessions === 6, 10_000, 'sessions registered');
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(pool()).toMatchObject({ size: 1, leased: 0, waiting: 0 });
+    const client = await connect(url);
+    const listed = (await client.request('tools/list', {})) as { tools: Array<{ name: string }> };
+    expect(listed.tools.map((t) => t.name)).toContain('echo');
+  });
+
   it('a client that pipelines before its upstream session is ready gets every answer, within maxPendingPerClient', { timeout: 60_000 }, async () => {
     const { gateway, url } = await startGateway({
       upstreams: [raw],

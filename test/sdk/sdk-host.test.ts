@@ -132,6 +132,43 @@ describe('SDK host', () => {
     await ok.close();
   });
 
+  it('a cancelled request and a request the SDK schema refuses do not stay in flight', async () => {
+    const host = new SdkHost((info) => {
+      const server = makeServer(info);
+      server.registerTool('hang', { description: 'never answers until cancelled', inputSchema: {} }, async (_args, extra) => {
+        await new Promise<void>((resolve) => extra.signal.addEventListener('abort', () => resolve()));
+        return { content: [{ type: 'text', text: 'cancelled' }] };
+      });
+      return server;
+    });
+    const { url: u, server } = await startServer({ handler: host });
+    const c = await RawClient.session(u);
+    c.send({ jsonrpc: '2.0', id: 'h', method: 'tools/call', params: { name: 'hang', arguments: {} } });
+    for (let i = 0; i < 100 && server.metrics.requestsInFlight === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(server.metrics.requestsInFlight).toBe(1);
+    c.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'h', reason: 'test' } });
+    const bad = await c.request('tools/list', { _meta: 5 }, 'bad');
+    expect(bad).toMatchObject({ id: 'bad', error: { code: -32600 } });
+    for (let i = 0; i < 100 && server.metrics.requestsInFlight !== 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(server.metrics.requestsInFlight).toBe(0);
+    // The id is free again, and the session still serves.
+    expect((await c.request('ping', undefined, 'h')).result).toEqual({});
+    c.close();
+  });
+
+  it('closes a session whose SDK server does not start within startTimeoutMs (reading was held meanwhile)', async () => {
+    expect(() => new SdkHost(makeServer, { startTimeoutMs: 0 })).toThrow(/startTimeoutMs/);
+    const errors: unknown[] = [];
+    const host = new SdkHost(() => new Promise<McpServer>(() => {}), { startTimeoutMs: 300, onError: (err) => errors.push(err) });
+    const { url: u, server } = await startServer({ handler: host, closeTimeoutMs: 500 });
+    const c = await RawClient.open(u);
+    c.send({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    expect((await c.closed).code).toBe(1011);
+    expect(String(errors[0])).toMatch(/did not start within 300 ms/);
+    for (let i = 0; i < 100 && server.sessionCount !== 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(server.sessionCount).toBe(0);
+  });
+
   it('stops reading while an async factory is pending: a flood waits in TCP, not in memory, and nothing is lost', async () => {
     let release: () => void = () => {};
     const ready = new Promise<void>((r) => (release = r));
