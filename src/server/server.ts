@@ -34,6 +34,7 @@ import { ServerMetrics, createRegistry, type RejectReason } from '../metrics/met
 import { silentLogger } from '../log.js';
 import { Session, type SessionHost } from './session.js';
 import { OriginPolicy } from './origin.js';
+import { enforceSessionPolicies, sweepIntervalMs } from './session-policies.js';
 import { AuthError, Authenticator, KeySourceUnavailableError, extractCredential, type VerifiedIdentity } from './auth.js';
 import { RateLimiter } from '../ratelimit/limiter.js';
 import { RedisConnection } from '../ratelimit/store-redis.js';
@@ -466,54 +467,17 @@ export class McpWsServer implements SessionHost {
   // ----------------------------------------------------------------- sweep
 
   private startSweep(): void {
-    const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.options;
-    const { slowConsumerTimeoutMs, closeTimeoutMs } = this.options;
-    let base = Math.min(slowConsumerTimeoutMs, closeTimeoutMs, 4000);
-    if (heartbeatIntervalMs > 0) base = Math.min(base, heartbeatIntervalMs, heartbeatTimeoutMs);
-    const tick = Math.max(20, Math.min(1000, Math.floor(base / 4)));
-    this.sweepTimer = setInterval(() => this.sweep(), tick);
+    this.sweepTimer = setInterval(() => this.sweep(), sweepIntervalMs(this.options));
     this.sweepTimer.unref();
   }
 
-  /** @internal One pass over all sessions: clock, heartbeats, slow consumers, stalled closes. */
+  /** @internal One pass over all sessions: the coarse clock, then each session's lifecycle policies. */
   sweep(): void {
     const now = (this.now = Date.now());
     // Free rate-limit state of idle keys a slice at a time, so one sweep never stalls the loop.
     this.rateLimiter?.sweep(10_000);
-    const { heartbeatIntervalMs: interval, heartbeatTimeoutMs: timeout, slowConsumerTimeoutMs } = this.options;
-    const m = this.metrics;
-    for (const s of this.sessions) {
-      if (s.closingAt !== 0) {
-        if (now - s.closingAt >= this.options.closeTimeoutMs) s.terminate();
-        continue;
-      }
-      if (s.expiresAt !== 0 && now >= s.expiresAt) {
-        this.logger.info({ session: s.id }, 'credential expired');
-        s.close(CloseCode.POLICY_VIOLATION, 'credential expired');
-        continue;
-      }
-      if (s.partialSince !== 0 && now - s.partialSince >= this.messageTimeoutMs) {
-        m.errors.message_timeout++;
-        s.close(CloseCode.POLICY_VIOLATION, 'message left incomplete');
-        continue;
-      }
-      if (s.pausedAt !== 0 && now - s.pausedAt >= slowConsumerTimeoutMs) {
-        m.errors.slow_consumer++;
-        this.logger.warn({ session: s.id, buffered: s.bufferedAmount }, 'slow consumer closed');
-        s.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
-        continue;
-      }
-      if (interval === 0 || s.readingHeld) continue;
-      if (s.pingSentAt !== 0) {
-        if (now - s.pingSentAt >= timeout) {
-          m.errors.heartbeat_timeout++;
-          this.logger.debug({ session: s.id }, 'heartbeat timeout');
-          s.terminate();
-        }
-      } else if (now - s.lastSeen >= interval) {
-        s.ping(now);
-      }
-    }
+    const { options, metrics, logger } = this;
+    for (const s of this.sessions) enforceSessionPolicies(s, now, options, metrics, logger);
   }
 
   // -------------------------------------------------------------- shutdown
