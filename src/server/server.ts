@@ -20,7 +20,7 @@
  * requests on open sessions get -32010, in-flight requests finish until
  * drainTimeoutMs, then every session is closed with 1001.
  */
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -34,6 +34,7 @@ import { ServerMetrics, createRegistry, type RejectReason } from '../metrics/met
 import { silentLogger } from '../log.js';
 import { Session, type SessionHost } from './session.js';
 import { OriginPolicy } from './origin.js';
+import { serveHttp } from './http-routes.js';
 import { enforceSessionPolicies, sweepIntervalMs } from './session-policies.js';
 import { AuthError, Authenticator, KeySourceUnavailableError, extractCredential, type VerifiedIdentity } from './auth.js';
 import { RateLimiter } from '../ratelimit/limiter.js';
@@ -188,7 +189,7 @@ export class McpWsServer implements SessionHost {
       : createServer(httpOptions);
     // Count every header ourselves (the parser's default keeps 2,000 and drops the rest silently).
     this.http.maxHeadersCount = 0;
-    this.http.on('request', (req, res) => this.onRequest(req, res));
+    this.http.on('request', (req, res) => serveHttp(this, req, res));
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket as Socket, head));
     this.http.on('clientError', onClientError);
   }
@@ -419,51 +420,6 @@ export class McpWsServer implements SessionHost {
     if (this.draining && this.metrics.requestsInFlight === 0) this.drained?.();
   }
 
-  // ------------------------------------------------------------------ HTTP
-
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const pathname = q === -1 ? url : url.slice(0, q);
-    if (pathname === this.options.path) {
-      this.metrics.rejected.not_upgrade++;
-      // Connection: close — the HTTP server then ends and destroys the socket once the reply is out.
-      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade, close' });
-      res.end('Upgrade Required: this endpoint speaks MCP over WebSocket\n');
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' });
-      res.end('Method Not Allowed\n');
-      return;
-    }
-    switch (pathname) {
-      case '/healthz':
-        sendJson(res, 200, { status: 'ok' });
-        return;
-      case '/readyz':
-        if (this.draining) sendJson(res, 503, { status: 'draining' });
-        else sendJson(res, 200, { status: 'ready', sessions: this.sessions.size });
-        return;
-      case '/metrics':
-        this.registry.metrics().then(
-          (text) => {
-            res.writeHead(200, { 'Content-Type': this.registry.contentType });
-            res.end(text);
-          },
-          (err: unknown) => {
-            this.logger.error({ err }, 'metrics scrape failed');
-            res.writeHead(500, { 'Content-Type': 'text/plain' });
-            res.end('metrics unavailable\n');
-          },
-        );
-        return;
-      default:
-        res.writeHead(404, { 'Content-Type': 'text/plain' });
-        res.end('Not Found\n');
-    }
-  }
-
   // ----------------------------------------------------------------- sweep
 
   private startSweep(): void {
@@ -575,12 +531,6 @@ function readTls(files: TlsFiles): { cert: Buffer; key: Buffer; ca?: Buffer; req
 /** Selects `mcp` when offered; a client offering no subprotocol is accepted without one. */
 function selectProtocol(protocols: Set<string>): string | false {
   return protocols.has('mcp') ? 'mcp' : false;
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-  res.end(text);
 }
 
 function onSocketError(): void {
