@@ -1,20 +1,20 @@
 /**
- * McpWsServer: an HTTP server whose upgrade handler is the door to MCP
- * sessions, plus health and metrics routes on the same port.
+ * McpWsServer: the lifecycle of an MCP-over-WebSocket server. It composes
+ * the parts and owns what spans them:
  *
- * Admission happens in the `upgrade` event, before a WebSocket object
- * exists, and takes a connection slot synchronously, so a burst of
- * concurrent upgrades cannot race past maxConnections / maxConnectionsPerIp.
- * A slot is released when the TCP socket closes, whatever happened to the
- * handshake.
+ *   server-options.ts   options, defaults and their validation
+ *   admission.ts        the door: upgrade checks, slots, auth, rejections
+ *   http-routes.ts      426 on the endpoint, /healthz, /readyz, /metrics
+ *   session.ts          one socket as a message stream (the per-message path)
+ *   session-policies.ts what the sweep does to each session
  *
- *   upgrade ─► path? 404 ─► draining? 503 ─► slots? 503 + Retry-After
- *          ─► ws.handleUpgrade (subprotocol `mcp`) ─► Session(handler)
+ * Here: listen (rate-limit store first, then bind), the open sessions, TLS
+ * reload, the sweep timer and graceful shutdown.
  *
- * One sweep timer serves every session: it advances the coarse clock,
- * pings idle sessions, terminates those whose pong is overdue, closes slow
- * consumers and finishes close handshakes that stall. No per-connection
- * timers, so 100,000 sessions cost one interval.
+ * One sweep timer serves every session: it advances the coarse clock and
+ * applies each session's lifecycle policies (heartbeats, slow consumers,
+ * credential expiry, incomplete messages, stalled closes). No
+ * per-connection timers, so 100,000 sessions cost one interval.
  *
  * Graceful shutdown (close()): readiness fails, new upgrades get 503, new
  * requests on open sessions get -32010, in-flight requests finish until
@@ -26,31 +26,24 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { CloseCode } from '../protocol/close-codes.js';
-import { ServerMetrics, createRegistry, type RejectReason } from '../metrics/metrics.js';
+import { ServerMetrics, createRegistry } from '../metrics/metrics.js';
 import { silentLogger } from '../log.js';
 import { Session, type SessionHost } from './session.js';
-import { OriginPolicy } from './origin.js';
+import { Admission, handshakeHttpOptions, onClientError } from './admission.js';
 import { serveHttp } from './http-routes.js';
 import { enforceSessionPolicies, sweepIntervalMs } from './session-policies.js';
-import { AuthError, Authenticator, KeySourceUnavailableError, extractCredential, type VerifiedIdentity } from './auth.js';
+import { Authenticator, type VerifiedIdentity } from './auth.js';
 import { RateLimiter } from '../ratelimit/limiter.js';
 import { RedisConnection } from '../ratelimit/store-redis.js';
-import {
-  createNegotiator,
-  createWireCodec,
-  resolveCompressionConfig,
-  toWsPerMessageDeflate,
-  type ResolvedCompressionConfig,
-} from '../compression/config.js';
+import { createNegotiator, createWireCodec, resolveCompressionConfig, type ResolvedCompressionConfig } from '../compression/config.js';
 import type { CodecNegotiator } from '../compression/negotiate.js';
 import { compressionMetrics } from '../compression/metrics.js';
 import type { HandlerFactory, SessionHandler } from './handler.js';
 import { resolveServerOptions, type McpWsServerOptions, type ResolvedServerOptions, type TlsFiles } from './server-options.js';
-
 
 /** Where a listening server can be reached. */
 export interface ServerAddress {
@@ -79,15 +72,12 @@ export class McpWsServer implements SessionHost {
   /** Compression settings, when compression is configured. */
   readonly compression: ResolvedCompressionConfig | undefined;
   private readonly negotiator: CodecNegotiator | undefined;
-  private readonly origins: OriginPolicy;
   now = Date.now();
   draining = false;
 
-  private readonly wss: WebSocketServer;
+  private readonly door: Admission;
   private readonly makeHandler: HandlerFactory;
   private readonly sessions = new Set<Session>();
-  private readonly perIp = new Map<string, number>();
-  private slots = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private address: ServerAddress | undefined;
   private closing: Promise<void> | undefined;
@@ -122,11 +112,6 @@ export class McpWsServer implements SessionHost {
               },
             });
     if (this.rateLimiter?.empty) this.rateLimiter = undefined;
-    this.origins = new OriginPolicy({
-      allowedOrigins: this.options.allowedOrigins,
-      allowedHosts: this.options.allowedHosts,
-      bindHost: this.options.host,
-    });
     this.logger = logger ?? silentLogger;
     this.auth?.onKeySourceChange((reachable, reason) => {
       if (reachable) this.logger.info('JWT key source reachable again');
@@ -154,16 +139,7 @@ export class McpWsServer implements SessionHost {
       const negotiator = createNegotiator(this.compression);
       if (negotiator.codecs.length > 0) this.negotiator = negotiator;
     }
-    const negotiator = this.negotiator;
-    this.wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: this.options.maxPayload,
-      clientTracking: false,
-      perMessageDeflate: this.compression ? toWsPerMessageDeflate(this.compression) : false,
-      handleProtocols: negotiator ? (offered: Set<string>) => negotiator.select(offered) : selectProtocol,
-      maxFragments: this.options.maxFragments,
-      maxBufferedChunks: this.options.maxBufferedChunks,
-    } as ConstructorParameters<typeof WebSocketServer>[0]);
+    this.door = new Admission(this, this.negotiator, this.compression, (ws, socket, ip, identity) => this.accept(ws, socket, ip, identity));
     this.registry = createRegistry(this.metrics, {
       defaultMetrics: this.options.processMetrics,
       extra: [
@@ -171,26 +147,21 @@ export class McpWsServer implements SessionHost {
           name: 'mcp_ws_connection_slots',
           help: 'Connection slots taken (open sessions plus upgrades being admitted), counted against maxConnections',
           type: 'gauge',
-          read: () => [{ value: this.slots }],
+          read: () => [{ value: this.door.slots }],
         },
         ...(this.rateLimiter?.metrics() ?? []),
         ...(this.negotiator ? compressionMetrics() : []),
         ...(extraMetrics ?? []),
       ],
     });
-    const httpOptions = {
-      headersTimeout: this.options.handshakeTimeoutMs,
-      requestTimeout: Math.max(this.options.handshakeTimeoutMs, 30_000),
-      connectionsCheckingInterval: Math.min(1000, this.options.handshakeTimeoutMs),
-      maxHeaderSize: 16 * 1024,
-    };
+    const httpOptions = handshakeHttpOptions(this.options);
     this.http = this.options.tls
       ? createHttpsServer({ ...httpOptions, ...readTls(this.options.tls) })
       : createServer(httpOptions);
     // Count every header ourselves (the parser's default keeps 2,000 and drops the rest silently).
     this.http.maxHeadersCount = 0;
     this.http.on('request', (req, res) => serveHttp(this, req, res));
-    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket as Socket, head));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.door.onUpgrade(req, socket as Socket, head));
     this.http.on('clientError', onClientError);
   }
 
@@ -268,133 +239,10 @@ export class McpWsServer implements SessionHost {
 
   /** Connection slots taken: open sessions plus upgrades still being admitted. */
   get slotCount(): number {
-    return this.slots;
+    return this.door.slots;
   }
 
   // ------------------------------------------------------------------ door
-
-  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    socket.on('error', onSocketError);
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const pathname = q === -1 ? url : url.slice(0, q);
-    if (pathname !== this.options.path) return this.reject(socket, 404, 'path');
-    if (req.rawHeaders.length > 2 * this.options.maxHeaders) return this.reject(socket, 400, 'headers');
-    if (!this.origins.checkOrigin(req.headers.origin)) return this.reject(socket, 403, 'origin');
-    if (!this.origins.checkHost(req.headers.host)) return this.reject(socket, 403, 'host');
-    let token: string | undefined;
-    if (this.auth) {
-      try {
-        token = extractCredential(url, req.headers.authorization, req.headers['sec-websocket-protocol']);
-      } catch (err) {
-        return this.rejectAuth(socket, err);
-      }
-    }
-    if (this.draining) return this.reject(socket, 503, 'draining');
-    if (this.slots >= this.options.maxConnections) return this.reject(socket, 503, 'max_connections');
-    const ip = socket.remoteAddress ?? '';
-    const perIpMax = this.options.maxConnectionsPerIp;
-    const ipCount = this.perIp.get(ip) ?? 0;
-    if (perIpMax > 0 && ipCount >= perIpMax) return this.reject(socket, 503, 'max_connections_per_ip');
-    const handshakeVerdict = this.rateLimiter?.checkHandshake(ip);
-    if (handshakeVerdict) {
-      // A shared (Redis) handshake limit answers asynchronously; admission waits for it below.
-      if (!(handshakeVerdict instanceof Promise)) {
-        if (handshakeVerdict.kind === 'denied') return this.reject(socket, 503, 'handshake_rate', retryAfter(handshakeVerdict.retryAfterMs));
-      }
-    }
-    // Take the slot now, synchronously: concurrent upgrades see it at once.
-    this.holdSlot(socket, ip, ipCount);
-    if (handshakeVerdict instanceof Promise) {
-      handshakeVerdict.then(
-        (v) => {
-          if (v?.kind === 'denied') return this.reject(socket, 503, 'handshake_rate', retryAfter(v.retryAfterMs));
-          this.authenticate(req, socket, head, ip, token);
-        },
-        () => this.authenticate(req, socket, head, ip, token),
-      );
-      return;
-    }
-    this.authenticate(req, socket, head, ip, token);
-  }
-
-  /** Runs from promise callbacks: whatever throws here is answered on this connection and never escapes. */
-  private authenticate(req: IncomingMessage, socket: Socket, head: Buffer, ip: string, token: string | undefined): void {
-    if (socket.destroyed) return;
-    if (!this.auth) return this.upgrade(req, socket, head, ip, undefined);
-    this.auth.verify(token).then(
-      (identity) => {
-        if (socket.destroyed) return;
-        if (this.draining) return this.reject(socket, 503, 'draining');
-        this.upgrade(req, socket, head, ip, identity);
-      },
-      (err: unknown) => this.rejectAuth(socket, err),
-    );
-  }
-
-  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer, ip: string, identity: VerifiedIdentity | undefined): void {
-    let ws: WebSocket | undefined;
-    try {
-      this.wss.handleUpgrade(req, socket, head, (opened: WebSocket) => {
-        ws = opened;
-        this.accept(opened, socket, ip, identity);
-      });
-    } catch (err) {
-      this.logger.error({ err }, 'upgrade failed');
-      if (ws) ws.close(CloseCode.INTERNAL_ERROR, 'internal error');
-      else this.reject(socket, 500, 'internal');
-    }
-  }
-
-  private rejectAuth(socket: Socket, err: unknown): void {
-    // Our failure, not the client's: logged once per outage by the key source listener.
-    if (err instanceof KeySourceUnavailableError) return this.reject(socket, 503, 'auth_unavailable', {}, 'credential keys unavailable');
-    if (!(err instanceof AuthError)) {
-      this.logger.error({ err }, 'credential check failed');
-      return this.reject(socket, 503, 'auth');
-    }
-    const challenge: Record<string, string> = this.auth ? { 'WWW-Authenticate': this.auth.challenge(err) } : {};
-    this.reject(socket, err.status, err.status === 401 ? 'auth' : 'forbidden', challenge, err.message);
-  }
-
-  /**
-   * Takes a connection slot until the socket closes. A method of its own so
-   * the close listener's closure holds only `ip`, not the upgrade request,
-   * its head buffer or its credential for the life of the connection.
-   */
-  private holdSlot(socket: Socket, ip: string, ipCount: number): void {
-    this.slots++;
-    this.perIp.set(ip, ipCount + 1);
-    socket.once('close', () => this.releaseSlot(ip));
-  }
-
-  private releaseSlot(ip: string): void {
-    this.slots--;
-    const n = (this.perIp.get(ip) ?? 1) - 1;
-    if (n <= 0) this.perIp.delete(ip);
-    else this.perIp.set(ip, n);
-  }
-
-  private reject(
-    socket: Socket,
-    status: keyof typeof STATUS_TEXT,
-    reason: RejectReason,
-    headers: Record<string, string> = {},
-    message: string = reason,
-  ): void {
-    this.metrics.rejected[reason]++;
-    this.logger.debug({ status, reason, ip: socket.remoteAddress }, 'upgrade rejected');
-    if (socket.destroyed) return;
-    if (status === 503 && headers['Retry-After'] === undefined) headers = { ...headers, 'Retry-After': String(this.options.retryAfterSeconds) };
-    const extra = Object.entries(headers)
-      .map(([k, v]) => `${k}: ${v}\r\n`)
-      .join('');
-    const body = `${message}\n`;
-    endAndDestroy(
-      socket,
-      `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
-  }
 
   private accept(ws: WebSocket, socket: Socket, ip: string, identity: VerifiedIdentity | undefined): void {
     const codec = this.negotiator?.codecFor(ws.protocol);
@@ -483,19 +331,6 @@ export class McpWsServer implements SessionHost {
   }
 }
 
-function retryAfter(ms: number): Record<string, string> {
-  return { 'Retry-After': String(Number.isFinite(ms) ? Math.max(1, Math.ceil(ms / 1000)) : 60) };
-}
-
-const STATUS_TEXT = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-} as const;
-
 /** The handler of a session whose factory threw: the session is already closing with 1011. */
 function isSessionHandler(h: unknown): h is SessionHandler {
   if (typeof h !== 'object' || h === null) return false;
@@ -526,49 +361,6 @@ function readTls(files: TlsFiles): { cert: Buffer; key: Buffer; ca?: Buffer; req
     out.rejectUnauthorized = true;
   }
   return out;
-}
-
-/** Selects `mcp` when offered; a client offering no subprotocol is accepted without one. */
-function selectProtocol(protocols: Set<string>): string | false {
-  return protocols.has('mcp') ? 'mcp' : false;
-}
-
-function onSocketError(): void {
-  // A reset during or after the handshake: the close handler cleans up.
-}
-
-function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable || err.code === 'ECONNRESET') {
-    socket.destroy();
-    return;
-  }
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-  endAndDestroy(socket, `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-}
-
-/** Grace a rejected peer gets to receive its response before the socket is destroyed anyway. */
-const REJECT_GRACE_MS = 1000;
-
-/**
- * Sends a final response on a socket the HTTP server does not manage (an
- * upgrade, a parse error) and destroys the socket once the response is
- * flushed, as ws does when it aborts a handshake. end() alone only half-closes:
- * a peer that never closes its side would keep the socket, and the
- * connection slot released on its close, forever. A peer that does not even
- * let the response out is cut off after REJECT_GRACE_MS.
- */
-function endAndDestroy(socket: Duplex, response: string): void {
-  if (socket.destroyed) return;
-  socket.once('finish', destroyThis);
-  const timer = setTimeout(() => socket.destroy(), REJECT_GRACE_MS);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
-  socket.end(response);
-}
-
-function destroyThis(this: Duplex): void {
-  this.destroy();
 }
 
 /** Turns a listen failure into one clear line. */
