@@ -242,7 +242,7 @@ export class McpWsServer implements SessionHost {
     return this.door.slots;
   }
 
-  // ------------------------------------------------------------------ door
+  // -------------------------------------------------------------- sessions
 
   private accept(ws: WebSocket, socket: Socket, ip: string, identity: VerifiedIdentity | undefined): void {
     const codec = this.negotiator?.codecFor(ws.protocol);
