@@ -4,7 +4,8 @@
  * Server:  McpWsServer + McpRouter (native) or SdkHost (any SDK server)
  * Client:  WebSocketClientTransport (SDK Transport) and McpWsClient
  */
-export { McpWsServer, resolveServerOptions, type McpWsServerOptions, type HandlerSource, type ServerAddress } from './server/server.js';
+export { McpWsServer, type ServerAddress } from './server/server.js';
+export { resolveServerOptions, type McpWsServerOptions, type HandlerSource } from './server/server-options.js';
 export type { Identity, SessionPeer, SessionHandler, HandlerFactory, Reply } from './server/handler.js';
 export * from './router/index.js';
 export { SdkHost, SdkSessionTransport, type SdkServerFactory, type SdkServerLike, type SdkSessionInfo, type SdkHostOptions } from './sdk/sdk-host.js';

@@ -3,7 +3,8 @@
  * reads replies in order. Nothing here is a mock.
  */
 import { WebSocket } from 'ws';
-import { McpWsServer, type McpWsServerOptions } from '../src/server/server.js';
+import { McpWsServer } from '../src/server/server.js';
+import type { McpWsServerOptions } from '../src/server/server-options.js';
 import { createDemoRouter } from '../src/demo/demo-router.js';
 
 const started: McpWsServer[] = [];

@@ -14,7 +14,8 @@
  * Exposes the rate limiter's decision counters (allowed, denied) to the
  * parent through the `stats` query.
  */
-import { McpWsServer, type McpWsServerOptions } from '../../src/server/server.js';
+import { McpWsServer } from '../../src/server/server.js';
+import type { McpWsServerOptions } from '../../src/server/server-options.js';
 import { createDemoRouter } from '../../src/demo/demo-router.js';
 import { serveTarget } from './target-ipc.js';
 

@@ -15,7 +15,7 @@
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { SdkHost, type SdkServerFactory } from '../sdk/sdk-host.js';
-import type { HandlerSource } from '../server/server.js';
+import type { HandlerSource } from '../server/server-options.js';
 
 type Kind = 'router' | 'sdk';
 

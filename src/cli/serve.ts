@@ -10,7 +10,8 @@ import { isLoopbackHost } from '../server/origin.js';
 import { ConfigError, loadConfigFile, parseServeConfig, type ServeConfig } from '../config/schema.js';
 import { createDemoRouter } from '../demo/demo-router.js';
 import { McpRouter } from '../router/router.js';
-import { McpWsServer, type HandlerSource } from '../server/server.js';
+import { McpWsServer } from '../server/server.js';
+import type { HandlerSource } from '../server/server-options.js';
 import { loadHandlerModule } from './load-module.js';
 import { exitOnSignals } from './signals.js';
 

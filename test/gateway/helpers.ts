@@ -4,7 +4,8 @@
  * (servers drained, pools closed, any stdio child still alive SIGKILLed).
  */
 import { fileURLToPath } from 'node:url';
-import { McpWsServer, type McpWsServerOptions } from '../../src/server/server.js';
+import { McpWsServer } from '../../src/server/server.js';
+import type { McpWsServerOptions } from '../../src/server/server-options.js';
 import { McpWsGateway, type McpWsGatewayOptions } from '../../src/gateway/gateway.js';
 import { killAllStdioChildren } from '../../src/gateway/upstream-stdio.js';
 import { McpWsClient } from '../../src/transport/client.js';

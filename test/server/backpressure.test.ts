@@ -15,7 +15,7 @@ import { McpRouter } from '../../src/router/router.js';
 import { createDemoRouter } from '../../src/demo/demo-router.js';
 import { codecLimiter } from '../../src/compression/limiter.js';
 import { MAX_PENDING_DECODES } from '../../src/server/session.js';
-import { resolveServerOptions } from '../../src/server/server.js';
+import { resolveServerOptions } from '../../src/server/server-options.js';
 import { parseServeConfig } from '../../src/config/schema.js';
 import { RawClient, closeAll, startServer } from '../helpers.js';
 import { serve } from '../cli/run.js';

@@ -1,0 +1,281 @@
+/**
+ * The door: admission of WebSocket upgrades to MCP sessions.
+ *
+ * Admission happens in the `upgrade` event, before a WebSocket object
+ * exists, and takes a connection slot synchronously, so a burst of
+ * concurrent upgrades cannot race past maxConnections / maxConnectionsPerIp.
+ * A slot is released when the TCP socket closes, whatever happened to the
+ * handshake.
+ *
+ *   upgrade ─► path? 404 ─► headers > maxHeaders? 400 ─► Origin? 403 ─► Host? 403
+ *          ─► credential malformed? 401 (auth on)
+ *          ─► draining? 503 ─► slots? 503 ─► per-IP slots? 503
+ *          ─► handshake rate? 503 + Retry-After
+ *          ─► take the slot
+ *          ─► shared handshake rate (Redis)? 503 + Retry-After
+ *          ─► verify credential? 401 | 403 | 503 (keys unavailable) ─► draining? 503
+ *          ─► ws.handleUpgrade (subprotocol `mcp` or a negotiated codec) ─► admitted
+ *
+ * Every rejection is a complete HTTP response after which the socket is
+ * destroyed once flushed (or after a short grace), so a peer that never
+ * closes its side cannot keep a slot. The handshake timeout is the HTTP
+ * server's headersTimeout; the parser's own errors (oversized headers,
+ * timeout, garbage) are answered by onClientError.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import { CloseCode } from '../protocol/close-codes.js';
+import type { RejectReason, ServerMetrics } from '../metrics/metrics.js';
+import { OriginPolicy } from './origin.js';
+import { AuthError, KeySourceUnavailableError, extractCredential, type Authenticator, type VerifiedIdentity } from './auth.js';
+import type { RateLimiter } from '../ratelimit/limiter.js';
+import { toWsPerMessageDeflate, type ResolvedCompressionConfig } from '../compression/config.js';
+import type { CodecNegotiator } from '../compression/negotiate.js';
+import type { ResolvedServerOptions } from './server-options.js';
+
+/** What the door reads from its server. */
+export interface AdmissionHost {
+  readonly options: ResolvedServerOptions;
+  readonly metrics: ServerMetrics;
+  readonly logger: Logger;
+  readonly auth: Authenticator | undefined;
+  readonly rateLimiter: RateLimiter | undefined;
+  readonly draining: boolean;
+}
+
+/** Called with each upgrade that passed the door; the slot is held until `socket` closes. */
+export type Admitted = (ws: WebSocket, socket: Socket, ip: string, identity: VerifiedIdentity | undefined) => void;
+
+/** HTTP server options that bound the handshake: header time, request time, header size. */
+export function handshakeHttpOptions(options: ResolvedServerOptions): {
+  headersTimeout: number;
+  requestTimeout: number;
+  connectionsCheckingInterval: number;
+  maxHeaderSize: number;
+} {
+  return {
+    headersTimeout: options.handshakeTimeoutMs,
+    requestTimeout: Math.max(options.handshakeTimeoutMs, 30_000),
+    connectionsCheckingInterval: Math.min(1000, options.handshakeTimeoutMs),
+    maxHeaderSize: 16 * 1024,
+  };
+}
+
+/** Admits or rejects upgrades, and counts the connection slots they hold. */
+export class Admission {
+  private readonly wss: WebSocketServer;
+  private readonly origins: OriginPolicy;
+  private readonly perIp = new Map<string, number>();
+  private slotsTaken = 0;
+
+  constructor(
+    private readonly host: AdmissionHost,
+    negotiator: CodecNegotiator | undefined,
+    compression: ResolvedCompressionConfig | undefined,
+    private readonly admitted: Admitted,
+  ) {
+    const o = host.options;
+    this.origins = new OriginPolicy({ allowedOrigins: o.allowedOrigins, allowedHosts: o.allowedHosts, bindHost: o.host });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: o.maxPayload,
+      clientTracking: false,
+      perMessageDeflate: compression ? toWsPerMessageDeflate(compression) : false,
+      handleProtocols: negotiator ? (offered: Set<string>) => negotiator.select(offered) : selectProtocol,
+      maxFragments: o.maxFragments,
+      maxBufferedChunks: o.maxBufferedChunks,
+    } as ConstructorParameters<typeof WebSocketServer>[0]);
+  }
+
+  /** Connection slots taken: open sessions plus upgrades still being admitted. */
+  get slots(): number {
+    return this.slotsTaken;
+  }
+
+  /** The HTTP server's `upgrade` listener. */
+  onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const { options, auth, rateLimiter } = this.host;
+    socket.on('error', onSocketError);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q === -1 ? url : url.slice(0, q);
+    if (pathname !== options.path) return this.reject(socket, 404, 'path');
+    if (req.rawHeaders.length > 2 * options.maxHeaders) return this.reject(socket, 400, 'headers');
+    if (!this.origins.checkOrigin(req.headers.origin)) return this.reject(socket, 403, 'origin');
+    if (!this.origins.checkHost(req.headers.host)) return this.reject(socket, 403, 'host');
+    let token: string | undefined;
+    if (auth) {
+      try {
+        token = extractCredential(url, req.headers.authorization, req.headers['sec-websocket-protocol']);
+      } catch (err) {
+        return this.rejectAuth(socket, err);
+      }
+    }
+    if (this.host.draining) return this.reject(socket, 503, 'draining');
+    if (this.slotsTaken >= options.maxConnections) return this.reject(socket, 503, 'max_connections');
+    const ip = socket.remoteAddress ?? '';
+    const perIpMax = options.maxConnectionsPerIp;
+    const ipCount = this.perIp.get(ip) ?? 0;
+    if (perIpMax > 0 && ipCount >= perIpMax) return this.reject(socket, 503, 'max_connections_per_ip');
+    const handshakeVerdict = rateLimiter?.checkHandshake(ip);
+    if (handshakeVerdict) {
+      // A shared (Redis) handshake limit answers asynchronously; admission waits for it below.
+      if (!(handshakeVerdict instanceof Promise)) {
+        if (handshakeVerdict.kind === 'denied') return this.reject(socket, 503, 'handshake_rate', retryAfter(handshakeVerdict.retryAfterMs));
+      }
+    }
+    // Take the slot now, synchronously: concurrent upgrades see it at once.
+    this.holdSlot(socket, ip, ipCount);
+    if (handshakeVerdict instanceof Promise) {
+      handshakeVerdict.then(
+        (v) => {
+          if (v?.kind === 'denied') return this.reject(socket, 503, 'handshake_rate', retryAfter(v.retryAfterMs));
+          this.authenticate(req, socket, head, ip, token);
+        },
+        () => this.authenticate(req, socket, head, ip, token),
+      );
+      return;
+    }
+    this.authenticate(req, socket, head, ip, token);
+  }
+
+  /** Runs from promise callbacks: whatever throws here is answered on this connection and never escapes. */
+  private authenticate(req: IncomingMessage, socket: Socket, head: Buffer, ip: string, token: string | undefined): void {
+    if (socket.destroyed) return;
+    const auth = this.host.auth;
+    if (!auth) return this.upgrade(req, socket, head, ip, undefined);
+    auth.verify(token).then(
+      (identity) => {
+        if (socket.destroyed) return;
+        if (this.host.draining) return this.reject(socket, 503, 'draining');
+        this.upgrade(req, socket, head, ip, identity);
+      },
+      (err: unknown) => this.rejectAuth(socket, err),
+    );
+  }
+
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer, ip: string, identity: VerifiedIdentity | undefined): void {
+    let ws: WebSocket | undefined;
+    try {
+      this.wss.handleUpgrade(req, socket, head, (opened: WebSocket) => {
+        ws = opened;
+        this.admitted(opened, socket, ip, identity);
+      });
+    } catch (err) {
+      this.host.logger.error({ err }, 'upgrade failed');
+      if (ws) ws.close(CloseCode.INTERNAL_ERROR, 'internal error');
+      else this.reject(socket, 500, 'internal');
+    }
+  }
+
+  private rejectAuth(socket: Socket, err: unknown): void {
+    // Our failure, not the client's: logged once per outage by the key source listener.
+    if (err instanceof KeySourceUnavailableError) return this.reject(socket, 503, 'auth_unavailable', {}, 'credential keys unavailable');
+    if (!(err instanceof AuthError)) {
+      this.host.logger.error({ err }, 'credential check failed');
+      return this.reject(socket, 503, 'auth');
+    }
+    const auth = this.host.auth;
+    const challenge: Record<string, string> = auth ? { 'WWW-Authenticate': auth.challenge(err) } : {};
+    this.reject(socket, err.status, err.status === 401 ? 'auth' : 'forbidden', challenge, err.message);
+  }
+
+  /**
+   * Takes a connection slot until the socket closes. A method of its own so
+   * the close listener's closure holds only `ip`, not the upgrade request,
+   * its head buffer or its credential for the life of the connection.
+   */
+  private holdSlot(socket: Socket, ip: string, ipCount: number): void {
+    this.slotsTaken++;
+    this.perIp.set(ip, ipCount + 1);
+    socket.once('close', () => this.releaseSlot(ip));
+  }
+
+  private releaseSlot(ip: string): void {
+    this.slotsTaken--;
+    const n = (this.perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(ip);
+    else this.perIp.set(ip, n);
+  }
+
+  private reject(
+    socket: Socket,
+    status: keyof typeof STATUS_TEXT,
+    reason: RejectReason,
+    headers: Record<string, string> = {},
+    message: string = reason,
+  ): void {
+    this.host.metrics.rejected[reason]++;
+    this.host.logger.debug({ status, reason, ip: socket.remoteAddress }, 'upgrade rejected');
+    if (socket.destroyed) return;
+    if (status === 503 && headers['Retry-After'] === undefined) headers = { ...headers, 'Retry-After': String(this.host.options.retryAfterSeconds) };
+    const extra = Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    const body = `${message}\n`;
+    endAndDestroy(
+      socket,
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+}
+
+function retryAfter(ms: number): Record<string, string> {
+  return { 'Retry-After': String(Number.isFinite(ms) ? Math.max(1, Math.ceil(ms / 1000)) : 60) };
+}
+
+const STATUS_TEXT = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+} as const;
+
+/** Selects `mcp` when offered; a client offering no subprotocol is accepted without one. */
+function selectProtocol(protocols: Set<string>): string | false {
+  return protocols.has('mcp') ? 'mcp' : false;
+}
+
+function onSocketError(): void {
+  // A reset during or after the handshake: the close handler cleans up.
+}
+
+/** The HTTP server's `clientError` listener: a request the parser refused gets 431, 408 or 400, then the socket goes. */
+export function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+  endAndDestroy(socket, `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** Grace a rejected peer gets to receive its response before the socket is destroyed anyway. */
+const REJECT_GRACE_MS = 1000;
+
+/**
+ * Sends a final response on a socket the HTTP server does not manage (an
+ * upgrade, a parse error) and destroys the socket once the response is
+ * flushed, as ws does when it aborts a handshake. end() alone only half-closes:
+ * a peer that never closes its side would keep the socket, and the
+ * connection slot released on its close, forever. A peer that does not even
+ * let the response out is cut off after REJECT_GRACE_MS.
+ */
+function endAndDestroy(socket: Duplex, response: string): void {
+  if (socket.destroyed) return;
+  socket.once('finish', destroyThis);
+  const timer = setTimeout(() => socket.destroy(), REJECT_GRACE_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.end(response);
+}
+
+function destroyThis(this: Duplex): void {
+  this.destroy();
+}

@@ -1,0 +1,75 @@
+/**
+ * The plain HTTP routes served on the WebSocket port, for requests that are
+ * not upgrades:
+ *
+ *   <path>    426 Upgrade Required (the endpoint speaks WebSocket only)
+ *   /healthz  200 while the process serves
+ *   /readyz   200 with the session count; 503 once draining, so a load
+ *             balancer stops routing here
+ *   /metrics  Prometheus text
+ *   other     405 for methods other than GET/HEAD, else 404
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { ServerMetrics } from '../metrics/metrics.js';
+
+/** What the routes read from their server. */
+export interface HttpRoutesHost {
+  readonly options: { readonly path: string };
+  readonly metrics: ServerMetrics;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly draining: boolean;
+  readonly sessionCount: number;
+}
+
+/** Answers one non-upgrade request. */
+export function serveHttp(host: HttpRoutesHost, req: IncomingMessage, res: ServerResponse): void {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const pathname = q === -1 ? url : url.slice(0, q);
+  if (pathname === host.options.path) {
+    host.metrics.rejected.not_upgrade++;
+    // Connection: close — the HTTP server then ends and destroys the socket once the reply is out.
+    res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade, close' });
+    res.end('Upgrade Required: this endpoint speaks MCP over WebSocket\n');
+    return;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' });
+    res.end('Method Not Allowed\n');
+    return;
+  }
+  switch (pathname) {
+    case '/healthz':
+      sendJson(res, 200, { status: 'ok' });
+      return;
+    case '/readyz':
+      if (host.draining) sendJson(res, 503, { status: 'draining' });
+      else sendJson(res, 200, { status: 'ready', sessions: host.sessionCount });
+      return;
+    case '/metrics':
+      host.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'Content-Type': host.registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          host.logger.error({ err }, 'metrics scrape failed');
+          res.writeHead(500, { 'Content-Type': 'text/plain' });
+          res.end('metrics unavailable\n');
+        },
+      );
+      return;
+    default:
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('Not Found\n');
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+  res.end(text);
+}
