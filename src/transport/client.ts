@@ -83,8 +83,8 @@ export type NotificationHandler = (params: Params | undefined, method: string) =
 
 /**
  * Answers a server-to-client request. The returned value (or resolved
- * promise) is the result; throw an {@link RpcError} or {@link McpRpcError} to
- * answer with that code, anything else answers -32603 "Internal error".
+ * promise) is the result; throw an {@link RpcError} to answer with that
+ * code, anything else answers -32603 "Internal error".
  */
 export type RequestHandler = (params: Params | undefined, request: { id: RequestId; method: string }) => unknown;
 
@@ -98,21 +98,6 @@ export interface ClientCloseInfo {
 
 /** `clientInfo` sent by {@link McpWsClient.initialize} when none is given. */
 export const DEFAULT_CLIENT_INFO: ClientInfo = Object.freeze({ name: 'mcp-ws-client', version: '0.1.0' });
-
-/** A JSON-RPC error reply from the server. */
-export class McpRpcError extends Error {
-  /** JSON-RPC error code, e.g. -32602. */
-  readonly code: number;
-  /** The error's `data` member, if any. */
-  readonly data: unknown;
-
-  constructor(code: number, message: string, data?: unknown) {
-    super(message);
-    this.name = 'McpRpcError';
-    this.code = code;
-    this.data = data;
-  }
-}
 
 /**
  * Rejection of calls pending when the connection closed, and of calls made
@@ -321,7 +306,7 @@ export class McpWsClient {
 
   /**
    * Sends a request and resolves with its result. Rejects with
-   * {@link McpRpcError} on an error reply, `McpWsError` `REQUEST_TIMEOUT` or
+   * {@link RpcError} on an error reply, `McpWsError` `REQUEST_TIMEOUT` or
    * `REQUEST_CANCELLED` (both also send `notifications/cancelled`), or
    * {@link ConnectionClosedError} when the connection closes first.
    */
@@ -515,14 +500,14 @@ export class McpWsClient {
     if (call === undefined) {
       this.emitError(
         error !== undefined
-          ? new McpRpcError(error.code, `Error reply for id ${String(msg.id)}: ${error.message}`, error.data)
+          ? new RpcError(error.code, `Error reply for id ${String(msg.id)}: ${error.message}`, error.data)
           : new Error(`Received a reply for unknown request id ${String(msg.id)}`),
       );
       return;
     }
     this.calls.map.delete(call.id);
     call.release();
-    if (error !== undefined) call.reject(new McpRpcError(error.code, error.message, error.data));
+    if (error !== undefined) call.reject(new RpcError(error.code, error.message, error.data));
     else call.resolve(msg.result);
   }
 
@@ -558,8 +543,6 @@ export class McpWsClient {
       reply = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: result === undefined ? {} : result });
     } catch (err) {
       if (err instanceof RpcError) {
-        reply = errorReply(msg.id, err.rpcCode, err.message, err.data);
-      } else if (err instanceof McpRpcError) {
         reply = errorReply(msg.id, err.code, err.message, err.data);
       } else {
         this.emitError(err);
