@@ -28,7 +28,7 @@ import {
   type ResolvedConnectOptions,
   type WebSocketConnectOptions,
 } from './open.js';
-import { Connection, type CloseInfo, type ConnectionListener } from './connection.js';
+import { Connection, emitGuarded, type CloseInfo, type ConnectionListener } from './connection.js';
 
 export type { CloseInfo } from './connection.js';
 
@@ -96,7 +96,11 @@ const TRANSPORT_OPTION_KEYS: readonly string[] = Object.freeze([...CONNECT_OPTIO
 /** Lifecycle of a {@link WebSocketClientTransport}. */
 export type ClientTransportState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
 
-/** Events of {@link WebSocketClientTransport} (only emitted when `reconnect` is enabled). */
+/**
+ * Events of {@link WebSocketClientTransport} (only emitted when `reconnect` is
+ * enabled). A listener that throws is reported through `onerror`; the
+ * transport goes on.
+ */
 export type ClientTransportEvents = {
   /** An established connection was lost and the transport will try to reconnect. */
   disconnected: [info: CloseInfo];
@@ -325,7 +329,7 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
     if (this._state === 'closed') return; // close() is in progress and reports.
     if (this.options.reconnect !== false && isReconnectableClose(info.code)) {
       this._state = 'reconnecting';
-      this.emit('disconnected', info);
+      this.emitSafely('disconnected', info);
       this.failOutstanding(info);
       if (this._state === 'reconnecting') this.scheduleReconnect(1, undefined);
       return;
@@ -353,12 +357,12 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
     if (attempt > policy.maxAttempts || (lastError !== undefined && !isRetryableConnectError(lastError))) {
       this._state = 'closed';
       this.abort.abort();
-      this.emit('reconnect_failed', { attempts: attempt - 1, error: lastError });
+      this.emitSafely('reconnect_failed', { attempts: attempt - 1, error: lastError });
       this.finish();
       return;
     }
     const delayMs = fullJitterDelay(attempt - 1, policy);
-    this.emit('reconnecting', { attempt, delayMs });
+    this.emitSafely('reconnecting', { attempt, delayMs });
     if (this._state !== 'reconnecting') return; // A listener closed the transport.
     this.reconnectTimer = setTimeout(this.reconnectNow, delayMs, attempt);
   }
@@ -385,7 +389,7 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
       return;
     }
     this.attach(ws);
-    this.emit('reconnected', { attempt });
+    this.emitSafely('reconnected', { attempt });
   }
 
   /** Final state: no socket, no timers, `onclose` once. */
@@ -425,6 +429,11 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
     onError: this.reportError,
     onClose: this.handleClose,
   };
+
+  /** Emits a lifecycle event; a listener that throws goes to `onerror` and the rest still run. */
+  private emitSafely<K extends keyof ClientTransportEvents>(event: K, info: ClientTransportEvents[K][0]): void {
+    emitGuarded(this, event, info, this.reportError);
+  }
 
   private notConnectedMessage(): string {
     switch (this._state) {
