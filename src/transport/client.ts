@@ -234,7 +234,11 @@ export class McpWsClient {
 
   private constructor(ws: WebSocket, options: ResolvedMcpWsClientOptions) {
     this.options = options;
-    this.conn = new Connection(ws, options, { onMessage: this.handleMessage, onError: this.emitErrorBound, onClose: this.handleClose });
+    this.conn = new Connection(ws, options, {
+      onMessage: this.handleMessage,
+      onError: this.emitErrorBound,
+      onClose: this.handleClose,
+    });
     this.calls = new CallTable(this.conn);
   }
 
