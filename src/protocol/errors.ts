@@ -67,17 +67,33 @@ export class McpWsError extends Error {
 }
 
 /**
- * An error a handler throws to answer with a specific JSON-RPC code and
- * message (for example -32602 with details). Any other thrown value becomes
- * -32603 "Internal error" with no message or stack sent to the peer.
+ * A JSON-RPC error with a numeric code: what a handler throws to answer with
+ * a specific code and message (for example -32602 with details), and what
+ * the client rejects a call with when the peer answers with an error. Any
+ * other value a handler throws becomes -32603 "Internal error" with no
+ * message or stack sent to the peer.
  */
 export class RpcError extends Error {
+  /** JSON-RPC error code, e.g. -32602. */
+  readonly code: number;
+  /** The same JSON-RPC error code, under the name {@link McpWsError} uses. */
   readonly rpcCode: number;
+  /** The error's `data` member, if any. */
   readonly data: unknown;
-  constructor(rpcCode: number, message: string, data?: unknown) {
+
+  constructor(code: number, message: string, data?: unknown) {
     super(message);
     this.name = 'RpcError';
-    this.rpcCode = rpcCode;
+    this.code = code;
+    this.rpcCode = code;
     this.data = data;
   }
 }
+
+/**
+ * @deprecated The same class as {@link RpcError}, under its former client-side
+ * name; `instanceof` works with either. Use `RpcError`.
+ */
+export const McpRpcError = RpcError;
+/** @deprecated Use {@link RpcError}. */
+export type McpRpcError = RpcError;

@@ -9,32 +9,28 @@
  * ```
  */
 import { EventEmitter } from 'node:events';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
 import { CLOSE_CODE_TABLE, CloseCode } from '../protocol/close-codes.js';
 import { ERRORS } from '../protocol/errors.js';
-import { classify, Kind, type RequestId } from '../protocol/jsonrpc.js';
+import { Kind, type RequestId } from '../protocol/jsonrpc.js';
 import { fullJitterDelay, validateBackoffOptions, type BackoffOptions } from './backoff.js';
 import {
   CONNECT_OPTION_KEYS,
-  Heartbeat,
   WebSocketConnectError,
   checkOptionKeys,
-  closeGracefully,
   describeValue,
   openWebSocket,
   parseWebSocketUrl,
   redactUrl,
   resolveConnectOptions,
-  terminateForHeartbeat,
   type ResolvedConnectOptions,
   type WebSocketConnectOptions,
-  sendMessage,
-  wireFor,
-  receiveMessage,
 } from './open.js';
-import type { WireCodec } from '../compression/wire-codec.js';
+import { Connection, emitGuarded, type CloseInfo, type ConnectionListener } from './connection.js';
+
+export type { CloseInfo } from './connection.js';
 
 /** Reconnection policy: bounded attempts spaced by full-jitter exponential backoff. */
 export interface ReconnectOptions extends BackoffOptions {
@@ -100,15 +96,11 @@ const TRANSPORT_OPTION_KEYS: readonly string[] = Object.freeze([...CONNECT_OPTIO
 /** Lifecycle of a {@link WebSocketClientTransport}. */
 export type ClientTransportState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
 
-/** A WebSocket close as the transport saw it. */
-export interface CloseInfo {
-  /** Close code; 4002 when the heartbeat ended the connection, 1006 when the socket just dropped. */
-  readonly code: number;
-  /** Close reason sent by the peer, often empty. */
-  readonly reason: string;
-}
-
-/** Events of {@link WebSocketClientTransport} (only emitted when `reconnect` is enabled). */
+/**
+ * Events of {@link WebSocketClientTransport} (only emitted when `reconnect` is
+ * enabled). A listener that throws is reported through `onerror`; the
+ * transport goes on.
+ */
 export type ClientTransportEvents = {
   /** An established connection was lost and the transport will try to reconnect. */
   disconnected: [info: CloseInfo];
@@ -189,14 +181,11 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
   readonly options: ResolvedClientTransportOptions;
 
   private readonly url: URL;
-  private ws: WebSocket | undefined;
-  private heartbeat: Heartbeat | undefined;
-  /** The negotiated codec of the current socket, if the server selected one offered. */
-  private wire: WireCodec | undefined;
+  /** The current connection; undefined before start() and between a loss and a reconnect. */
+  private conn: Connection | undefined;
   private _state: ClientTransportState = 'idle';
   private _lastClose: CloseInfo | undefined;
   private _protocolVersion: string | undefined;
-  private heartbeatExpired = false;
   private closeNotified = false;
   private closing: Promise<void> | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -227,12 +216,12 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
 
   /** Bytes queued on the current socket and not yet written out (0 when not connected). */
   get bufferedAmount(): number {
-    return this.ws?.bufferedAmount ?? 0;
+    return this.conn?.bufferedAmount ?? 0;
   }
 
   /** The subprotocol the server selected (`'mcp'`), or undefined when not connected. */
   get protocol(): string | undefined {
-    return this.ws?.protocol;
+    return this.conn?.protocol;
   }
 
   /** The MCP protocol version the SDK negotiated, once initialized. */
@@ -276,8 +265,8 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
    * Rejects when not connected (including while reconnecting).
    */
   send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
-    const ws = this.ws;
-    if (ws === undefined || ws.readyState !== WebSocket.OPEN) {
+    const conn = this.conn;
+    if (conn === undefined || !conn.isOpen) {
       return Promise.reject(new Error(this.notConnectedMessage()));
     }
     let data: string;
@@ -289,13 +278,7 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
     if (this.outstanding !== undefined && 'method' in message && 'id' in message) {
       this.outstanding.add(message.id);
     }
-    if (ws.bufferedAmount < this.options.highWaterMark) {
-      sendMessage(ws, this.wire, data);
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      sendMessage(ws, this.wire, data, (err) => (err ? reject(err) : resolve()));
-    });
+    return conn.sendBuffered(data);
   }
 
   /**
@@ -314,14 +297,13 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
       clearTimeout(this.reconnectTimer);
       this.reconnectTimer = undefined;
     }
-    this.heartbeat?.stop();
-    this.heartbeat = undefined;
-    const ws = this.ws;
-    if (ws !== undefined) {
+    const conn = this.conn;
+    if (conn !== undefined) {
+      conn.stopHeartbeat();
       try {
-        await closeGracefully(ws, CloseCode.NORMAL);
+        await conn.close(CloseCode.NORMAL);
       } catch (err) {
-        ws.terminate();
+        conn.terminate();
         this.reportError(err);
       }
     }
@@ -330,81 +312,24 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
   }
 
   private attach(ws: WebSocket): void {
-    this.ws = ws;
-    this.wire = wireFor(ws, this.options);
-    this.heartbeatExpired = false;
-    ws.on('message', this.handleMessage);
-    ws.on('close', this.handleClose);
-    ws.on('error', this.handleError);
-    const hb = this.options.heartbeat;
-    if (hb !== false) this.heartbeat = new Heartbeat(ws, hb, this.handleHeartbeatTimeout);
+    this.conn = new Connection(ws, this.options, this.listener, redactUrl(this.url));
     this._state = 'open';
-    ws.resume();
   }
 
-  private detach(ws: WebSocket): void {
-    ws.off('message', this.handleMessage);
-    ws.off('close', this.handleClose);
-    ws.off('error', this.handleError);
-    this.heartbeat?.stop();
-    this.heartbeat = undefined;
-    if (this.ws === ws) this.ws = undefined;
-  }
-
-  private readonly handleMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
-    if (this.heartbeat !== undefined) this.heartbeat.alive = true;
-    receiveMessage(this.wire, data as Buffer, isBinary, this.handleText, this.reportErrorBound);
-  };
-
-  private readonly reportErrorBound = (err: Error): void => this.reportError(err);
-
-  private readonly handleText = (text: string): void => {
-    let msg: unknown;
-    try {
-      msg = JSON.parse(text);
-    } catch (err) {
-      this.reportError(new Error(`Ignored a text frame that is not valid JSON: ${(err as Error).message}`));
-      return;
-    }
-    const kind = classify(msg);
-    if (kind === Kind.Invalid) {
-      const shown = text.length > 200 ? `${text.slice(0, 200)}...` : text;
-      this.reportError(new Error(`Ignored a message that is not a valid JSON-RPC 2.0 message: ${shown}`));
-      return;
-    }
+  private readonly handleMessage = (msg: unknown, kind: Kind): void => {
     if (kind === Kind.Response && this.outstanding !== undefined) {
       this.outstanding.delete((msg as { id: RequestId }).id);
     }
-    this.deliver(msg as JSONRPCMessage);
+    this.onmessage?.(msg as JSONRPCMessage);
   };
 
-  private readonly handleError = (err: Error): void => {
-    this.reportError(err);
-  };
-
-  private readonly handleHeartbeatTimeout = (): void => {
-    const ws = this.ws;
-    if (ws === undefined) return;
-    this.heartbeatExpired = true;
-    const hb = this.options.heartbeat;
-    const ms = hb === false ? 0 : hb.timeoutMs;
-    this.reportError(new Error(`Heartbeat timeout: no pong from ${redactUrl(this.url)} within ${ms} ms; connection terminated`));
-    terminateForHeartbeat(ws);
-  };
-
-  private readonly handleClose = (code: number, reasonBuffer: Buffer): void => {
-    const ws = this.ws;
-    if (ws !== undefined) this.detach(ws);
-    const info: CloseInfo = {
-      code: this.heartbeatExpired ? CloseCode.HEARTBEAT_TIMEOUT : code,
-      reason: this.heartbeatExpired ? 'heartbeat timeout' : reasonBuffer.toString(),
-    };
-    this.heartbeatExpired = false;
+  private readonly handleClose = (info: CloseInfo): void => {
+    this.conn = undefined;
     this._lastClose = info;
     if (this._state === 'closed') return; // close() is in progress and reports.
     if (this.options.reconnect !== false && isReconnectableClose(info.code)) {
       this._state = 'reconnecting';
-      this.emit('disconnected', info);
+      this.emitSafely('disconnected', info);
       this.failOutstanding(info);
       if (this._state === 'reconnecting') this.scheduleReconnect(1, undefined);
       return;
@@ -432,12 +357,12 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
     if (attempt > policy.maxAttempts || (lastError !== undefined && !isRetryableConnectError(lastError))) {
       this._state = 'closed';
       this.abort.abort();
-      this.emit('reconnect_failed', { attempts: attempt - 1, error: lastError });
+      this.emitSafely('reconnect_failed', { attempts: attempt - 1, error: lastError });
       this.finish();
       return;
     }
     const delayMs = fullJitterDelay(attempt - 1, policy);
-    this.emit('reconnecting', { attempt, delayMs });
+    this.emitSafely('reconnecting', { attempt, delayMs });
     if (this._state !== 'reconnecting') return; // A listener closed the transport.
     this.reconnectTimer = setTimeout(this.reconnectNow, delayMs, attempt);
   }
@@ -464,7 +389,7 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
       return;
     }
     this.attach(ws);
-    this.emit('reconnected', { attempt });
+    this.emitSafely('reconnected', { attempt });
   }
 
   /** Final state: no socket, no timers, `onclose` once. */
@@ -489,13 +414,25 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
     }
   }
 
-  private reportError(err: unknown): void {
+  private readonly reportError = (err: unknown): void => {
     const error = err instanceof Error ? err : new Error(String(err));
     try {
       this.onerror?.(error);
     } catch {
       // An error handler that throws must not break the socket's event loop.
     }
+  };
+
+  /** The sockets' reports, to this transport. */
+  private readonly listener: ConnectionListener = {
+    onMessage: this.handleMessage,
+    onError: this.reportError,
+    onClose: this.handleClose,
+  };
+
+  /** Emits a lifecycle event; a listener that throws goes to `onerror` and the rest still run. */
+  private emitSafely<K extends keyof ClientTransportEvents>(event: K, info: ClientTransportEvents[K][0]): void {
+    emitGuarded(this, event, info, this.reportError);
   }
 
   private notConnectedMessage(): string {

@@ -10,13 +10,12 @@
  * await client.close();
  * ```
  */
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { CloseCode } from '../protocol/close-codes.js';
 import { McpWsError, RpcError } from '../protocol/errors.js';
 import {
   INTERNAL_ERROR,
   METHOD_NOT_FOUND,
-  classify,
   errorReply,
   Kind,
   type JsonRpcErrorObject,
@@ -25,20 +24,14 @@ import {
 import { LATEST_PROTOCOL_VERSION } from '../protocol/versions.js';
 import {
   CONNECT_OPTION_KEYS,
-  Heartbeat,
   checkOptionKeys,
-  closeGracefully,
   describeValue,
   openWebSocket,
   resolveConnectOptions,
-  sendMessage,
-  terminateForHeartbeat,
-  wireFor,
-  receiveMessage,
   type ResolvedConnectOptions,
   type WebSocketConnectOptions,
 } from './open.js';
-import type { WireCodec } from '../compression/wire-codec.js';
+import { Connection, type CloseInfo } from './connection.js';
 
 /** Options of {@link McpWsClient.connect}. */
 export interface McpWsClientOptions extends WebSocketConnectOptions {
@@ -83,36 +76,16 @@ export type NotificationHandler = (params: Params | undefined, method: string) =
 
 /**
  * Answers a server-to-client request. The returned value (or resolved
- * promise) is the result; throw an {@link RpcError} or {@link McpRpcError} to
- * answer with that code, anything else answers -32603 "Internal error".
+ * promise) is the result; throw an {@link RpcError} to answer with that
+ * code, anything else answers -32603 "Internal error".
  */
 export type RequestHandler = (params: Params | undefined, request: { id: RequestId; method: string }) => unknown;
 
-/** A WebSocket close as the client saw it. */
-export interface ClientCloseInfo {
-  /** Close code; 4002 when the heartbeat ended the connection. */
-  readonly code: number;
-  /** Close reason, often empty. */
-  readonly reason: string;
-}
+/** A WebSocket close as the client saw it: code 4002 when the heartbeat ended the connection. */
+export type ClientCloseInfo = CloseInfo;
 
 /** `clientInfo` sent by {@link McpWsClient.initialize} when none is given. */
 export const DEFAULT_CLIENT_INFO: ClientInfo = Object.freeze({ name: 'mcp-ws-client', version: '0.1.0' });
-
-/** A JSON-RPC error reply from the server. */
-export class McpRpcError extends Error {
-  /** JSON-RPC error code, e.g. -32602. */
-  readonly code: number;
-  /** The error's `data` member, if any. */
-  readonly data: unknown;
-
-  constructor(code: number, message: string, data?: unknown) {
-    super(message);
-    this.name = 'McpRpcError';
-    this.code = code;
-    this.data = data;
-  }
-}
 
 /**
  * Rejection of calls pending when the connection closed, and of calls made
@@ -191,10 +164,7 @@ function expireCall(call: PendingCall, timeoutMs: number): void {
 class CallTable {
   readonly map = new Map<number, PendingCall>();
 
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly wire: WireCodec | undefined,
-  ) {}
+  constructor(private readonly conn: Connection) {}
 
   /** Rejects a call locally and tells the server to stop working on it. */
   cancel(call: PendingCall, error: Error, reason: string): void {
@@ -202,10 +172,8 @@ class CallTable {
     this.map.delete(call.id);
     call.release();
     call.reject(error);
-    if (this.ws.readyState === WebSocket.OPEN) {
-      sendMessage(
-        this.ws,
-        this.wire,
+    if (this.conn.isOpen) {
+      this.conn.send(
         JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: call.id, reason } }),
       );
     }
@@ -239,19 +207,14 @@ export class McpWsClient {
   /** The resolved, frozen options. */
   readonly options: ResolvedMcpWsClientOptions;
 
-  private readonly ws: WebSocket;
+  private readonly conn: Connection;
   private readonly calls: CallTable;
-  private readonly heartbeat: Heartbeat | undefined;
-  /** The negotiated codec, when the server selected one we offered. */
-  private readonly wire: WireCodec | undefined;
   private readonly notificationHandlers = new Map<string, Set<NotificationHandler>>();
   private readonly anyNotificationHandlers = new Set<NotificationHandler>();
   private readonly requestHandlers = new Map<string, RequestHandler>();
   private readonly closeHandlers = new Set<(info: ClientCloseInfo) => void>();
   private readonly errorHandlers = new Set<(error: Error) => void>();
   private nextId = 1;
-  private heartbeatExpired = false;
-  private _closeInfo: ClientCloseInfo | undefined;
   private closeRequested: ClientCloseInfo | undefined;
   private closing: Promise<void> | undefined;
 
@@ -270,25 +233,23 @@ export class McpWsClient {
   }
 
   private constructor(ws: WebSocket, options: ResolvedMcpWsClientOptions) {
-    this.ws = ws;
     this.options = options;
-    this.wire = wireFor(ws, options);
-    this.calls = new CallTable(ws, this.wire);
-    ws.on('message', this.handleMessage);
-    ws.on('close', this.handleClose);
-    ws.on('error', this.handleError);
-    this.heartbeat = options.heartbeat === false ? undefined : new Heartbeat(ws, options.heartbeat, this.handleHeartbeatTimeout);
-    ws.resume();
+    this.conn = new Connection(ws, options, {
+      onMessage: this.handleMessage,
+      onError: this.emitErrorBound,
+      onClose: this.handleClose,
+    });
+    this.calls = new CallTable(this.conn);
   }
 
   /** The subprotocol the server selected (`'mcp'`). */
   get protocol(): string {
-    return this.ws.protocol;
+    return this.conn.protocol;
   }
 
   /** Bytes queued on the socket and not yet written out. */
   get bufferedAmount(): number {
-    return this.ws.bufferedAmount;
+    return this.conn.bufferedAmount;
   }
 
   /** Number of requests awaiting a reply. */
@@ -298,7 +259,7 @@ export class McpWsClient {
 
   /** How the connection closed, once it has. */
   get closeInfo(): ClientCloseInfo | undefined {
-    return this._closeInfo;
+    return this.conn.closeInfo;
   }
 
   /**
@@ -321,12 +282,12 @@ export class McpWsClient {
 
   /**
    * Sends a request and resolves with its result. Rejects with
-   * {@link McpRpcError} on an error reply, `McpWsError` `REQUEST_TIMEOUT` or
+   * {@link RpcError} on an error reply, `McpWsError` `REQUEST_TIMEOUT` or
    * `REQUEST_CANCELLED` (both also send `notifications/cancelled`), or
    * {@link ConnectionClosedError} when the connection closes first.
    */
   request<T = unknown>(method: string, params?: Params, options?: RequestOptions): Promise<T> {
-    if (this._closeInfo !== undefined || this.ws.readyState !== WebSocket.OPEN) {
+    if (this.conn.closeInfo !== undefined || !this.conn.isOpen) {
       return Promise.reject(this.closedError(method));
     }
     const signal = options?.signal;
@@ -361,7 +322,7 @@ export class McpWsClient {
       signal.addEventListener('abort', call);
     }
     this.calls.map.set(id, call);
-    sendMessage(this.ws, this.wire, data);
+    this.conn.send(data);
     return promise;
   }
 
@@ -370,7 +331,7 @@ export class McpWsClient {
    * `highWaterMark`, otherwise once the frame is written out.
    */
   notify(method: string, params?: Params): Promise<void> {
-    if (this._closeInfo !== undefined || this.ws.readyState !== WebSocket.OPEN) {
+    if (this.conn.closeInfo !== undefined || !this.conn.isOpen) {
       return Promise.reject(this.closedError(method));
     }
     let data: string;
@@ -379,7 +340,7 @@ export class McpWsClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.sendFrame(data);
+    return this.conn.sendBuffered(data);
   }
 
   /**
@@ -419,7 +380,7 @@ export class McpWsClient {
    * if it already has). Returns the unsubscribe function.
    */
   onClose(handler: (info: ClientCloseInfo) => void): () => void {
-    const info = this._closeInfo;
+    const info = this.conn.closeInfo;
     if (info !== undefined) {
       queueMicrotask(() => handler(info));
       return () => undefined;
@@ -448,7 +409,7 @@ export class McpWsClient {
    */
   close(code: number = CloseCode.NORMAL, reason = ''): Promise<void> {
     if (this.closing !== undefined) return this.closing;
-    const closing = closeGracefully(this.ws, code, reason);
+    const closing = this.conn.close(code, reason);
     this.closing = closing;
     this.closeRequested = { code, reason };
     // An invalid code or reason rejects without closing; allow another try.
@@ -461,51 +422,26 @@ export class McpWsClient {
     return closing;
   }
 
-  private sendFrame(data: string): Promise<void> {
-    const ws = this.ws;
-    if (ws.bufferedAmount < this.options.highWaterMark) {
-      sendMessage(ws, this.wire, data);
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      sendMessage(ws, this.wire, data, (err) => (err ? reject(err) : resolve()));
-    });
-  }
-
   private closedError(method: string): ConnectionClosedError {
-    const info = this._closeInfo ?? this.closeRequested ?? { code: 1006, reason: '' };
-    const state = this._closeInfo === undefined ? 'closing' : 'closed';
+    const closed = this.conn.closeInfo;
+    const info = closed ?? this.closeRequested ?? { code: 1006, reason: '' };
+    const state = closed === undefined ? 'closing' : 'closed';
     const why = info.reason ? `: ${info.reason}` : '';
     return new ConnectionClosedError(info.code, info.reason, `Connection ${state} (code ${info.code}${why}); cannot send ${method}`);
   }
 
-  private readonly handleMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
-    if (this.heartbeat !== undefined) this.heartbeat.alive = true;
-    receiveMessage(this.wire, data as Buffer, isBinary, this.handleText, this.emitErrorBound);
-  };
-
   private readonly emitErrorBound = (err: Error): void => this.emitError(err);
 
-  private readonly handleText = (text: string): void => {
-    let msg: unknown;
-    try {
-      msg = JSON.parse(text);
-    } catch (err) {
-      this.emitError(new Error(`Ignored a text frame that is not valid JSON: ${(err as Error).message}`));
-      return;
-    }
-    switch (classify(msg)) {
+  private readonly handleMessage = (msg: unknown, kind: Kind): void => {
+    switch (kind) {
       case Kind.Response:
         this.handleResponse(msg as { id: RequestId | null; result?: unknown; error?: JsonRpcErrorObject });
         return;
       case Kind.Notification:
         this.handleNotification(msg as { method: string; params?: Params });
         return;
-      case Kind.Request:
-        this.handleRequest(msg as { id: RequestId; method: string; params?: Params });
-        return;
       default:
-        this.emitError(new Error('Ignored a message that is not a valid JSON-RPC 2.0 message'));
+        this.handleRequest(msg as { id: RequestId; method: string; params?: Params });
     }
   };
 
@@ -515,14 +451,14 @@ export class McpWsClient {
     if (call === undefined) {
       this.emitError(
         error !== undefined
-          ? new McpRpcError(error.code, `Error reply for id ${String(msg.id)}: ${error.message}`, error.data)
+          ? new RpcError(error.code, `Error reply for id ${String(msg.id)}: ${error.message}`, error.data)
           : new Error(`Received a reply for unknown request id ${String(msg.id)}`),
       );
       return;
     }
     this.calls.map.delete(call.id);
     call.release();
-    if (error !== undefined) call.reject(new McpRpcError(error.code, error.message, error.data));
+    if (error !== undefined) call.reject(new RpcError(error.code, error.message, error.data));
     else call.resolve(msg.result);
   }
 
@@ -558,8 +494,6 @@ export class McpWsClient {
       reply = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: result === undefined ? {} : result });
     } catch (err) {
       if (err instanceof RpcError) {
-        reply = errorReply(msg.id, err.rpcCode, err.message, err.data);
-      } else if (err instanceof McpRpcError) {
         reply = errorReply(msg.id, err.code, err.message, err.data);
       } else {
         this.emitError(err);
@@ -570,26 +504,10 @@ export class McpWsClient {
   }
 
   private sendIfOpen(data: string): void {
-    if (this.ws.readyState === WebSocket.OPEN) sendMessage(this.ws, this.wire, data);
+    if (this.conn.isOpen) this.conn.send(data);
   }
 
-  private readonly handleError = (err: Error): void => {
-    this.emitError(err);
-  };
-
-  private readonly handleHeartbeatTimeout = (): void => {
-    this.heartbeatExpired = true;
-    const hb = this.options.heartbeat;
-    this.emitError(new Error(`Heartbeat timeout: no pong within ${hb === false ? 0 : hb.timeoutMs} ms; connection terminated`));
-    terminateForHeartbeat(this.ws);
-  };
-
-  private readonly handleClose = (code: number, reasonBuffer: Buffer): void => {
-    this.heartbeat?.stop();
-    const info: ClientCloseInfo = this.heartbeatExpired
-      ? { code: CloseCode.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' }
-      : { code, reason: reasonBuffer.toString() };
-    this._closeInfo = info;
+  private readonly handleClose = (info: ClientCloseInfo): void => {
     this.calls.failAll(info);
     for (const handler of this.closeHandlers) {
       try {

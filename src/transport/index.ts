@@ -41,7 +41,6 @@ export {
 export {
   ConnectionClosedError,
   DEFAULT_CLIENT_INFO,
-  McpRpcError,
   McpWsClient,
   resolveMcpWsClientOptions,
   type ClientCloseInfo,

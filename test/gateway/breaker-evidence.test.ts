@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BreakerConfig } from '../../src/gateway/breaker.js';
 import { UpstreamPool, type PoolConfig } from '../../src/gateway/pool.js';
-import { McpRpcError } from '../../src/transport/client.js';
+import { McpRpcError } from '../../src/protocol/errors.js';
 import { fakeConnector, flush, wsSpec, type FakeConnection } from './fake-upstream.js';
 import { closeAll, connect, startGateway, until } from './helpers.js';
 

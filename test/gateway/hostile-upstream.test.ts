@@ -10,7 +10,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { McpRpcError, McpWsClient } from '../../src/transport/client.js';
+import { McpRpcError } from '../../src/protocol/errors.js';
+import { McpWsClient } from '../../src/transport/client.js';
 import { BIN } from '../cli/run.js';
 import { closeAll, connect, startGateway, text, until } from './helpers.js';
 

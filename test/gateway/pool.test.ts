@@ -8,7 +8,8 @@ import { ServerMetrics, createRegistry } from '../../src/metrics/metrics.js';
 import { McpWsGateway } from '../../src/gateway/gateway.js';
 import { UpstreamPool } from '../../src/gateway/pool.js';
 import { parseUpstreams } from '../../src/gateway/config.js';
-import { McpRpcError, type ClientCloseInfo } from '../../src/transport/client.js';
+import { McpRpcError } from '../../src/protocol/errors.js';
+import { type ClientCloseInfo } from '../../src/transport/client.js';
 import { McpWsClient } from '../../src/transport/client.js';
 import { closeAll, connect, fixtureUpstream, startGateway, until } from './helpers.js';
 

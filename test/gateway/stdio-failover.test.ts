@@ -10,7 +10,8 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { McpRpcError, type ClientCloseInfo } from '../../src/transport/client.js';
+import { McpRpcError } from '../../src/protocol/errors.js';
+import { type ClientCloseInfo } from '../../src/transport/client.js';
 import { UPSTREAM_LOST_CLOSE_CODE } from '../../src/gateway/errors.js';
 import { closeAll, connect, fixtureUpstream, startGateway, text, until } from './helpers.js';
 

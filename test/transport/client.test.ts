@@ -1,6 +1,6 @@
 import { describe, it, expect, afterEach } from 'vitest';
-import { McpWsError, RpcError } from '../../src/protocol/errors.js';
-import { ConnectionClosedError, McpRpcError, McpWsClient } from '../../src/transport/client.js';
+import { McpRpcError, McpWsError, RpcError } from '../../src/protocol/errors.js';
+import { ConnectionClosedError, McpWsClient } from '../../src/transport/client.js';
 import { WebSocketConnectError } from '../../src/transport/open.js';
 import { freePort, startServer, startSilentServer, type TestServer } from './helpers.js';
 
