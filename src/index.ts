@@ -16,7 +16,7 @@ export { ServeConfigSchema, parseServeConfig, loadConfigFile, ConfigError, type 
 export * from './transport/index.js';
 export { McpWsGateway } from './gateway/gateway.js';
 export { UpstreamPool, POOL_PRESETS } from './gateway/pool.js';
-export { CircuitBreaker } from './gateway/breaker.js';
+export { CircuitBreaker } from './policy/circuit-breaker.js';
 export { parseUpstream, parseUpstreams } from './gateway/config.js';
 export { GATEWAY_ERRORS, GatewayError, UPSTREAM_LOST_CLOSE_CODE } from './gateway/errors.js';
 export * from './ratelimit/index.js';

@@ -9,7 +9,7 @@
 import { createLogger } from '../log.js';
 import { ConfigError, parseServeConfig } from '../config/schema.js';
 import { McpWsServer } from '../server/server.js';
-import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './balancer.js';
+import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './load-balance-strategy.js';
 import { loadGatewayConfigFile, parseUpstreams, type GatewaySection } from './config.js';
 import { McpWsGateway } from './gateway.js';
 import { resolveAuth } from '../cli/serve.js';

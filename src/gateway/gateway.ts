@@ -21,9 +21,9 @@
 import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';
 import type { SessionHandler, SessionPeer } from '../server/handler.js';
-import { validateBackoffOptions } from '../transport/backoff.js';
-import { seededRandom, type RandomSource } from './balancer.js';
-import type { BreakerConfig } from './breaker.js';
+import { validateBackoffOptions } from '../policy/backoff.js';
+import type { BreakerConfig } from '../policy/circuit-breaker-options.js';
+import { seededRandom, type RandomSource } from '../policy/random.js';
 import { parseUpstreams, type UpstreamInput } from './config.js';
 import {
   DEFAULT_MAX_PENDING_PER_CLIENT,

@@ -24,7 +24,7 @@
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { LatencyHistogram } from '../metrics/metrics.js';
-import type { CircuitBreaker } from './breaker.js';
+import type { CircuitBreaker } from '../policy/circuit-breaker.js';
 import { GatewayError } from './errors.js';
 import type { UpstreamPool } from './pool.js';
 import type { UpstreamConnection, UpstreamSpec } from './upstream.js';

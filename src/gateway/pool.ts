@@ -52,15 +52,12 @@
  */
 import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';
-import {
-  LOAD_BALANCE_STRATEGIES,
-  MemberTable,
-  createBalancer,
-  type Balancer,
-  type LoadBalanceStrategy,
-  type RandomSource,
-} from './balancer.js';
-import { CircuitBreaker, DEFAULT_BREAKER, type BreakerConfig, type BreakerState } from './breaker.js';
+import { CircuitBreaker, type BreakerState } from '../policy/circuit-breaker.js';
+import { DEFAULT_BREAKER, type BreakerConfig } from '../policy/circuit-breaker-options.js';
+import type { RandomSource } from '../policy/random.js';
+import { MemberTable, type Balancer } from './balancer.js';
+import { createBalancer } from './balancers.js';
+import { LOAD_BALANCE_STRATEGIES, type LoadBalanceStrategy } from './load-balance-strategy.js';
 import { GatewayError } from './errors.js';
 import { PoolMember, PooledSession } from './pool-member.js';
 import { firstLine, type UpstreamConnector, type UpstreamSpec } from './upstream.js';

@@ -6,7 +6,7 @@
  * except polling for the real client's requests to arrive.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BreakerConfig } from '../../src/gateway/breaker.js';
+import type { BreakerConfig } from '../../src/policy/circuit-breaker-options.js';
 import { UpstreamPool, type PoolConfig } from '../../src/gateway/pool.js';
 import { McpRpcError } from '../../src/transport/client.js';
 import { fakeConnector, flush, wsSpec, type FakeConnection } from './fake-upstream.js';

@@ -5,7 +5,7 @@
  * and sessions go to waiters in arrival order.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BreakerConfig } from '../../src/gateway/breaker.js';
+import type { BreakerConfig } from '../../src/policy/circuit-breaker-options.js';
 import { GatewayError } from '../../src/gateway/errors.js';
 import { UpstreamPool, type PoolConfig, type PooledSession } from '../../src/gateway/pool.js';
 import { fakeConnector, flush, wsSpec, type FakeConnection } from './fake-upstream.js';
