@@ -14,7 +14,7 @@ import { loadGatewayConfigFile, parseUpstreams, type GatewaySection } from './co
 import { McpWsGateway } from './gateway.js';
 import { resolveAuth } from '../cli/serve.js';
 import { exitOnSignals } from '../cli/signals.js';
-import { POOL_PRESETS, type PoolPreset } from './pool.js';
+import { POOL_PRESETS, type PoolPreset } from './pool-config.js';
 
 /** Flags `mcp-ws gateway` understands (commander's camelCase names). */
 export interface GatewayFlags {

@@ -32,7 +32,7 @@ import { ConfigError, parseServeConfig, readJsonFile, suggestKey, type ServeConf
 import { DEFAULT_BREAKER, type BreakerConfig } from '../policy/circuit-breaker-options.js';
 import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './load-balance-strategy.js';
 import { DEFAULT_RETRY, type RetryConfig, type UpstreamLostPolicy } from './gateway-session.js';
-import { DEFAULT_POOL, type PoolConfig, type PoolPreset } from './pool.js';
+import { DEFAULT_POOL, type PoolConfig, type PoolPreset } from './pool-config.js';
 import { redactedUrl, splitCommandLine, type UpstreamSpec } from './upstream.js';
 
 /** An upstream as written in config: a URL or command line string, or an object. */

@@ -60,7 +60,8 @@ import type { Reply, SessionHandler, SessionPeer } from '../server/handler.js';
 import { fullJitterDelay, type BackoffOptions } from '../policy/backoff.js';
 import type { RandomSource } from '../policy/random.js';
 import { GATEWAY_ERRORS } from './errors.js';
-import type { PooledSession, SessionOwner, UpstreamPool } from './pool.js';
+import type { UpstreamPool } from './pool.js';
+import type { PooledSession, SessionOwner } from './pool-member.js';
 import { firstLine } from './upstream.js';
 
 /** What happens to a client session whose initialized upstream session dies. */

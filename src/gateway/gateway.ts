@@ -35,7 +35,9 @@ import {
   type UpstreamLostPolicy,
 } from './gateway-session.js';
 import { gatewayMetrics, type ExtraMetric } from './metrics.js';
-import { POOL_PRESETS, UpstreamPool, defaultConnector, type PoolConfig, type PoolPreset } from './pool.js';
+import { defaultConnector } from './connector.js';
+import { UpstreamPool } from './pool.js';
+import { POOL_PRESETS, type PoolConfig, type PoolPreset } from './pool-config.js';
 import type { UpstreamConnector, UpstreamSpec } from './upstream.js';
 import { STDIO_CLOSE_GRACE_MS, StdioChildren, createStdioConnection } from './upstream-stdio.js';
 

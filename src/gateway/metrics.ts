@@ -23,7 +23,8 @@
 import type { LatencyHistogram, RegistryOptions } from '../metrics/metrics.js';
 import { BREAKER_STATE_VALUE } from '../policy/circuit-breaker.js';
 import type { GatewayStats } from './gateway-session.js';
-import { UPSTREAM_ERROR_KINDS, type UpstreamPool } from './pool.js';
+import type { UpstreamPool } from './pool.js';
+import { UPSTREAM_ERROR_KINDS } from './pool-member.js';
 
 /** One scrape-time metric, as `createRegistry`'s `extra` option takes it. */
 export type ExtraMetric = NonNullable<RegistryOptions['extra']>[number];

@@ -7,7 +7,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BreakerConfig } from '../../src/policy/circuit-breaker-options.js';
-import { UpstreamPool, type PoolConfig } from '../../src/gateway/pool.js';
+import { UpstreamPool } from '../../src/gateway/pool.js';
+import type { PoolConfig } from '../../src/gateway/pool-config.js';
 import { McpRpcError } from '../../src/transport/client.js';
 import { fakeConnector, flush, wsSpec, type FakeConnection } from './fake-upstream.js';
 import { closeAll, connect, startGateway, until } from './helpers.js';
