@@ -299,7 +299,7 @@ export class PooledSession {
         msg = { jsonrpc: '2.0', id, error: { code: -32603, message: 'Upstream sent an invalid response' } } as JSONRPCMessage;
       }
       // A response says nothing about the connection's health to the breaker:
-      // only opens, pings and transport failures feed it (see breaker.ts).
+      // only opens, pings and transport failures feed it (see policy/circuit-breaker.ts).
       const calls = this.internal;
       if (calls !== undefined) {
         const c = calls.get(id as number);

@@ -42,7 +42,7 @@
  *   so they never collide with a client's); no answer within
  *   healthCheckTimeoutMs ends it. Passive signals (a session dying, a connect
  *   failing, a transport error) feed the member's circuit breaker too; a slow
- *   request or a JSON-RPC error does not (see breaker.ts).
+ *   request or a JSON-RPC error does not (see policy/circuit-breaker.ts).
  * - A member whose breaker is open is not chosen and its warm sessions are
  *   closed; after halfOpenAfterMs one trial session is opened and pinged
  *   (for Streamable HTTP: initialize + ping + DELETE); success closes the breaker.
