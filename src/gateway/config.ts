@@ -33,7 +33,7 @@ import { DEFAULT_BREAKER, type BreakerConfig } from '../policy/circuit-breaker-o
 import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './load-balance-strategy.js';
 import { DEFAULT_RETRY, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
 import { DEFAULT_POOL, type PoolConfig, type PoolPreset } from './pool-config.js';
-import { redactedUrl, splitCommandLine, type UpstreamSpec } from './upstream.js';
+import { redactedUrl, splitCommandLine, type UpstreamSpec } from './upstream-spec.js';
 
 /** An upstream as written in config: a URL or command line string, or an object. */
 export type UpstreamInput =

@@ -31,7 +31,8 @@ import { defaultConnector } from './connector.js';
 import { UpstreamPool } from './pool.js';
 import { POOL_PRESETS, type PoolConfig, type PoolPreset } from './pool-config.js';
 import { DEFAULT_MAX_PENDING_PER_CLIENT, DEFAULT_RETRY, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
-import type { UpstreamConnector, UpstreamSpec } from './upstream.js';
+import type { UpstreamConnector } from './upstream.js';
+import type { UpstreamSpec } from './upstream-spec.js';
 import { STDIO_CLOSE_GRACE_MS, StdioChildren, createStdioConnection } from './upstream-stdio.js';
 
 /** Options of {@link McpWsGateway}. */

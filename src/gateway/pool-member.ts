@@ -28,7 +28,8 @@ import { LatencyHistogram } from '../metrics/metrics.js';
 import type { CircuitBreaker } from '../policy/circuit-breaker.js';
 import { GatewayError } from './errors.js';
 import type { MemberTable } from './balancer.js';
-import type { UpstreamConnection, UpstreamSpec } from './upstream.js';
+import type { UpstreamConnection } from './upstream.js';
+import type { UpstreamSpec } from './upstream-spec.js';
 
 /** What a pooled session needs of its pool; UpstreamPool provides it. */
 export interface SessionPool {

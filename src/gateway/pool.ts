@@ -64,7 +64,8 @@ import { GatewayError } from './errors.js';
 import { resolvePoolConfig, type PoolConfig } from './pool-config.js';
 import { PoolHealth, withTimeout } from './pool-health.js';
 import { PoolMember, PooledSession, type SessionPool } from './pool-member.js';
-import { firstLine, type UpstreamConnector, type UpstreamSpec } from './upstream.js';
+import { firstLine, type UpstreamConnector } from './upstream.js';
+import type { UpstreamSpec } from './upstream-spec.js';
 
 /**
  * A client waiting for a session. Every waiter stays in the pool's FIFO
