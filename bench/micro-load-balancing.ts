@@ -17,14 +17,10 @@
  *            && node dist-bench/bench/micro-load-balancing.js
  */
 import { Bench } from 'tinybench';
-import {
-  LOAD_BALANCE_STRATEGIES,
-  MemberTable,
-  createBalancer,
-  seededRandom,
-  type Balancer,
-  type LoadBalanceStrategy,
-} from '../src/gateway/balancer.js';
+import { MemberTable, type Balancer } from '../src/gateway/balancer.js';
+import { createBalancer } from '../src/gateway/balancers.js';
+import { LOAD_BALANCE_STRATEGIES, type LoadBalanceStrategy } from '../src/gateway/load-balance-strategy.js';
+import { seededRandom } from '../src/policy/random.js';
 
 const MEMBERS = 16;
 const BATCH = 10_000;

@@ -2,7 +2,7 @@
  * Gateway target: McpWsGateway in front of the official server-everything
  * run as stdio children, built as `mcp-ws gateway --upstream "node
  * node_modules/@modelcontextprotocol/server-everything/dist/index.js stdio"
- * --min-connections N` builds it (src/gateway/cli.ts), with a silent logger.
+ * --min-connections N` builds it (src/cli/gateway.ts), with a silent logger.
  * Each client session gets its own upstream child (see src/gateway/pool.ts);
  * the pool keeps MIN_CONNECTIONS (default 4) warm.
  */

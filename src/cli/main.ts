@@ -86,7 +86,7 @@ export function buildProgram(): Command {
     .option('--on-upstream-lost <policy>', 'close (4003, default) | reestablish')
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
     .action(async (opts: Record<string, unknown>) => {
-      const { runGateway } = await import('../gateway/cli.js');
+      const { runGateway } = await import('./gateway.js');
       await runGateway(opts);
     });
 

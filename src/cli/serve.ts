@@ -3,10 +3,9 @@
  * what to serve from --module or the embedded demo; prints one ready line
  * with the bound ws:// URL on stdout; drains on SIGTERM/SIGINT and exits 0.
  */
-import { readFileSync } from 'node:fs';
 import { createLogger } from '../log.js';
-import type { AuthOptions } from '../server/auth.js';
 import { isLoopbackHost } from '../server/origin.js';
+import { resolveAuth } from '../config/auth.js';
 import { ConfigError, loadConfigFile, parseServeConfig, type ServeConfig } from '../config/schema.js';
 import { createDemoRouter } from '../demo/demo-router.js';
 import { McpRouter } from '../router/router.js';
@@ -28,9 +27,6 @@ const FLAG_KEYS = [
   'logLevel',
   'module',
 ] as const;
-
-/** Environment variable read for bearer tokens when set (comma or whitespace separated). */
-export const TOKENS_ENV = 'MCP_WS_AUTH_TOKENS';
 
 /** Merges the config file (if any) and flags into one validated config. */
 export function resolveServeConfig(opts: Record<string, unknown>): ServeConfig {
@@ -56,58 +52,6 @@ export function resolveServeConfig(opts: Record<string, unknown>): ServeConfig {
     merged.tls = { ...(fromFile.tls ?? {}), cert: opts.tlsCert ?? fromFile.tls?.cert, key: opts.tlsKey ?? fromFile.tls?.key, ca: opts.tlsCa ?? fromFile.tls?.ca };
   }
   return parseServeConfig(merged, typeof opts.config === 'string' ? opts.config : 'flags');
-}
-
-function splitTokens(text: string): string[] {
-  return text
-    .split('\n')
-    .map((l) => l.replace(/#.*$/, '').trim())
-    .flatMap((l) => l.split(/[\s,]+/))
-    .filter(Boolean);
-}
-
-/** Turns the config's auth section into Authenticator options: reads token files, env vars and key files. */
-export function resolveAuth(auth: ServeConfig['auth'], env: NodeJS.ProcessEnv = process.env): AuthOptions | undefined {
-  const tokens: NonNullable<AuthOptions['tokens']> = [...(auth?.tokens ?? [])];
-  if (auth?.tokensFile) {
-    let text: string;
-    try {
-      text = readFileSync(auth.tokensFile, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`cannot read auth.tokensFile ${auth.tokensFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    tokens.push(...splitTokens(text));
-  }
-  const envName = auth?.tokensEnv ?? TOKENS_ENV;
-  const fromEnv = env[envName];
-  if (fromEnv !== undefined && fromEnv.trim() !== '') tokens.push(...splitTokens(fromEnv));
-  else if (auth?.tokensEnv) throw new ConfigError(`auth.tokensEnv names ${auth.tokensEnv}, which is not set`);
-  let jwt: AuthOptions['jwt'];
-  if (auth?.jwt) {
-    const { secretEnv, publicKeyFile, ...rest } = auth.jwt;
-    jwt = { ...rest };
-    if (secretEnv) {
-      const v = env[secretEnv];
-      if (!v) throw new ConfigError(`auth.jwt.secretEnv names ${secretEnv}, which is not set`);
-      jwt.secret = v;
-    }
-    if (publicKeyFile) {
-      try {
-        jwt.publicKey = readFileSync(publicKeyFile, 'utf8');
-      } catch (err) {
-        throw new ConfigError(`cannot read auth.jwt.publicKeyFile ${publicKeyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-    }
-  }
-  if (tokens.length === 0 && !jwt) {
-    if (auth && Object.keys(auth).length > 0) throw new ConfigError('auth is configured but has no tokens and no jwt');
-    return undefined;
-  }
-  for (const t of tokens) {
-    const token = typeof t === 'string' ? t : t.token;
-    if (token.length < 16) throw new ConfigError('auth tokens should be at least 16 characters');
-  }
-  return { tokens, jwt, requiredScopes: auth?.requiredScopes, toolScopes: auth?.toolScopes, realm: auth?.realm };
 }
 
 export async function runServe(opts: Record<string, unknown>): Promise<void> {

@@ -5,7 +5,8 @@
  * member (Mitzenmacher, "The Power of Two Choices in Randomized Load
  * Balancing", 2001).
  */
-import type { Balancer, MemberTable, RandomSource } from './balancer.js';
+import type { RandomSource } from '../policy/random.js';
+import type { Balancer, MemberTable } from './balancer.js';
 
 /** Picks the less loaded of two distinct random healthy members. */
 export class PowerOfTwoChoicesBalancer implements Balancer {

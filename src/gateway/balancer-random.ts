@@ -2,7 +2,8 @@
  * Random: a uniform pick among healthy members. No shared cursor, so the
  * cheapest strategy (the seed's choice for throughput).
  */
-import type { Balancer, MemberTable, RandomSource } from './balancer.js';
+import type { RandomSource } from '../policy/random.js';
+import type { Balancer, MemberTable } from './balancer.js';
 
 /** Picks a healthy member uniformly at random. */
 export class RandomBalancer implements Balancer {

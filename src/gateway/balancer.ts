@@ -11,72 +11,15 @@
  * healthy indices, rebuilt when a member's health changes (rare), so the hot
  * path never skips over unhealthy slots.
  *
- * Strategies, one file each:
+ * The strategy names live in load-balance-strategy.ts (config reads them),
+ * createBalancer in balancers.ts. Strategies, one file each:
  *   RoundRobin          balancer-round-robin.ts
  *   LeastConnections    balancer-least-connections.ts
  *   Random              balancer-random.ts
  *   WeightedRoundRobin  balancer-weighted-round-robin.ts (nginx's smooth WRR)
  *   PowerOfTwoChoices   balancer-p2c.ts
  */
-import { LeastConnectionsBalancer } from './balancer-least-connections.js';
-import { PowerOfTwoChoicesBalancer } from './balancer-p2c.js';
-import { RandomBalancer } from './balancer-random.js';
-import { RoundRobinBalancer } from './balancer-round-robin.js';
-import { WeightedRoundRobinBalancer } from './balancer-weighted-round-robin.js';
-
-/** The strategies, by the seed's names (`LoadBalanceStrategy::Random` → `'Random'`). */
-export const LOAD_BALANCE_STRATEGIES = [
-  'RoundRobin',
-  'LeastConnections',
-  'Random',
-  'WeightedRoundRobin',
-  'PowerOfTwoChoices',
-] as const;
-
-/** One of {@link LOAD_BALANCE_STRATEGIES}. */
-export type LoadBalanceStrategy = (typeof LOAD_BALANCE_STRATEGIES)[number];
-
-/** Other spellings accepted in config files and flags (kebab-case, snake_case, short forms). */
-const STRATEGY_ALIASES: Readonly<Record<string, LoadBalanceStrategy>> = {
-  roundrobin: 'RoundRobin',
-  rr: 'RoundRobin',
-  leastconnections: 'LeastConnections',
-  leastconn: 'LeastConnections',
-  lc: 'LeastConnections',
-  random: 'Random',
-  weightedroundrobin: 'WeightedRoundRobin',
-  wrr: 'WeightedRoundRobin',
-  poweroftwochoices: 'PowerOfTwoChoices',
-  poweroftwo: 'PowerOfTwoChoices',
-  p2c: 'PowerOfTwoChoices',
-};
-
-/**
- * Parses a strategy name: the seed's spelling (`LeastConnections`) or a
- * kebab/snake/short form (`least-connections`, `lc`, `p2c`). Returns
- * undefined for anything else.
- */
-export function parseStrategy(name: string): LoadBalanceStrategy | undefined {
-  return STRATEGY_ALIASES[name.replace(/[-_\s]/g, '').toLowerCase()];
-}
-
-/** A source of uniform numbers in [0, 1): {@link seededRandom} with a fixed seed in tests. */
-export type RandomSource = () => number;
-
-/**
- * A small deterministic PRNG (mulberry32) for tests and benchmarks: the same
- * seed gives the same sequence, uniform in [0, 1).
- */
-export function seededRandom(seed: number): RandomSource {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import type { LoadBalanceStrategy } from './load-balance-strategy.js';
 
 /**
  * What balancers read, one slot per member, in plain typed arrays.
@@ -252,34 +195,4 @@ export interface Balancer {
   readonly strategy: LoadBalanceStrategy;
   /** Index of the chosen healthy member, or -1 when none is healthy. */
   select(): number;
-}
-
-/**
- * Makes the balancer for `strategy` over `table`.
- *
- * @param random uniform source for Random and PowerOfTwoChoices. Default: a
- *   {@link seededRandom} generator seeded from `Math.random` — a few imuls
- *   per draw instead of a builtin call, and balancing needs no crypto.
- */
-export function createBalancer(
-  strategy: LoadBalanceStrategy,
-  table: MemberTable,
-  random: RandomSource = seededRandom((Math.random() * 4294967296) >>> 0),
-): Balancer {
-  switch (strategy) {
-    case 'RoundRobin':
-      return new RoundRobinBalancer(table);
-    case 'LeastConnections':
-      return new LeastConnectionsBalancer(table);
-    case 'Random':
-      return new RandomBalancer(table, random);
-    case 'WeightedRoundRobin':
-      return new WeightedRoundRobinBalancer(table);
-    case 'PowerOfTwoChoices':
-      return new PowerOfTwoChoicesBalancer(table, random);
-    default:
-      throw new RangeError(
-        `loadBalanceStrategy should be one of ${LOAD_BALANCE_STRATEGIES.join(', ')}, got ${JSON.stringify(strategy)}`,
-      );
-  }
 }

@@ -29,11 +29,11 @@
  */
 import { z } from 'zod';
 import { ConfigError, parseServeConfig, readJsonFile, suggestKey, type ServeConfig } from '../config/schema.js';
-import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './balancer.js';
-import { DEFAULT_BREAKER, type BreakerConfig } from './breaker.js';
-import { DEFAULT_RETRY, type RetryConfig, type UpstreamLostPolicy } from './gateway-session.js';
-import { DEFAULT_POOL, type PoolConfig, type PoolPreset } from './pool.js';
-import { redactedUrl, splitCommandLine, type UpstreamSpec } from './upstream.js';
+import { DEFAULT_BREAKER, type BreakerConfig } from '../policy/circuit-breaker-options.js';
+import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './load-balance-strategy.js';
+import { DEFAULT_RETRY, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
+import { DEFAULT_POOL, type PoolConfig, type PoolPreset } from './pool-config.js';
+import { redactedUrl, splitCommandLine, type UpstreamSpec } from './upstream-spec.js';
 
 /** An upstream as written in config: a URL or command line string, or an object. */
 export type UpstreamInput =

@@ -57,23 +57,13 @@ import type { Logger } from 'pino';
 import { CloseCode } from '../protocol/close-codes.js';
 import { errorReply, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from '../protocol/jsonrpc.js';
 import type { Reply, SessionHandler, SessionPeer } from '../server/handler.js';
-import { fullJitterDelay, type BackoffOptions } from '../transport/backoff.js';
-import type { RandomSource } from './balancer.js';
+import { fullJitterDelay } from '../policy/backoff.js';
+import type { RandomSource } from '../policy/random.js';
 import { GATEWAY_ERRORS } from './errors.js';
-import type { PooledSession, SessionOwner, UpstreamPool } from './pool.js';
+import type { UpstreamPool } from './pool.js';
+import type { PooledSession, SessionOwner } from './pool-member.js';
+import type { RetryConfig, UpstreamLostPolicy } from './session-options.js';
 import { firstLine } from './upstream.js';
-
-/** What happens to a client session whose initialized upstream session dies. */
-export type UpstreamLostPolicy = 'close' | 'reestablish';
-
-/** Retries of requests that are safe to repeat. */
-export interface RetryConfig extends BackoffOptions {
-  /** Retries after the first attempt. Default 2; 0 turns retries off. */
-  readonly maxRetries: number;
-}
-
-/** Defaults of {@link RetryConfig}: up to 2 retries, windows of 100 ms, 200 ms, … capped at 2 s. */
-export const DEFAULT_RETRY: RetryConfig = Object.freeze({ maxRetries: 2, initialDelayMs: 100, maxDelayMs: 2_000, multiplier: 2 });
 
 /** Methods that are safe to send again: they change nothing upstream. */
 export const RETRY_SAFE_METHODS: ReadonlySet<string> = new Set([
@@ -90,8 +80,6 @@ export const RETRY_SAFE_METHODS: ReadonlySet<string> = new Set([
 /** Re-established sessions give up after this many upstream losses. */
 const MAX_REESTABLISH = 3;
 
-/** Default of {@link GatewaySessionHost.maxPendingPerClient}. */
-export const DEFAULT_MAX_PENDING_PER_CLIENT = 1024;
 
 /** Why reading a client is held: too many of its messages pending. */
 const HELD_FULL = 1;

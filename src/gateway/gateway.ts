@@ -21,22 +21,18 @@
 import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';
 import type { SessionHandler, SessionPeer } from '../server/handler.js';
-import { validateBackoffOptions } from '../transport/backoff.js';
-import { seededRandom, type RandomSource } from './balancer.js';
-import type { BreakerConfig } from './breaker.js';
+import { validateBackoffOptions } from '../policy/backoff.js';
+import type { BreakerConfig } from '../policy/circuit-breaker-options.js';
+import { seededRandom, type RandomSource } from '../policy/random.js';
 import { parseUpstreams, type UpstreamInput } from './config.js';
-import {
-  DEFAULT_MAX_PENDING_PER_CLIENT,
-  DEFAULT_RETRY,
-  GatewaySession,
-  GatewayStats,
-  type GatewaySessionHost,
-  type RetryConfig,
-  type UpstreamLostPolicy,
-} from './gateway-session.js';
+import { GatewaySession, GatewayStats, type GatewaySessionHost } from './gateway-session.js';
 import { gatewayMetrics, type ExtraMetric } from './metrics.js';
-import { POOL_PRESETS, UpstreamPool, defaultConnector, type PoolConfig, type PoolPreset } from './pool.js';
-import type { UpstreamConnector, UpstreamSpec } from './upstream.js';
+import { defaultConnector } from './connector.js';
+import { UpstreamPool } from './pool.js';
+import { POOL_PRESETS, type PoolConfig, type PoolPreset } from './pool-config.js';
+import { DEFAULT_MAX_PENDING_PER_CLIENT, DEFAULT_RETRY, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
+import type { UpstreamConnector } from './upstream.js';
+import type { UpstreamSpec } from './upstream-spec.js';
 import { STDIO_CLOSE_GRACE_MS, StdioChildren, createStdioConnection } from './upstream-stdio.js';
 
 /** Options of {@link McpWsGateway}. */

@@ -21,9 +21,10 @@
  *   mcp_ws_gateway_client_overloaded_total                 counter  messages refused past twice maxPendingPerClient (-32018 / 1013)
  */
 import type { LatencyHistogram, RegistryOptions } from '../metrics/metrics.js';
-import { BREAKER_STATE_VALUE } from './breaker.js';
+import { BREAKER_STATE_VALUE } from '../policy/circuit-breaker.js';
 import type { GatewayStats } from './gateway-session.js';
-import { UPSTREAM_ERROR_KINDS, type UpstreamPool } from './pool.js';
+import type { UpstreamPool } from './pool.js';
+import { UPSTREAM_ERROR_KINDS } from './pool-member.js';
 
 /** One scrape-time metric, as `createRegistry`'s `extra` option takes it. */
 export type ExtraMetric = NonNullable<RegistryOptions['extra']>[number];

@@ -23,11 +23,27 @@
  * on a closed session does nothing.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
 import { LatencyHistogram } from '../metrics/metrics.js';
-import type { CircuitBreaker } from './breaker.js';
+import type { CircuitBreaker } from '../policy/circuit-breaker.js';
 import { GatewayError } from './errors.js';
-import type { UpstreamPool } from './pool.js';
-import type { UpstreamConnection, UpstreamSpec } from './upstream.js';
+import type { MemberTable } from './balancer.js';
+import type { UpstreamConnection } from './upstream.js';
+import type { UpstreamSpec } from './upstream-spec.js';
+
+/** What a pooled session needs of its pool; UpstreamPool provides it. */
+export interface SessionPool {
+  /** Coarse clock (ms), advanced by every tick. */
+  readonly now: number;
+  /** The balancer's table, whose active counts a session keeps. */
+  readonly table: MemberTable;
+  /** Logger. */
+  readonly logger: Logger;
+  /** A session ended on its own: a failure for its member; a leased session's client is told. */
+  sessionEnded(s: PooledSession, reason: string): void;
+  /** Ends a session found broken: a failure for its member; its owner is told. */
+  discard(s: PooledSession, reason: string): void;
+}
 
 /** Where a pooled session is in its life. */
 export type PooledSessionState = 'opening' | 'idle' | 'leased' | 'closed';
@@ -136,7 +152,7 @@ export class PooledSession {
    * @param booked counted in the member's books (false for a throwaway probe)
    */
   constructor(
-    private readonly pool: UpstreamPool,
+    private readonly pool: SessionPool,
     readonly member: PoolMember,
     readonly conn: UpstreamConnection,
     private readonly booked = true,
@@ -284,7 +300,7 @@ export class PooledSession {
         msg = { jsonrpc: '2.0', id, error: { code: -32603, message: 'Upstream sent an invalid response' } } as JSONRPCMessage;
       }
       // A response says nothing about the connection's health to the breaker:
-      // only opens, pings and transport failures feed it (see breaker.ts).
+      // only opens, pings and transport failures feed it (see policy/circuit-breaker.ts).
       const calls = this.internal;
       if (calls !== undefined) {
         const c = calls.get(id as number);

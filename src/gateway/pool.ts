@@ -42,144 +42,30 @@
  *   so they never collide with a client's); no answer within
  *   healthCheckTimeoutMs ends it. Passive signals (a session dying, a connect
  *   failing, a transport error) feed the member's circuit breaker too; a slow
- *   request or a JSON-RPC error does not (see breaker.ts).
+ *   request or a JSON-RPC error does not (see policy/circuit-breaker.ts).
  * - A member whose breaker is open is not chosen and its warm sessions are
  *   closed; after halfOpenAfterMs one trial session is opened and pinged
  *   (for Streamable HTTP: initialize + ping + DELETE); success closes the breaker.
  *
  * One timer drives everything (health checks, trials, scaling, timeouts).
- * Members and pooled sessions live in pool-member.ts.
+ * Members and pooled sessions live in pool-member.ts, settings and presets in
+ * pool-config.ts, health checks, trials and probes in pool-health.ts, the
+ * transport factory in connector.ts.
  */
 import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';
-import {
-  LOAD_BALANCE_STRATEGIES,
-  MemberTable,
-  createBalancer,
-  type Balancer,
-  type LoadBalanceStrategy,
-  type RandomSource,
-} from './balancer.js';
-import { CircuitBreaker, DEFAULT_BREAKER, type BreakerConfig, type BreakerState } from './breaker.js';
+import { CircuitBreaker, type BreakerState } from '../policy/circuit-breaker.js';
+import { DEFAULT_BREAKER, type BreakerConfig } from '../policy/circuit-breaker-options.js';
+import type { RandomSource } from '../policy/random.js';
+import { MemberTable, type Balancer } from './balancer.js';
+import { createBalancer } from './balancers.js';
+import { defaultConnector } from './connector.js';
 import { GatewayError } from './errors.js';
-import { PoolMember, PooledSession } from './pool-member.js';
-import { firstLine, type UpstreamConnector, type UpstreamSpec } from './upstream.js';
-import { HttpUpstreamConnection } from './upstream-http.js';
-import { createStdioConnection } from './upstream-stdio.js';
-import { WsUpstreamConnection } from './upstream-ws.js';
-
-/** The seed's PoolConfig, in camelCase, plus the timeouts a real pool needs. */
-export interface PoolConfig {
-  /** Sessions opened at start and kept open. Default 1. */
-  minConnections: number;
-  /** Upper bound on sessions (idle + leased + opening). Default 100. */
-  maxConnections: number;
-  /** How a member is chosen for a client session. Default `'RoundRobin'`. */
-  loadBalanceStrategy: LoadBalanceStrategy;
-  /** Open warm sessions ahead of demand and close surplus ones. Default true. */
-  enableAutoScaling: boolean;
-  /** Utilization (leased / size) at which the pool grows. Default 0.8. */
-  scaleUpThreshold: number;
-  /** Utilization at or below which, after the cool-down, the pool shrinks. Default 0.2. */
-  scaleDownThreshold: number;
-  /** How long utilization must stay low before shrinking, in ms. Default 30,000. */
-  scaleDownCooldownMs: number;
-  /** Interval of active health checks (MCP ping) in ms; 0 turns them off. Default 10,000. */
-  healthCheckIntervalMs: number;
-  /** A ping not answered within this many ms fails the check. Default 5,000. */
-  healthCheckTimeoutMs: number;
-  /** Idle sessions beyond minConnections are closed after this many ms; 0 = never. Default 300,000. */
-  idleTimeoutMs: number;
-  /** How long a client may wait for a session before it gets an error, in ms. Default 10,000. */
-  acquireTimeoutMs: number;
-  /** Time to start a session (spawn or connect, then answer ping), in ms. Default 10,000. */
-  connectTimeoutMs: number;
-  /** Sessions being opened at once for warm-up (cold opens for waiting clients are not limited). Default 8. */
-  maxConcurrentOpens: number;
-}
-
-/** Defaults of {@link PoolConfig}. */
-export const DEFAULT_POOL: Readonly<PoolConfig> = Object.freeze({
-  minConnections: 1,
-  maxConnections: 100,
-  loadBalanceStrategy: 'RoundRobin',
-  enableAutoScaling: true,
-  scaleUpThreshold: 0.8,
-  scaleDownThreshold: 0.2,
-  scaleDownCooldownMs: 30_000,
-  healthCheckIntervalMs: 10_000,
-  healthCheckTimeoutMs: 5_000,
-  idleTimeoutMs: 300_000,
-  acquireTimeoutMs: 10_000,
-  connectTimeoutMs: 10_000,
-  maxConcurrentOpens: 8,
-});
-
-/** The seed's two PoolConfig examples, as written there. */
-export const POOL_PRESETS: Readonly<Record<'high-throughput' | 'high-availability', Partial<PoolConfig>>> = Object.freeze({
-  'high-throughput': {
-    minConnections: 10,
-    maxConnections: 1000,
-    loadBalanceStrategy: 'Random',
-    enableAutoScaling: true,
-    scaleUpThreshold: 0.7,
-    scaleDownThreshold: 0.3,
-    healthCheckIntervalMs: 10_000,
-  },
-  'high-availability': {
-    minConnections: 20,
-    maxConnections: 500,
-    loadBalanceStrategy: 'LeastConnections',
-    enableAutoScaling: true,
-    scaleUpThreshold: 0.8,
-    scaleDownThreshold: 0.2,
-    healthCheckIntervalMs: 5_000,
-  },
-});
-
-/** A preset name. */
-export type PoolPreset = keyof typeof POOL_PRESETS;
-
-function check(ok: boolean, message: string): void {
-  if (!ok) throw new RangeError(message);
-}
-
-/**
- * Defaults, then `config`; validated with messages that name the option and
- * repeat the value. Returns a frozen object.
- */
-export function resolvePoolConfig(config: Partial<PoolConfig> = {}): Readonly<PoolConfig> {
-  const c: PoolConfig = { ...DEFAULT_POOL };
-  for (const [k, v] of Object.entries(config)) if (v !== undefined && k in DEFAULT_POOL) (c as unknown as Record<string, unknown>)[k] = v;
-  const int = (name: keyof PoolConfig, min: number): void => {
-    const v = c[name] as number;
-    check(Number.isSafeInteger(v) && v >= min, `${name} should be an integer ≥ ${min}, got ${String(v)}`);
-  };
-  int('minConnections', 0);
-  int('maxConnections', 1);
-  check(c.minConnections <= c.maxConnections, `minConnections (${c.minConnections}) should be at most maxConnections (${c.maxConnections})`);
-  check(
-    (LOAD_BALANCE_STRATEGIES as readonly string[]).includes(c.loadBalanceStrategy),
-    `loadBalanceStrategy should be one of ${LOAD_BALANCE_STRATEGIES.join(', ')}, got ${JSON.stringify(c.loadBalanceStrategy)}`,
-  );
-  check(typeof c.enableAutoScaling === 'boolean', `enableAutoScaling should be a boolean, got ${String(c.enableAutoScaling)}`);
-  for (const name of ['scaleUpThreshold', 'scaleDownThreshold'] as const) {
-    const v = c[name];
-    check(typeof v === 'number' && v >= 0 && v <= 1, `${name} should be a number from 0 to 1, got ${String(v)}`);
-  }
-  check(
-    c.scaleDownThreshold < c.scaleUpThreshold,
-    `scaleDownThreshold (${c.scaleDownThreshold}) should be below scaleUpThreshold (${c.scaleUpThreshold})`,
-  );
-  int('scaleDownCooldownMs', 0);
-  int('healthCheckIntervalMs', 0);
-  int('healthCheckTimeoutMs', 1);
-  int('idleTimeoutMs', 0);
-  int('acquireTimeoutMs', 1);
-  int('connectTimeoutMs', 1);
-  int('maxConcurrentOpens', 1);
-  return Object.freeze(c);
-}
+import { resolvePoolConfig, type PoolConfig } from './pool-config.js';
+import { PoolHealth, withTimeout } from './pool-health.js';
+import { PoolMember, PooledSession, type SessionPool } from './pool-member.js';
+import { firstLine, type UpstreamConnector } from './upstream.js';
+import type { UpstreamSpec } from './upstream-spec.js';
 
 /**
  * A client waiting for a session. Every waiter stays in the pool's FIFO
@@ -228,22 +114,8 @@ export interface UpstreamPoolOptions {
   tickFor?: readonly number[];
 }
 
-/** Makes a connection for `spec` by its kind. */
-export const defaultConnector: UpstreamConnector = (spec, logger) => {
-  switch (spec.kind) {
-    case 'ws':
-      return new WsUpstreamConnection(spec, logger);
-    case 'http':
-      return new HttpUpstreamConnection(spec, logger);
-    case 'stdio':
-      return createStdioConnection(spec, logger);
-  }
-};
-
-const PROBE_CLIENT = { name: 'mcp-ws-gateway-probe', version: '0.1.0' };
-
 /** A pool of upstream MCP sessions over one or more members. */
-export class UpstreamPool {
+export class UpstreamPool implements SessionPool {
   /** Resolved settings. */
   readonly config: Readonly<PoolConfig>;
   /** The members, in configuration order. */
@@ -260,6 +132,7 @@ export class UpstreamPool {
   now: number;
   private readonly clock: () => number;
   private readonly connect: UpstreamConnector;
+  private readonly health: PoolHealth;
   private readonly onTick: ((now: number) => void) | undefined;
   private readonly tickMs: number;
   /** Unsettled waiters, oldest first; the first `coldOpening` of them are being served by an open. */
@@ -298,6 +171,7 @@ export class UpstreamPool {
       return new PoolMember(i, spec, b);
     });
     this.balancer = createBalancer(this.config.loadBalanceStrategy, this.table, options.random);
+    this.health = new PoolHealth(this, this.connect, (m) => this.openTrial(m));
     const c = this.config;
     const quarter = [c.acquireTimeoutMs, c.healthCheckTimeoutMs, breaker.halfOpenAfterMs, 4000];
     if (c.healthCheckIntervalMs > 0) quarter.push(c.healthCheckIntervalMs);
@@ -529,6 +403,22 @@ export class UpstreamPool {
     return s;
   }
 
+  /** Opens a warm session on `m` as its half-open trial; the open reports to the breaker. */
+  private openTrial(m: PoolMember): Promise<PooledSession> {
+    this.warmOpening++;
+    const p = this.open(m);
+    p.then(
+      (s) => {
+        this.warmOpening--;
+        this.handOut(s, false);
+      },
+      () => {
+        this.warmOpening--;
+      },
+    );
+    return p;
+  }
+
   /** Opens a warm session and puts it in the idle list. */
   private openWarm(member: PoolMember): Promise<PooledSession> {
     this.warmOpening++;
@@ -621,11 +511,11 @@ export class UpstreamPool {
     if (this.closed) return;
     const now = (this.now = this.clock());
     for (const m of this.members) {
-      if (m.breaker.state === 'open' && !m.probing && m.breaker.tryTrial()) this.trial(m);
+      if (m.breaker.state === 'open' && !m.probing && m.breaker.tryTrial()) this.health.trial(m);
     }
     if (this.config.healthCheckIntervalMs > 0) {
       for (const m of this.members) {
-        if (now - m.lastHealthCheck >= this.config.healthCheckIntervalMs) this.healthCheck(m, now);
+        if (now - m.lastHealthCheck >= this.config.healthCheckIntervalMs) this.health.check(m, now);
       }
     }
     // Every unsettled waiter is in the queue, also one a session is being opened for.
@@ -717,112 +607,6 @@ export class UpstreamPool {
       }
     }
   }
-
-  /** Pings every session of `m` that has been silent for the interval. */
-  private healthCheck(m: PoolMember, now: number): void {
-    m.lastHealthCheck = now;
-    if (!m.breaker.isClosed) return;
-    const interval = this.config.healthCheckIntervalMs;
-    let pingable = 0;
-    for (const s of m.sessions) {
-      if (s.state !== 'idle' && s.state !== 'leased') continue;
-      if (!s.conn.preInitPing && !s.initialized) continue;
-      pingable++;
-      if (s.pinging || now - s.lastInbound < interval) continue;
-      s.pinging = true;
-      s.request('ping', undefined, this.config.healthCheckTimeoutMs).then(
-        () => {
-          s.pinging = false;
-          // An answered ping is evidence for the connection: it ends a failure streak.
-          m.breaker.success();
-        },
-        (err: unknown) => {
-          s.pinging = false;
-          if (s.state === 'closed') return;
-          m.metrics.errors.health++;
-          this.discard(s, `health check failed: ${firstLine(err)}`);
-        },
-      );
-    }
-    // Streamable HTTP with no initialized session to ping: check the server with a probe session.
-    if (pingable === 0 && m.spec.kind === 'http' && !m.probing) {
-      m.probing = true;
-      this.probe(m).then(
-        () => {
-          m.probing = false;
-          m.breaker.success();
-        },
-        (err: unknown) => {
-          m.probing = false;
-          m.metrics.errors.health++;
-          m.breaker.failure();
-          this.logger.warn({ upstream: m.name, err: firstLine(err) }, 'health probe failed');
-        },
-      );
-    }
-  }
-
-  /** The half-open trial: a fresh session (or, for Streamable HTTP, a probe) decides the breaker. */
-  private trial(m: PoolMember): void {
-    m.probing = true;
-    this.logger.info({ upstream: m.name }, 'circuit breaker trial');
-    if (m.spec.kind === 'http') {
-      this.probe(m).then(
-        () => {
-          m.probing = false;
-          m.breaker.success();
-        },
-        () => {
-          m.probing = false;
-          m.breaker.failure();
-        },
-      );
-      return;
-    }
-    // open() reports success or failure to the breaker, which closes or reopens it.
-    this.warmOpening++;
-    this.open(m).then(
-      (s) => {
-        m.probing = false;
-        this.warmOpening--;
-        this.handOut(s, false);
-      },
-      () => {
-        m.probing = false;
-        this.warmOpening--;
-      },
-    );
-  }
-
-  /** A full MCP handshake on a throwaway session: initialize, initialized, ping, close. */
-  private async probe(m: PoolMember): Promise<void> {
-    const conn = this.connect(m.spec, this.logger);
-    // Not in the member's books: 'opening' makes an early end just fail the calls.
-    const s = new PooledSession(this, m, conn, false);
-    const timeoutMs = this.config.healthCheckTimeoutMs;
-    try {
-      await withTimeout(conn.start(), timeoutMs, `${m.name}: not started within ${timeoutMs} ms`);
-      const init = (await s.request(
-        'initialize',
-        { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: PROBE_CLIENT },
-        timeoutMs,
-      )) as { protocolVersion?: string };
-      if (typeof init?.protocolVersion === 'string') conn.setProtocolVersion(init.protocolVersion);
-      conn.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-      await s.request('ping', undefined, timeoutMs);
-    } finally {
-      s.toClosed('probe finished');
-      await conn.close().catch(() => {});
-    }
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new GatewayError('UPSTREAM_START_FAILED', message)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
@@ -830,6 +614,3 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   for (const key of Object.keys(value) as (keyof T)[]) if (value[key] !== undefined) out[key] = value[key];
   return out;
 }
-
-export { MemberMetrics, PoolMember, PooledSession, UPSTREAM_ERROR_KINDS } from './pool-member.js';
-export type { PooledSessionState, SessionOwner, UpstreamErrorKind } from './pool-member.js';

@@ -11,7 +11,8 @@
 import type { Logger } from 'pino';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { SdkTransportConnection, redactedUrl, type HttpUpstreamSpec } from './upstream.js';
+import { SdkTransportConnection } from './upstream.js';
+import { redactedUrl, type HttpUpstreamSpec } from './upstream-spec.js';
 
 /** One MCP session with a Streamable HTTP server. */
 export class HttpUpstreamConnection extends SdkTransportConnection {

@@ -30,7 +30,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Logger } from 'pino';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { SdkTransportConnection, type StdioUpstreamSpec, type UpstreamConnection } from './upstream.js';
+import { SdkTransportConnection, type UpstreamConnection } from './upstream.js';
+import type { StdioUpstreamSpec } from './upstream-spec.js';
 
 /** Default time a child gets after stdin closes before SIGTERM, and after SIGTERM before SIGKILL. */
 export const STDIO_CLOSE_GRACE_MS = 2_000;

@@ -13,7 +13,8 @@
 import type { Logger } from 'pino';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { WebSocketClientTransport } from '../transport/client-transport.js';
-import { SdkTransportConnection, redactedUrl, type WsUpstreamSpec } from './upstream.js';
+import { SdkTransportConnection } from './upstream.js';
+import { redactedUrl, type WsUpstreamSpec } from './upstream-spec.js';
 
 /** Bytes queued on an upstream socket beyond which the connection is congested. */
 export const WS_UPSTREAM_MAX_BUFFERED = 1024 * 1024;

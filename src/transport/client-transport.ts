@@ -15,7 +15,7 @@ import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk
 import { CLOSE_CODE_TABLE, CloseCode } from '../protocol/close-codes.js';
 import { ERRORS } from '../protocol/errors.js';
 import { Kind, type RequestId } from '../protocol/jsonrpc.js';
-import { fullJitterDelay, validateBackoffOptions, type BackoffOptions } from './backoff.js';
+import { fullJitterDelay, validateBackoffOptions, type BackoffOptions } from '../policy/backoff.js';
 import {
   CONNECT_OPTION_KEYS,
   WebSocketConnectError,

@@ -6,7 +6,7 @@ export {
   fullJitterDelay,
   validateBackoffOptions,
   type BackoffOptions,
-} from './backoff.js';
+} from '../policy/backoff.js';
 export {
   CLOSE_GRACE_MS,
   CONNECT_OPTION_KEYS,

@@ -4,14 +4,10 @@
  * specifics.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  LOAD_BALANCE_STRATEGIES,
-  MemberTable,
-  createBalancer,
-  parseStrategy,
-  seededRandom,
-  type LoadBalanceStrategy,
-} from '../../src/gateway/balancer.js';
+import { seededRandom } from '../../src/policy/random.js';
+import { MemberTable } from '../../src/gateway/balancer.js';
+import { createBalancer } from '../../src/gateway/balancers.js';
+import { LOAD_BALANCE_STRATEGIES, parseStrategy, type LoadBalanceStrategy } from '../../src/gateway/load-balance-strategy.js';
 
 function counts(strategy: LoadBalanceStrategy, table: MemberTable, n: number, lease = false): number[] {
   const b = createBalancer(strategy, table, seededRandom(42));

@@ -6,8 +6,9 @@
  * except polling for the real client's requests to arrive.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BreakerConfig } from '../../src/gateway/breaker.js';
-import { UpstreamPool, type PoolConfig } from '../../src/gateway/pool.js';
+import type { BreakerConfig } from '../../src/policy/circuit-breaker-options.js';
+import { UpstreamPool } from '../../src/gateway/pool.js';
+import type { PoolConfig } from '../../src/gateway/pool-config.js';
 import { McpRpcError } from '../../src/protocol/errors.js';
 import { fakeConnector, flush, wsSpec, type FakeConnection } from './fake-upstream.js';
 import { closeAll, connect, startGateway, until } from './helpers.js';

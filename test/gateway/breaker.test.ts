@@ -1,6 +1,6 @@
 /** The circuit breaker with an injected clock: exact, no timers. */
 import { describe, expect, it } from 'vitest';
-import { CircuitBreaker, type BreakerState } from '../../src/gateway/breaker.js';
+import { CircuitBreaker, type BreakerState } from '../../src/policy/circuit-breaker.js';
 
 describe('CircuitBreaker', () => {
   it('opens after failureThreshold consecutive failures; a success resets the count', () => {

@@ -92,4 +92,27 @@ describe('mcp-ws gateway', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('--strategy should be one of RoundRobin, LeastConnections, Random, WeightedRoundRobin, PowerOfTwoChoices, got "fastest"');
   });
+
+  it('reads auth the way serve does: a token file from the config guards the door', async () => {
+    const token = 'gateway-token-abcdefghijklmnop';
+    const tokens = join(dir, 'tokens.txt');
+    writeFileSync(tokens, `# one per line\n${token}\n`);
+    const file = join(dir, 'gateway-auth.json');
+    writeFileSync(file, JSON.stringify({ port: 0, auth: { tokensFile: tokens }, gateway: { upstreams: [`"${process.execPath}" "${FIXTURE}"`] } }));
+    const gw = await startCli(['--config', file, '--log-level', 'silent']);
+    const denied = await run(['call', gw.url, 'ping']);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr.trim()).toMatch(/HTTP 401/);
+    const ok = await run(['call', gw.url, 'ping', '-H', `Authorization: Bearer ${token}`]);
+    expect(ok.code).toBe(0);
+    expect(await gw.stop()).toBe(0);
+
+    const missing = join(dir, 'gateway-missing-auth.json');
+    writeFileSync(missing, JSON.stringify({ port: 0, auth: { tokensFile: join(dir, 'no-such-tokens.txt') }, gateway: { upstreams: ['node x.js'] } }));
+    const bad = await run(['gateway', '--config', missing]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('cannot read auth.tokensFile');
+    expect(bad.stderr).toContain('ENOENT');
+  });
 });

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadGatewayConfigFile, parseGatewaySection, parseUpstream, parseUpstreams } from '../../src/gateway/config.js';
-import { POOL_PRESETS, resolvePoolConfig } from '../../src/gateway/pool.js';
-import { splitCommandLine } from '../../src/gateway/upstream.js';
+import { POOL_PRESETS, resolvePoolConfig } from '../../src/gateway/pool-config.js';
+import { splitCommandLine } from '../../src/gateway/upstream-spec.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mcp-ws-gw-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

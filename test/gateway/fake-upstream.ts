@@ -4,7 +4,8 @@
  * a handler the test supplies, and everything sent is recorded.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import type { UpstreamConnection, UpstreamConnector, UpstreamSpec } from '../../src/gateway/upstream.js';
+import type { UpstreamConnection, UpstreamConnector } from '../../src/gateway/upstream.js';
+import type { UpstreamSpec } from '../../src/gateway/upstream-spec.js';
 
 type Answer = (request: { id: number; method: string; params?: Record<string, unknown> }) => unknown;
 

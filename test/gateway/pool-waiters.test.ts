@@ -5,9 +5,11 @@
  * and sessions go to waiters in arrival order.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BreakerConfig } from '../../src/gateway/breaker.js';
+import type { BreakerConfig } from '../../src/policy/circuit-breaker-options.js';
 import { GatewayError } from '../../src/gateway/errors.js';
-import { UpstreamPool, type PoolConfig, type PooledSession } from '../../src/gateway/pool.js';
+import { UpstreamPool } from '../../src/gateway/pool.js';
+import type { PoolConfig } from '../../src/gateway/pool-config.js';
+import type { PooledSession } from '../../src/gateway/pool-member.js';
 import { fakeConnector, flush, wsSpec, type FakeConnection } from './fake-upstream.js';
 
 interface Tracked<T> {

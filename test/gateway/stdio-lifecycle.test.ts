@@ -13,7 +13,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { parseUpstream } from '../../src/gateway/config.js';
 import { StdioUpstreamConnection, stdioChildCount } from '../../src/gateway/upstream-stdio.js';
-import type { StdioUpstreamSpec } from '../../src/gateway/upstream.js';
+import type { StdioUpstreamSpec } from '../../src/gateway/upstream-spec.js';
 import { silentLogger } from '../../src/log.js';
 import { BIN } from '../cli/run.js';
 import { closeAll, connect, startGateway, text, until } from './helpers.js';

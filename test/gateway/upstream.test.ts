@@ -12,7 +12,7 @@ import { WebSocketServer } from 'ws';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { McpWsServer } from '../../src/server/server.js';
 import { createDemoRouter } from '../../src/demo/demo-router.js';
-import { defaultConnector } from '../../src/gateway/pool.js';
+import { defaultConnector } from '../../src/gateway/connector.js';
 import { parseUpstream } from '../../src/gateway/config.js';
 import { silentLogger } from '../../src/log.js';
 import type { UpstreamConnection } from '../../src/gateway/upstream.js';

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { fullJitterDelay, validateBackoffOptions, type BackoffOptions } from '../../src/transport/backoff.js';
+import { fullJitterDelay, validateBackoffOptions, type BackoffOptions } from '../../src/policy/backoff.js';
 
 const opts: BackoffOptions = { initialDelayMs: 100, maxDelayMs: 1000, multiplier: 2 };
 

@@ -7,14 +7,14 @@
  *   mcp-ws gateway --upstream "node server.js" --upstream ws://10.0.0.2:8080/ws --port 0
  */
 import { createLogger } from '../log.js';
+import { resolveAuth } from '../config/auth.js';
 import { ConfigError, parseServeConfig } from '../config/schema.js';
+import { loadGatewayConfigFile, parseUpstreams, type GatewaySection } from '../gateway/config.js';
+import { McpWsGateway } from '../gateway/gateway.js';
+import { LOAD_BALANCE_STRATEGIES, parseStrategy } from '../gateway/load-balance-strategy.js';
+import { POOL_PRESETS, type PoolPreset } from '../gateway/pool-config.js';
 import { McpWsServer } from '../server/server.js';
-import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './balancer.js';
-import { loadGatewayConfigFile, parseUpstreams, type GatewaySection } from './config.js';
-import { McpWsGateway } from './gateway.js';
-import { resolveAuth } from '../cli/serve.js';
-import { exitOnSignals } from '../cli/signals.js';
-import { POOL_PRESETS, type PoolPreset } from './pool.js';
+import { exitOnSignals } from './signals.js';
 
 /** Flags `mcp-ws gateway` understands (commander's camelCase names). */
 export interface GatewayFlags {

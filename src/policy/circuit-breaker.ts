@@ -30,6 +30,8 @@
  * pool runs the half-open trial (opening a fresh session and pinging it).
  */
 
+import { DEFAULT_BREAKER } from './circuit-breaker-options.js';
+
 /** Where a breaker is. */
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -60,17 +62,6 @@ export interface CircuitBreakerOptions {
   /** Starting state, e.g. a {@link BreakerSnapshot} saved earlier. */
   initialState?: BreakerSnapshot;
 }
-
-/** Breaker settings as they appear in config (no clock or callbacks). */
-export interface BreakerConfig {
-  /** Consecutive failures that open the breaker. Default 5. */
-  failureThreshold: number;
-  /** Cool-down before a half-open trial, in ms. Default 10,000. */
-  halfOpenAfterMs: number;
-}
-
-/** Defaults of {@link BreakerConfig}. */
-export const DEFAULT_BREAKER: BreakerConfig = Object.freeze({ failureThreshold: 5, halfOpenAfterMs: 10_000 });
 
 /** Closed / open / half-open circuit breaker counting consecutive failures. */
 export class CircuitBreaker {

@@ -7,7 +7,7 @@
  * that lost its server at the same moment does not come back in lockstep.
  */
 
-import { describeValue } from './open.js';
+import { describeValue } from '../transport/open.js';
 
 /** Shape of the exponential backoff. */
 export interface BackoffOptions {

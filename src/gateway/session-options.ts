@@ -1,0 +1,22 @@
+/**
+ * Settings of a client session behind the gateway and their defaults: what
+ * happens when its upstream session dies, retries of safe requests, and the
+ * bound on its requests in flight. No runtime code: option parsing and the
+ * gateway session both import it.
+ */
+import type { BackoffOptions } from '../policy/backoff.js';
+
+/** What happens to a client session whose initialized upstream session dies. */
+export type UpstreamLostPolicy = 'close' | 'reestablish';
+
+/** Retries of requests that are safe to repeat. */
+export interface RetryConfig extends BackoffOptions {
+  /** Retries after the first attempt. Default 2; 0 turns retries off. */
+  readonly maxRetries: number;
+}
+
+/** Defaults of {@link RetryConfig}: up to 2 retries, windows of 100 ms, 200 ms, … capped at 2 s. */
+export const DEFAULT_RETRY: RetryConfig = Object.freeze({ maxRetries: 2, initialDelayMs: 100, maxDelayMs: 2_000, multiplier: 2 });
+
+/** Default of the gateway's `maxPendingPerClient`: requests in flight per client session. */
+export const DEFAULT_MAX_PENDING_PER_CLIENT = 1024;
