@@ -16,7 +16,7 @@ import type { LoadEngine, LoadSession } from './load-engine.js';
 import { CODEC_SUBPROTOCOLS, type CodecName } from '../compression/codec.js';
 import { createCodec } from '../compression/codecs.js';
 import { WireCodec } from '../compression/wire-codec.js';
-import { sendMessage } from '../transport/open.js';
+import { sendMessage } from '../transport/codec-io.js';
 
 /** How to reach the server. */
 export interface WsDriverOptions {

@@ -14,7 +14,8 @@ export {
   type CodecName,
 } from './codec.js';
 export { ZLIB_LEVELS, ZlibCodec, type ZlibCodecName } from './codec-zlib.js';
-export { ZSTD_LEVELS, ZSTD_WINDOW_LOG_MAX, ZstdCodec, defaultZstdEngine, zstdEngineName, type ZstdEngine } from './codec-zstd.js';
+export { ZSTD_LEVELS, ZstdCodec, defaultZstdEngine, zstdEngineName } from './codec-zstd.js';
+export { ZSTD_WINDOW_LOG_MAX, type ZstdEngine } from './zstd-engine.js';
 export { CODEC_LEVELS, availableCodecs, createCodec, isCodecAvailable } from './codecs.js';
 export {
   COMPRESSION_PRESETS,

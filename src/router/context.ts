@@ -8,7 +8,7 @@
  */
 import type { RequestId } from '../protocol/jsonrpc.js';
 import type { Identity, SessionPeer } from '../server/handler.js';
-import { LOG_LEVELS, type LogLevel } from './types.js';
+import { LOG_LEVELS, type LogLevel } from './log-levels.js';
 
 /** Per-session state a context reads (owned by RouterSession). */
 export interface ContextSession {

@@ -1,3 +1,4 @@
-export { McpRouter, RouterSession, type McpRouterOptions } from './router.js';
+export { McpRouter, type McpRouterOptions } from './router.js';
+export { RouterSession } from './session.js';
 export { RequestContext } from './context.js';
 export * from './types.js';

@@ -116,9 +116,7 @@ export type PromptHandler = (
   ctx: RequestContext,
 ) => GetPromptResult | PromptMessage[] | string | Promise<GetPromptResult | PromptMessage[] | string>;
 
-/** MCP log levels, least to most severe (RFC 5424 order). */
-export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel } from './log-levels.js';
 
 /** A tool handler throws this for a result with isError: true and this text. */
 export class ToolError extends Error {

@@ -14,7 +14,7 @@ import {
   defaultZstdEngine,
   zstdEngineName,
 } from '../../src/compression/index.js';
-import { nodeZlibZstdEngine, type NodeZstdApi } from '../../src/compression/codec-zstd.js';
+import { nodeZlibZstdEngine, type NodeZstdApi } from '../../src/compression/zstd-node.js';
 import { contractMessages } from './payloads.js';
 
 const require = createRequire(import.meta.url);

@@ -2,7 +2,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InitializeResultSchema, McpError, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { WebSocketClientTransport, type ClientTransportEvents } from '../../src/transport/client-transport.js';
-import { WebSocketConnectError } from '../../src/transport/open.js';
+import { WebSocketConnectError } from '../../src/transport/connect-error.js';
 import { freePort, nextEvent, startServer, startSilentServer, type TestServer } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];

@@ -1,7 +1,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { McpRpcError, McpWsError, RpcError } from '../../src/protocol/errors.js';
 import { ConnectionClosedError, McpWsClient } from '../../src/transport/client.js';
-import { WebSocketConnectError } from '../../src/transport/open.js';
+import { WebSocketConnectError } from '../../src/transport/connect-error.js';
 import { freePort, startServer, startSilentServer, type TestServer } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
