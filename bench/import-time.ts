@@ -8,7 +8,10 @@
  * Printed as median and p90 of each, and written as Markdown to
  * bench/results/import-time-<label>-<timestamp>.md.
  *
- *   npm run bench:import -- [--runs 30] [--label after] [--entry dist/index.js]
+ *   npm run bench:import -- [--runs 30] [--label after] [--entry dist/index.js] [--baseline old/index.js]
+ *
+ * With `--baseline`, the runs alternate between the baseline build and the
+ * entry, so both see the same load on a shared machine, and both are printed.
  *
  * Run `npm run build` first: it measures the built library, as users import it.
  */
@@ -67,33 +70,42 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '30' },
       label: { type: 'string', default: 'run' },
       entry: { type: 'string', default: 'dist/index.js' },
+      baseline: { type: 'string' },
     },
   });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new RangeError('--runs should be an integer 1…1000');
   if (!/^[a-z0-9-]+$/i.test(values.label)) throw new RangeError('--label should be letters, digits and dashes');
-  const entryUrl = pathToFileURL(resolve(values.entry)).href;
+  const builds = [...(values.baseline === undefined ? [] : [values.baseline]), values.entry];
+  const urls = builds.map((b) => pathToFileURL(resolve(b)).href);
+  const samples: Sample[][] = builds.map(() => []);
 
-  await runOnce(entryUrl); // warms the file system cache; not counted
-  const samples: Sample[] = [];
-  for (let i = 0; i < runs; i++) samples.push(await runOnce(entryUrl));
-  const imports = samples.map((s) => s.importMs).sort((a, b) => a - b);
-  const processes = samples.map((s) => s.processMs).sort((a, b) => a - b);
+  for (const url of urls) await runOnce(url); // warms the file system cache; not counted
+  for (let i = 0; i < runs; i++) {
+    for (let b = 0; b < urls.length; b++) samples[b]!.push(await runOnce(urls[b]!));
+  }
 
   const at = new Date().toISOString();
+  const rows: string[][] = [];
+  for (let b = 0; b < builds.length; b++) {
+    const imports = samples[b]!.map((s) => s.importMs).sort((x, y) => x - y);
+    const processes = samples[b]!.map((s) => s.processMs).sort((x, y) => x - y);
+    const row = (what: string, v: number[]): string[] => [
+      builds[b]!,
+      what,
+      fmt(quantile(v, 0.5), 1),
+      fmt(quantile(v, 0.9), 1),
+      fmt(v[0], 1),
+      fmt(v.at(-1), 1),
+    ];
+    rows.push(row('import', imports), row('process', processes));
+  }
   const text = [
     `#### Cold import of McpWsServer (${values.label}), ${at}`,
     '',
-    `${runs} fresh processes, Node ${process.version}, \`await import('${values.entry}')\`.`,
+    `${runs} fresh processes per build${builds.length > 1 ? ', alternating' : ''}, Node ${process.version}, \`await import(build)\`.`,
     '',
-    markdownTable(
-      ['', 'median ms', 'p90 ms', 'min ms', 'max ms'],
-      [
-        ['import', fmt(quantile(imports, 0.5), 1), fmt(quantile(imports, 0.9), 1), fmt(imports[0], 1), fmt(imports.at(-1), 1)],
-        ['process', fmt(quantile(processes, 0.5), 1), fmt(quantile(processes, 0.9), 1), fmt(processes[0], 1), fmt(processes.at(-1), 1)],
-      ],
-      [false, true, true, true, true],
-    ),
+    markdownTable(['build', '', 'median ms', 'p90 ms', 'min ms', 'max ms'], rows, [false, false, true, true, true, true]),
     '',
   ].join('\n');
   process.stdout.write(text);
