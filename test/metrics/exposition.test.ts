@@ -51,7 +51,7 @@ function sample(): { m: ServerMetrics; extra: ExtraMetric[] } {
       help: 'A labelled histogram',
       type: 'histogram',
       read: () => {
-        const out = [];
+        const out: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
         let c = 0;
         for (let i = 0; i < h.bounds.length; i++) {
           c += h.counts[i]!;
