@@ -2,11 +2,17 @@
  * Server metrics: plain numbers on the hot path, Prometheus text at scrape time.
  *
  * The per-message path only does `m.messagesReceived++` or
- * `m.observeLatency(s)` — property increments on an object of stable shape —
- * and prom-client reads the numbers when /metrics is scraped, through metric
- * objects whose `get()` builds the values then. This is why a counter costs a
- * few nanoseconds here instead of prom-client's ~40 ns per `inc()`
- * (PERFORMANCE.md), and why a histogram observation is a short bucket scan.
+ * `m.requestLatency.observe(s)` — property increments on an object of stable
+ * shape — and the numbers are read when /metrics is scraped. This is why a
+ * counter costs a few nanoseconds here instead of prom-client's ~40 ns per
+ * `inc()` (PERFORMANCE.md), and why a histogram observation is a short
+ * bucket scan.
+ *
+ * The exposition text of these metrics is written here (text format 0.0.4,
+ * the same lines prom-client writes); prom-client supplies the process's
+ * default metrics after them. prom-client has no public way to set a
+ * histogram's buckets, which is why the text is ours rather than fed through
+ * its metric objects.
  *
  * Names follow Prometheus conventions; the table in the README maps each to
  * the seed's name (websocket_connections_total → mcp_ws_connections_active, …).
@@ -141,38 +147,6 @@ interface MetricValue {
   metricName?: string;
 }
 
-/**
- * A metric prom-client can register whose values are read at scrape time.
- * prom-client's Registry accepts any object with name/help/type/get().
- */
-class ScrapeTimeMetric {
-  readonly aggregator = 'sum';
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly type: MetricType,
-    private readonly read: () => MetricValue[],
-  ) {}
-  get(): { name: string; help: string; type: MetricType; values: MetricValue[]; aggregator: string } {
-    return { name: this.name, help: this.help, type: this.type, values: this.read(), aggregator: this.aggregator };
-  }
-  reset(): void {}
-}
-
-function histogramValues(name: string, h: LatencyHistogram): MetricValue[] {
-  const values: MetricValue[] = [];
-  let cumulative = 0;
-  for (let i = 0; i < h.bounds.length; i++) {
-    cumulative += h.counts[i]!;
-    values.push({ metricName: `${name}_bucket`, labels: { le: h.bounds[i]! }, value: cumulative });
-  }
-  cumulative += h.counts[h.bounds.length]!;
-  values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: cumulative });
-  values.push({ metricName: `${name}_sum`, value: h.sum });
-  values.push({ metricName: `${name}_count`, value: h.count });
-  return values;
-}
-
 /** A metric from another module (rate limiter, gateway), read at scrape time. */
 export interface ExtraMetric {
   name: string;
@@ -189,42 +163,133 @@ export interface RegistryOptions {
   extra?: ExtraMetric[];
 }
 
+/** A sample value as the text format writes it. */
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'Nan';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  return `${v}`;
+}
+
+function escapeHelp(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function escapeLabel(s: string): string {
+  return escapeHelp(s).replace(/"/g, '\\"');
+}
+
+/** `{a="x",b="y"}`, or '' without labels. */
+function labelText(labels: Record<string, string | number> | undefined): string {
+  if (labels === undefined) return '';
+  let out = '';
+  for (const k in labels) out += `${out === '' ? '{' : ','}${k}="${escapeLabel(String(labels[k]))}"`;
+  return out === '' ? '' : `${out}}`;
+}
+
+/** One metric family: its header lines, fixed once, and a writer of its samples. */
+interface Family {
+  readonly name: string;
+  readonly header: string;
+  /** Appends `name{labels} value` lines, each ending in a newline. */
+  readonly samples: () => string;
+}
+
+function family(name: string, help: string, type: MetricType, samples: () => string): Family {
+  return { name, header: `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`, samples };
+}
+
+function extraFamily(e: ExtraMetric): Family {
+  return family(e.name, e.help, e.type, () => {
+    let out = '';
+    for (const v of e.read()) out += `${v.metricName ?? e.name}${labelText(v.labels)} ${formatValue(v.value)}\n`;
+    return out;
+  });
+}
+
+/** Sample lines of a label-less histogram; the `le` parts are built once. */
+function histogramFamily(name: string, help: string, h: LatencyHistogram): Family {
+  const prefixes = Array.from(h.bounds, (b) => `${name}_bucket{le="${b}"} `);
+  prefixes.push(`${name}_bucket{le="+Inf"} `);
+  return family(name, help, 'histogram', () => {
+    let out = '';
+    let cumulative = 0;
+    for (let i = 0; i < prefixes.length; i++) {
+      cumulative += h.counts[i]!;
+      out += `${prefixes[i]!}${formatValue(cumulative)}\n`;
+    }
+    return `${out}${name}_sum ${formatValue(h.sum)}\n${name}_count ${formatValue(h.count)}\n`;
+  });
+}
+
+/** Sample lines of a counter with one label over fixed keys; the label parts are built once. */
+function keyedFamily<K extends string>(name: string, help: string, label: string, keys: readonly K[], values: Record<K, number>): Family {
+  const prefixes = keys.map((k) => `${name}{${label}="${escapeLabel(k)}"} `);
+  return family(name, help, 'counter', () => {
+    let out = '';
+    for (let i = 0; i < keys.length; i++) out += `${prefixes[i]!}${formatValue(values[keys[i]!])}\n`;
+    return out;
+  });
+}
+
+function single(name: string, help: string, type: MetricType, read: () => number): Family {
+  const prefix = `${name} `;
+  return family(name, help, type, () => `${prefix}${formatValue(read())}\n`);
+}
+
+/** A family's text as prom-client writes one metric: header and samples, no trailing newline. */
+function familyText(f: Family): string {
+  return (f.header + f.samples()).slice(0, -1);
+}
+
+/**
+ * A prom-client Registry whose `metrics()` and `getSingleMetricAsString()`
+ * also give the server's own metrics, written at scrape time. The metrics
+ * registered on it the usual way (the default ones) come after them.
+ */
+class ServerRegistry extends Registry {
+  constructor(private readonly families: readonly Family[]) {
+    super();
+  }
+
+  override async metrics(): Promise<string> {
+    let out = '';
+    for (const f of this.families) out += `${familyText(f)}\n\n`;
+    if (this.getMetricsAsArray().length === 0) return out.slice(0, -1);
+    return out + (await super.metrics());
+  }
+
+  override async getSingleMetricAsString(name: string): Promise<string> {
+    for (const f of this.families) if (f.name === name) return familyText(f);
+    return super.getSingleMetricAsString(name);
+  }
+}
+
 /** Builds a prom-client registry exporting one server's metrics. One registry per server. */
 export function createRegistry(m: ServerMetrics, options: RegistryOptions = {}): Registry {
-  const reg = new Registry();
-  const add = (name: string, help: string, type: MetricType, read: () => MetricValue[]): void => {
-    reg.registerMetric(new ScrapeTimeMetric(name, help, type, read) as never);
-  };
-  add('mcp_ws_connections_active', 'Open WebSocket sessions (seed: websocket_connections_total)', 'gauge', () => [
-    { value: m.connectionsActive },
-  ]);
-  add('mcp_ws_connections_opened_total', 'WebSocket sessions accepted since start', 'counter', () => [
-    { value: m.connectionsOpened },
-  ]);
-  add('mcp_ws_messages_received_total', 'JSON-RPC messages received (seed: websocket_messages_received_total)', 'counter', () => [
-    { value: m.messagesReceived },
-  ]);
-  add('mcp_ws_messages_sent_total', 'JSON-RPC messages sent (seed: websocket_messages_sent_total)', 'counter', () => [
-    { value: m.messagesSent },
-  ]);
-  add('mcp_ws_received_bytes_total', 'Payload bytes received in WebSocket messages', 'counter', () => [
-    { value: m.bytesReceived },
-  ]);
-  add('mcp_ws_sent_bytes_total', 'Payload bytes sent in WebSocket messages', 'counter', () => [{ value: m.bytesSent }]);
-  add('mcp_ws_requests_in_flight', 'Requests being handled', 'gauge', () => [{ value: m.requestsInFlight }]);
-  add(
-    'mcp_ws_request_duration_seconds',
-    'Time from receiving a request to sending its response (seed: websocket_latency_seconds)',
-    'histogram',
-    () => histogramValues('mcp_ws_request_duration_seconds', m.requestLatency),
-  );
-  add('mcp_ws_errors_total', 'Errors by kind (seed: websocket_errors_total)', 'counter', () =>
-    ERROR_KINDS.map((kind) => ({ labels: { kind }, value: m.errors[kind] })),
-  );
-  add('mcp_ws_upgrade_rejected_total', 'Upgrade requests rejected before the handshake, by reason', 'counter', () =>
-    REJECT_REASONS.map((reason) => ({ labels: { reason }, value: m.rejected[reason] })),
-  );
-  for (const e of options.extra ?? []) add(e.name, e.help, e.type, e.read);
+  const families: Family[] = [
+    single('mcp_ws_connections_active', 'Open WebSocket sessions (seed: websocket_connections_total)', 'gauge', () => m.connectionsActive),
+    single('mcp_ws_connections_opened_total', 'WebSocket sessions accepted since start', 'counter', () => m.connectionsOpened),
+    single('mcp_ws_messages_received_total', 'JSON-RPC messages received (seed: websocket_messages_received_total)', 'counter', () => m.messagesReceived),
+    single('mcp_ws_messages_sent_total', 'JSON-RPC messages sent (seed: websocket_messages_sent_total)', 'counter', () => m.messagesSent),
+    single('mcp_ws_received_bytes_total', 'Payload bytes received in WebSocket messages', 'counter', () => m.bytesReceived),
+    single('mcp_ws_sent_bytes_total', 'Payload bytes sent in WebSocket messages', 'counter', () => m.bytesSent),
+    single('mcp_ws_requests_in_flight', 'Requests being handled', 'gauge', () => m.requestsInFlight),
+    histogramFamily(
+      'mcp_ws_request_duration_seconds',
+      'Time from receiving a request to sending its response (seed: websocket_latency_seconds)',
+      m.requestLatency,
+    ),
+    keyedFamily('mcp_ws_errors_total', 'Errors by kind (seed: websocket_errors_total)', 'kind', ERROR_KINDS, m.errors),
+    keyedFamily('mcp_ws_upgrade_rejected_total', 'Upgrade requests rejected before the handshake, by reason', 'reason', REJECT_REASONS, m.rejected),
+  ];
+  const names = new Set(families.map((f) => f.name));
+  for (const e of options.extra ?? []) {
+    if (names.has(e.name)) throw new Error(`A metric with the name ${e.name} has already been registered.`);
+    names.add(e.name);
+    families.push(extraFamily(e));
+  }
+  const reg = new ServerRegistry(families);
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: reg });
   return reg;
 }

@@ -26,9 +26,15 @@
  * runs timers before it reads the socket); the next probe brings it back.
  * Every state change emits 'stateChange' once; `errors` counts failed
  * commands, `failedOpen` / `failedClosed` the checks the failure mode decided.
+ *
+ * ioredis is loaded only when a connection creates its own client, so an
+ * application without Redis never reads it. The constructor is synchronous
+ * (the client exists from the start), so it is required (ioredis is a
+ * CommonJS package) rather than imported.
  */
 import { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions } from 'ioredis';
 import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './options.js';
 import { LEAKY_BUCKET_LUA, SLIDING_WINDOW_LUA, TOKEN_BUCKET_LUA } from './redis-scripts.js';
 import type { RateLimitStore } from './store.js';
@@ -72,6 +78,16 @@ export type StateChangeListener = (state: RedisConnectionState, previous: RedisC
 
 type ScriptReply = [number, number, number, number];
 type ScriptCommand = (key: string, ...args: Array<string | number>) => Promise<ScriptReply>;
+
+type RedisClass = new (url: string, options: RedisOptions) => Redis;
+
+let redisClass: RedisClass | undefined;
+
+/** ioredis's client class, loaded on first use. */
+function loadRedis(): RedisClass {
+  redisClass ??= (createRequire(import.meta.url)('ioredis') as { Redis: RedisClass }).Redis;
+  return redisClass;
+}
 
 const COMMANDS: Record<RateLimitStrategy, { name: string; lua: string }> = {
   TokenBucket: { name: 'mcpwsRateLimitTokenBucket', lua: TOKEN_BUCKET_LUA },
@@ -130,7 +146,7 @@ export class RedisConnection extends EventEmitter {
     this.ownsClient = options.client === undefined;
     this.client =
       options.client ??
-      new Redis(options.url ?? 'redis://127.0.0.1:6379', {
+      new (loadRedis())(options.url ?? 'redis://127.0.0.1:6379', {
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
         commandTimeout: timeoutMs,

@@ -18,10 +18,31 @@
  * The identity (subject, scopes, claims) reaches tool handlers, the SDK host
  * and rate limiting; a JWT's `exp` becomes the session's deadline (closed
  * with 1008 when it passes).
+ *
+ * jose is imported only when JWT is configured: the constructor starts the
+ * import, the first JWT verification waits for it, later ones find it loaded.
  */
 import { createHash, createPublicKey, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { Identity } from './handler.js';
+
+type Jose = typeof import('jose');
+
+/** jose once loaded; undefined until the first JWT configuration has imported it. */
+let jose: Jose | undefined;
+let joseLoading: Promise<Jose> | undefined;
+
+/** Imports jose once; a failed import is retried by the next call. */
+function loadJose(): Promise<Jose> {
+  joseLoading ??= import('jose').then(
+    (m) => (jose = m),
+    (err: unknown) => {
+      joseLoading = undefined;
+      throw err;
+    },
+  );
+  return joseLoading;
+}
 
 /** A static token with the identity it stands for. */
 export interface StaticToken {
@@ -98,7 +119,7 @@ export type KeySourceListener = (reachable: boolean, reason?: string) => void;
  * timeout, non-200, unparsable set), not from the token (unknown kid,
  * unsupported alg).
  */
-function isKeySourceFailure(err: unknown): boolean {
+function isKeySourceFailure(err: unknown, joseErrors: Jose['errors']): boolean {
   if (!(err instanceof joseErrors.JOSEError)) return true; // fetch's own errors (connection refused, DNS)
   return err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || err.code === 'ERR_JOSE_GENERIC';
 }
@@ -171,18 +192,21 @@ export class Authenticator {
         } catch {
           throw new RangeError(`auth.jwt.jwksUrl should be a URL, got ${JSON.stringify(jwt.jwksUrl)}`);
         }
-        const remote = createRemoteJWKSet(url, {
-          cacheMaxAge: jwt.jwksCacheMaxAgeMs ?? 600_000,
-          cooldownDuration: jwt.jwksCooldownMs ?? 30_000,
-          timeoutDuration: 5_000,
-        });
+        let remote: JWTVerifyGetKey | undefined;
+        // Called by jwtVerify, so jose is loaded by then; the set is made on first use.
         this.jwtKey = async (header, token) => {
+          const j = jose!;
+          remote ??= j.createRemoteJWKSet(url, {
+            cacheMaxAge: jwt.jwksCacheMaxAgeMs ?? 600_000,
+            cooldownDuration: jwt.jwksCooldownMs ?? 30_000,
+            timeoutDuration: 5_000,
+          });
           try {
             const key = await remote(header, token);
             if (this.keySourceDown) this.setKeySource(true);
             return key;
           } catch (err) {
-            if (!isKeySourceFailure(err)) throw err;
+            if (!isKeySourceFailure(err, j.errors)) throw err;
             const reason = err instanceof Error ? err.message : String(err);
             if (!this.keySourceDown) this.setKeySource(false, reason);
             throw new KeySourceUnavailableError(reason);
@@ -190,6 +214,8 @@ export class Authenticator {
         };
       }
       this.algorithms = jwt.algorithms ?? (jwt.secret !== undefined ? HMAC_ALGS : ASYMMETRIC_ALGS);
+      // Start loading now so the first handshake does not wait; verifyJwt reports a failure.
+      loadJose().catch(() => undefined);
     } else {
       this.algorithms = [];
     }
@@ -255,8 +281,9 @@ export class Authenticator {
 
   private async verifyJwt(token: string): Promise<VerifiedIdentity | undefined> {
     const jwt = this.jwt!;
+    const j = jose ?? (await loadJose());
     try {
-      const { payload } = await jwtVerify(token, this.jwtKey as Parameters<typeof jwtVerify>[1], {
+      const { payload } = await j.jwtVerify(token, this.jwtKey as Parameters<Jose['jwtVerify']>[1], {
         algorithms: this.algorithms,
         issuer: jwt.issuer,
         audience: jwt.audience,
