@@ -117,7 +117,7 @@ export interface McpWsServerOptions {
   rateLimitCloseAfter?: number;
   /** More metrics to export at /metrics (e.g. a gateway's), read at scrape time. */
   metrics?: ExtraMetric[];
-  /** Compression: codecs negotiated by subprotocol (`mcp.zstd`, …) and permessage-deflate. Off when absent. */
+  /** Compression: codecs negotiated by subprotocol (`mcp.zstd`, …; offered by default, `{ enabled: false }` turns them off) and permessage-deflate (off unless enabled). */
   compression?: CompressionConfig;
   /** Logger. Default: silent (the CLI passes its own). */
   logger?: Logger;
@@ -235,8 +235,8 @@ export class McpWsServer implements SessionHost {
   /** Admission by rate, when rate limiting is on. */
   readonly rateLimiter: RateLimiter | undefined;
   private readonly ownsRateLimiter: boolean;
-  /** Compression settings, when compression is configured. */
-  readonly compression: ResolvedCompressionConfig | undefined;
+  /** Compression settings, defaults applied. */
+  readonly compression: ResolvedCompressionConfig;
   private readonly negotiator: CodecNegotiator | undefined;
   private readonly origins: OriginPolicy;
   now = Date.now();
@@ -304,21 +304,20 @@ export class McpWsServer implements SessionHost {
         return FAILED_HANDLER;
       }
     };
-    if (this.options.compression !== undefined) {
-      try {
-        this.compression = resolveCompressionConfig(this.options.compression);
-      } catch (err) {
-        throw new RangeError((err as Error).message);
-      }
-      const negotiator = createNegotiator(this.compression);
-      if (negotiator.codecs.length > 0) this.negotiator = negotiator;
+    // Codecs are offered by default: a client that offers none pays nothing.
+    try {
+      this.compression = resolveCompressionConfig(this.options.compression ?? {});
+    } catch (err) {
+      throw new RangeError((err as Error).message);
     }
+    const codecs = createNegotiator(this.compression);
+    if (codecs.codecs.length > 0) this.negotiator = codecs;
     const negotiator = this.negotiator;
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.options.maxPayload,
       clientTracking: false,
-      perMessageDeflate: this.compression ? toWsPerMessageDeflate(this.compression) : false,
+      perMessageDeflate: toWsPerMessageDeflate(this.compression),
       handleProtocols: negotiator ? (offered: Set<string>) => negotiator.select(offered) : selectProtocol,
       maxFragments: this.options.maxFragments,
       maxBufferedChunks: this.options.maxBufferedChunks,
@@ -557,7 +556,7 @@ export class McpWsServer implements SessionHost {
 
   private accept(ws: WebSocket, socket: Socket, ip: string, identity: VerifiedIdentity | undefined): void {
     const codec = this.negotiator?.codecFor(ws.protocol);
-    const wire = codec ? createWireCodec(codec, this.compression!, this.options.maxPayload) : undefined;
+    const wire = codec ? createWireCodec(codec, this.compression, this.options.maxPayload) : undefined;
     const session = new Session(ws, socket, this, randomUUID(), ip, identity, this.makeHandler, wire);
     this.sessions.add(session);
     this.metrics.connectionsActive++;
