@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { McpWsClient } from '../../src/index.js';
 import { run, serve, type Serving } from '../cli/run.js';
-import { README_URL, ROOT, compile, finished, printedUrl, readmeBlocks, start, waitFor } from './readme.js';
+import { README_URL, ROOT, printedUrl, readmeBlocks, runTsExample } from './readme.js';
 
 /** sh commands the test does not run, and why. */
 const NOT_RUN: Array<[RegExp, string]> = [
@@ -62,25 +62,7 @@ describe('README examples', () => {
     if (b.lang === 'ts') {
       const isServer = b.code.includes('.listen()');
       it(`ts example at README line ${b.line} compiles and runs (${isServer ? 'server' : 'client'})`, async () => {
-        const code = isServer ? b.code.replaceAll('port: 8080', 'port: 0') : b.code.replaceAll(README_URL, demo.url);
-        expect(compile(dir, `example-${i}`, code)).toBe('');
-        const script = start(join(dir, `example-${i}.js`), dir, { TOKEN: 'readme-token' });
-        if (!isServer) {
-          expect(await finished(script, 20_000), script.err()).toBe(0);
-          expect(script.err()).toBe('');
-          return;
-        }
-        try {
-          const url = await waitFor(script, printedUrl, 20_000);
-          const c = await McpWsClient.connect(url, { heartbeat: false });
-          await c.initialize();
-          const tools = (await c.request('tools/list', {})) as { tools: Array<{ name: string }> };
-          expect(tools.tools.length).toBeGreaterThan(0);
-          await c.close();
-        } finally {
-          script.child.kill('SIGTERM');
-        }
-        expect(await finished(script, 20_000), script.err()).toBe(0);
+        await runTsExample(dir, `example-${i}`, b.code, demo.url);
       }, 60_000);
     } else if (b.lang === 'json') {
       it(`json config at README line ${b.line} starts mcp-ws serve`, async () => {

@@ -6,6 +6,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import { McpWsClient } from '../../src/index.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
@@ -61,8 +63,9 @@ export interface Script {
   exit: Promise<number | null>;
 }
 
-export function start(file: string, cwd: string, env: NodeJS.ProcessEnv = {}): Script {
-  const child = spawn(process.execPath, [file], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs `node file ...args` in `cwd` with `env` added. */
+export function start(file: string, cwd: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Script {
+  const child = spawn(process.execPath, [file, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -101,4 +104,33 @@ export async function finished(s: Script, ms: number): Promise<number | null> {
 /** The ws:// URL a server example printed, if any yet. */
 export function printedUrl(out: string): string | undefined {
   return /ws:\/\/[^\s'"]+/.exec(out)?.[0];
+}
+
+/**
+ * Compiles and runs one ts example in `dir`. A server example (it calls
+ * `.listen()`) gets `port: 0`, must print its ws:// URL, answer an MCP
+ * client's tools/list and exit 0 on SIGTERM; a client example gets
+ * `demoUrl` for the README's URL and must exit 0 by itself.
+ */
+export async function runTsExample(dir: string, name: string, source: string, demoUrl: string): Promise<void> {
+  const isServer = source.includes('.listen()');
+  const code = isServer ? source.replaceAll('port: 8080', 'port: 0') : source.replaceAll(README_URL, demoUrl);
+  expect(compile(dir, name, code)).toBe('');
+  const script = start(join(dir, `${name}.js`), dir, { TOKEN: 'readme-token' });
+  if (!isServer) {
+    expect(await finished(script, 20_000), script.err()).toBe(0);
+    expect(script.err()).toBe('');
+    return;
+  }
+  try {
+    const url = await waitFor(script, printedUrl, 20_000);
+    const c = await McpWsClient.connect(url, { heartbeat: false });
+    await c.initialize();
+    const tools = (await c.request('tools/list', {})) as { tools: Array<{ name: string }> };
+    expect(tools.tools.length).toBeGreaterThan(0);
+    await c.close();
+  } finally {
+    script.child.kill('SIGTERM');
+  }
+  expect(await finished(script, 20_000), script.err()).toBe(0);
 }
