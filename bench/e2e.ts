@@ -1,6 +1,6 @@
 /**
  * End-to-end benchmark: every target in its own process on loopback, driven
- * in one run by the same generator (src/bench, worker threads) with the same
+ * in one run by the same generator (src/loadtest, worker threads) with the same
  * loads, so the ratios hold even on a shared 2-core machine.
  *
  *   (a) raw ws JSON echo              the floor of Node + ws
@@ -39,8 +39,8 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolveBenchOptions, type BenchInput } from '../src/bench/options.js';
-import { runBench, type BenchResult } from '../src/bench/runner.js';
+import { resolveBenchOptions, type BenchInput } from '../src/loadtest/options.js';
+import { runBench, type BenchResult } from '../src/loadtest/runner.js';
 import { CpuWindow, TargetProcess } from './lib/target-process.js';
 import { fmt, markdownTable } from './lib/markdown.js';
 import type { Suite, SuiteArgs } from './lib/suite.js';
@@ -372,7 +372,7 @@ async function runE2e(args: Args, resultsDir: string, command: string): Promise<
     lines.push(`# mcp-ws e2e benchmark, ${started.toISOString()}`, '');
     lines.push(`Command: \`${command}\``, '');
     lines.push(
-      `${nodeInfo}. Loopback; each target in its own process; one generator (\`src/bench\`, ${args.workers} worker thread(s)) for all. ` +
+      `${nodeInfo}. Loopback; each target in its own process; one generator (\`src/loadtest\`, ${args.workers} worker thread(s)) for all. ` +
         `${args.duration} s measured after ${args.warmup} s warm-up per run, ${args.rounds} round(s) interleaving the targets` +
         `${args.rounds > 1 ? ' (closed loop: the round with the highest req/s; open loop: the round with the median p99)' : ''}. ` +
         `CPU % is of one core; the machine has ${cpus().length}. ` +

@@ -5,7 +5,7 @@
  * given), `initialize` answered, `notifications/initialized` sent, then a
  * close (1000) that the opener does not wait for before its next connection
  * (the server, which closes TCP first, keeps the TIME_WAIT). The load
- * generator in src/bench measures requests on open sessions; this measures
+ * generator in src/loadtest measures requests on open sessions; this measures
  * the door.
  *
  * Counted: connections whose initialize answer arrived inside the measured
@@ -22,8 +22,8 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
-import { newLatencyHistogram } from '../src/bench/load-engine.js';
-import { parseHeaders } from '../src/bench/options.js';
+import { newLatencyHistogram } from '../src/loadtest/load-engine.js';
+import { parseHeaders } from '../src/loadtest/options.js';
 
 /** What to run. */
 export interface HandshakeOptions {

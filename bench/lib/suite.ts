@@ -6,8 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { relative } from 'node:path';
-import { resolveBenchOptions, type BenchInput } from '../../src/bench/options.js';
-import { runBench, type BenchResult } from '../../src/bench/runner.js';
+import { resolveBenchOptions, type BenchInput } from '../../src/loadtest/options.js';
+import { runBench, type BenchResult } from '../../src/loadtest/runner.js';
 import { fmt } from './markdown.js';
 
 /** A target a suite can start; `key` is what --targets names. */

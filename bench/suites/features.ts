@@ -27,8 +27,8 @@
  * as a cross-check.
  */
 import { randomBytes } from 'node:crypto';
-import type { BenchInput } from '../../src/bench/options.js';
-import type { BenchResult } from '../../src/bench/runner.js';
+import type { BenchInput } from '../../src/loadtest/options.js';
+import type { BenchResult } from '../../src/loadtest/runner.js';
 import { fmt, markdownTable } from '../lib/markdown.js';
 import {
   loadAverage,
@@ -271,7 +271,7 @@ async function run(args: SuiteArgs, ctx: SuiteContext): Promise<void> {
     lines.push(`# mcp-ws feature costs, ${started.toISOString()}`, '');
     lines.push(`Command: \`${ctx.command}\``, '');
     lines.push(
-      `${nodeInfo()}. Loopback; each server in its own process; one generator (\`src/bench\`, ${args.workers} worker thread(s)). ` +
+      `${nodeInfo()}. Loopback; each server in its own process; one generator (\`src/loadtest\`, ${args.workers} worker thread(s)). ` +
         `${t.duration} s measured after ${t.warmup} s warm-up per run, ${t.rounds} round(s) interleaving the targets. ` +
         `CPU % is of one core. Load average (1, 5, 15 min) at the start: ${load0}; at the end: ${loadAverage()}.`,
       '',

@@ -27,8 +27,8 @@
  * measures, so a previous run's child churn takes no CPU from the next.
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { buildRequestTemplate } from '../../src/bench/request-template.js';
-import type { BenchResult } from '../../src/bench/runner.js';
+import { buildRequestTemplate } from '../../src/loadtest/request-template.js';
+import type { BenchResult } from '../../src/loadtest/runner.js';
 import { ExternalTarget, freePort } from '../lib/external-process.js';
 import { fmt, markdownTable } from '../lib/markdown.js';
 import { processTree, signalProcesses, survivors, TreeCpuWindow, type ProcStat } from '../lib/proc-cpu.js';
@@ -220,7 +220,7 @@ async function run(args: SuiteArgs, ctx: SuiteContext): Promise<void> {
       `${nodeInfo()}. Loopback. Upstream: \`node ${EVERYTHING_REL} stdio\` (server-everything), tool \`echo\`, ${requestBytes} B requests, closed loop. ` +
         `mcp-ws gateway as \`mcp-ws gateway --upstream "node ${EVERYTHING_REL} stdio" --min-connections ${MIN_CONNECTIONS}\` builds it (library API, bench/targets/gateway.ts); ` +
         `supergateway as \`npx supergateway --stdio "node ${EVERYTHING_REL} stdio" --outputTransport ws --port N --logLevel none\`. ` +
-        `One generator (\`src/bench\`, ${args.workers} worker thread(s)); ${t.duration} s measured after ${t.warmup} s warm-up per run, ${t.rounds} round(s) interleaving the servers, best round shown. ` +
+        `One generator (\`src/loadtest\`, ${args.workers} worker thread(s)); ${t.duration} s measured after ${t.warmup} s warm-up per run, ${t.rounds} round(s) interleaving the servers, best round shown. ` +
         `Server CPU is the whole process tree (server + upstream children, from /proc), % of one core; the machine has 2. ` +
         `Load average (1, 5, 15 min) at the start: ${load0}; at the end: ${loadAverage()}.`,
       '',

@@ -125,7 +125,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the result as JSON on stdout')
     .option('--html <file>', 'write a self-contained HTML report')
     .action(async (url: string, opts: Record<string, unknown>) => {
-      const { runBenchCommand } = await import('../bench/bench-command.js');
+      const { runBenchCommand } = await import('../loadtest/bench-command.js');
       await runBenchCommand(url, opts);
     });
 

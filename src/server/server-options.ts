@@ -78,7 +78,7 @@ export interface McpWsServerOptions {
   rateLimitCloseAfter?: number;
   /** More metrics to export at /metrics (e.g. a gateway's), read at scrape time. */
   metrics?: ExtraMetric[];
-  /** Compression: codecs negotiated by subprotocol (`mcp.zstd`, …) and permessage-deflate. Off when absent. */
+  /** Compression: codecs negotiated by subprotocol (`mcp.zstd`, …; offered by default, `{ enabled: false }` turns them off) and permessage-deflate (off unless enabled). */
   compression?: CompressionConfig;
   /** Logger. Default: silent (the CLI passes its own). */
   logger?: Logger;

@@ -69,8 +69,8 @@ export class McpWsServer implements SessionHost {
   /** Admission by rate, when rate limiting is on. */
   readonly rateLimiter: RateLimiter | undefined;
   private readonly ownsRateLimiter: boolean;
-  /** Compression settings, when compression is configured. */
-  readonly compression: ResolvedCompressionConfig | undefined;
+  /** Compression settings, defaults applied. */
+  readonly compression: ResolvedCompressionConfig;
   private readonly negotiator: CodecNegotiator | undefined;
   now = Date.now();
   draining = false;
@@ -130,15 +130,14 @@ export class McpWsServer implements SessionHost {
         return FAILED_HANDLER;
       }
     };
-    if (this.options.compression !== undefined) {
-      try {
-        this.compression = resolveCompressionConfig(this.options.compression);
-      } catch (err) {
-        throw new RangeError((err as Error).message);
-      }
-      const negotiator = createNegotiator(this.compression);
-      if (negotiator.codecs.length > 0) this.negotiator = negotiator;
+    // Codecs are offered by default: a client that offers none pays nothing.
+    try {
+      this.compression = resolveCompressionConfig(this.options.compression ?? {});
+    } catch (err) {
+      throw new RangeError((err as Error).message);
     }
+    const codecs = createNegotiator(this.compression);
+    if (codecs.codecs.length > 0) this.negotiator = codecs;
     this.door = new Admission(this, this.negotiator, this.compression, (ws, socket, ip, identity) => this.accept(ws, socket, ip, identity));
     this.registry = createRegistry(this.metrics, {
       defaultMetrics: this.options.processMetrics,
@@ -246,7 +245,7 @@ export class McpWsServer implements SessionHost {
 
   private accept(ws: WebSocket, socket: Socket, ip: string, identity: VerifiedIdentity | undefined): void {
     const codec = this.negotiator?.codecFor(ws.protocol);
-    const wire = codec ? createWireCodec(codec, this.compression!, this.options.maxPayload) : undefined;
+    const wire = codec ? createWireCodec(codec, this.compression, this.options.maxPayload) : undefined;
     const session = new Session(ws, socket, this, randomUUID(), ip, identity, this.makeHandler, wire);
     this.sessions.add(session);
     this.metrics.connectionsActive++;

@@ -15,7 +15,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { z } from 'zod';
 import { closeAll, startServer } from '../helpers.js';
 import { run } from '../cli/run.js';
-import { buildRequestTemplate, readResponse, lastId, Reading } from '../../src/bench/request-template.js';
+import { buildRequestTemplate, readResponse, lastId, Reading } from '../../src/loadtest/request-template.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const dir = mkdtempSync(join(tmpdir(), 'mcp-ws-bench-'));

@@ -2,7 +2,12 @@ import { existsSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { gunzipSync, gzipSync, brotliDecompressSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket as WsClient } from 'ws';
 import { RawClient, closeAll, startServer } from '../helpers.js';
+import { serve } from '../cli/run.js';
 
 afterAll(closeAll);
 
@@ -11,6 +16,48 @@ const CHROMIUM = '/usr/bin/chromium';
 function bigEcho(id: number, n: number): string {
   return JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text: 'lorem ipsum dolor sit amet '.repeat(n) } } });
 }
+
+/** Opens a socket offering `protocols` and permessage-deflate; resolves with what the server chose. */
+function handshake(url: string, protocols: string[]): Promise<{ protocol: string; extensions: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WsClient(url, protocols, { perMessageDeflate: true, handshakeTimeout: 10_000 });
+    ws.once('open', () => {
+      const r = { protocol: ws.protocol, extensions: ws.extensions };
+      ws.close();
+      resolve(r);
+    });
+    ws.once('error', reject);
+  });
+}
+
+describe('compression defaults', () => {
+  it('a server with no compression settings offers the codec subprotocols, but not permessage-deflate', async () => {
+    const { url } = await startServer();
+    expect(await handshake(url, ['mcp.gzip', 'mcp'])).toEqual({ protocol: 'mcp.gzip', extensions: '' });
+    expect(await handshake(url, ['mcp'])).toEqual({ protocol: 'mcp', extensions: '' });
+  });
+
+  it('mcp-ws serve without a config file offers the codecs too; compression.enabled false turns them off', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-ws-compression-'));
+    const plain = await serve(['--port', '0']);
+    try {
+      expect(await handshake(plain.url, ['mcp.gzip', 'mcp'])).toEqual({ protocol: 'mcp.gzip', extensions: '' });
+    } finally {
+      plain.child.kill('SIGTERM');
+      await plain.exit;
+    }
+    const file = join(dir, 'off.json');
+    writeFileSync(file, JSON.stringify({ compression: { enabled: false } }));
+    const off = await serve(['--port', '0', '--config', file]);
+    try {
+      expect(await handshake(off.url, ['mcp.gzip', 'mcp'])).toEqual({ protocol: 'mcp', extensions: '' });
+    } finally {
+      off.child.kill('SIGTERM');
+      await off.exit;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('negotiated codecs on the wire', () => {
   it('selects the preferred codec the client offers, compresses large replies into binary frames, leaves small ones as text', async () => {

@@ -25,7 +25,7 @@ describe('client codecs', () => {
   });
 
   it('falls back to plain text against a server without codecs', async () => {
-    const { url } = await startServer();
+    const { url } = await startServer({ compression: { enabled: false } });
     const c = await McpWsClient.connect(url, { codecs: ['gzip'], heartbeat: false });
     await c.initialize();
     expect(await c.request('ping')).toEqual({});
