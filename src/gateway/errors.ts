@@ -42,6 +42,7 @@ export class GatewayError extends Error {
    * - `ACQUIRE_TIMEOUT`: no session within acquireTimeoutMs (pool full, or a session still opening).
    * - `NO_HEALTHY_UPSTREAM`: the same deadline passed while every breaker was open.
    * - `POOL_CLOSED`: the pool closed; every waiter, queued or being served by an open, gets it.
+   * - `ACQUIRE_ABORTED`: the caller's AbortSignal aborted while it waited (its client went away).
    * - `UPSTREAM_START_FAILED`: a session could not be started within connectTimeoutMs.
    * - `UPSTREAM_CLOSED`: the session ended with a call of the pool's own in flight.
    * - `PING_TIMEOUT`: a ping (or probe request) of the pool's own was not answered in time.

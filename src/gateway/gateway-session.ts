@@ -162,6 +162,8 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   private held = 0;
   /** An upstream session has been asked for (on the client's first message). */
   private leasing = false;
+  /** Aborts the pool acquire when the client goes away while waiting. */
+  private leaseAbort: AbortController | undefined;
 
   /**
    * Takes no upstream session yet: the first message the client sends starts
@@ -292,6 +294,8 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   closed(): void {
     if (this.ended) return;
     this.ended = true;
+    // Still waiting for an upstream session: leave the pool's queue now.
+    this.leaseAbort?.abort();
     this.settleAll(undefined);
     const s = this.upstream;
     this.upstream = undefined;
@@ -507,7 +511,8 @@ export class GatewaySession implements SessionHandler, SessionOwner {
 
   private acquire(): void {
     this.leasing = true;
-    this.host.pool.acquire().then(
+    this.leaseAbort = new AbortController();
+    this.host.pool.acquire(this.leaseAbort.signal).then(
       (s) => this.attach(s),
       (err: unknown) => this.unavailable(err),
     );

@@ -231,12 +231,33 @@ export class UpstreamPool implements SessionPool {
    * A session for one client: warm when one is ready on the chosen member,
    * otherwise opened for the caller. Rejects with a {@link GatewayError}
    * (`ACQUIRE_TIMEOUT`, `POOL_CLOSED`) when none can be had within
-   * acquireTimeoutMs.
+   * acquireTimeoutMs, and with `ACQUIRE_ABORTED` when `signal` aborts first:
+   * the waiter leaves the queue at once, so a client that went away costs no
+   * further open (an open already started for it serves the next waiter).
    */
-  acquire(): Promise<PooledSession> {
+  acquire(signal?: AbortSignal): Promise<PooledSession> {
     if (this.closed) return Promise.reject(new GatewayError('POOL_CLOSED', 'the upstream pool is closed'));
+    if (signal?.aborted === true) return Promise.reject(new GatewayError('ACQUIRE_ABORTED', 'the acquire was aborted'));
     return new Promise<PooledSession>((resolve, reject) => {
-      this.waiters.push({ resolve, reject, deadline: this.clock() + this.config.acquireTimeoutMs });
+      const w: Waiter = { resolve, reject, deadline: this.clock() + this.config.acquireTimeoutMs };
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          const k = this.waiters.indexOf(w);
+          if (k < 0) return;
+          this.waiters.splice(k, 1);
+          reject(new GatewayError('ACQUIRE_ABORTED', 'the acquire was aborted'));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        w.resolve = (s) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(s);
+        };
+        w.reject = (err) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        };
+      }
+      this.waiters.push(w);
       this.pump();
     });
   }

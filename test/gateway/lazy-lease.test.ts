@@ -77,6 +77,25 @@ describe('upstream sessions are leased on a client\'s first message', () => {
     expect(listed.tools.map((t) => t.name)).toContain('echo');
   });
 
+  it('clients that go away while waiting for an upstream session leave the queue at once', { timeout: 60_000 }, async () => {
+    const { gateway, url } = await startGateway({
+      upstreams: [raw],
+      pool: { minConnections: 1, maxConnections: 1, acquireTimeoutMs: 30_000 },
+    });
+    const pool = (): PoolView => gateway.snapshot().pool as PoolView;
+    const holder = await connect(url);
+    await holder.request('tools/list', {});
+    for (let i = 0; i < 20; i++) {
+      const ws = await silent(url);
+      ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'gone', version: '1' } } }));
+    }
+    await until(() => pool().waiting === 20, 10_000, 'twenty waiters');
+    for (const ws of sockets.splice(0)) ws.terminate();
+    // Far sooner than acquireTimeoutMs: the waiters of closed clients are gone.
+    await until(() => pool().waiting === 0, 10_000, 'the waiters of closed clients to leave');
+    expect(pool().size).toBe(1);
+  });
+
   it('a client that pipelines before its upstream session is ready gets every answer, within maxPendingPerClient', { timeout: 60_000 }, async () => {
     const { gateway, url } = await startGateway({
       upstreams: [raw],

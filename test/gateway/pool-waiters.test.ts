@@ -76,6 +76,37 @@ describe('UpstreamPool waiters', () => {
     await expect(pool.acquire()).rejects.toMatchObject({ code: 'POOL_CLOSED' });
   });
 
+  it('an aborted acquire leaves the queue at once; its open serves the next waiter, and dead waiters start no more opens', async () => {
+    const { pool, conns } = setup({ maxConnections: 4 });
+    const gone: Array<Tracked<PooledSession>> = [];
+    const aborts: AbortController[] = [];
+    for (let i = 0; i < 3; i++) {
+      const ac = new AbortController();
+      aborts.push(ac);
+      gone.push(track(pool.acquire(ac.signal)));
+    }
+    await flush();
+    expect(conns).toHaveLength(3);
+    for (const ac of aborts) ac.abort();
+    await flush();
+    for (const g of gone) expect(g.error?.code).toBe('ACQUIRE_ABORTED');
+    expect(pool.waiting).toBe(0);
+    // A live client now: served by the first open to finish, no fourth open started.
+    const live = track(pool.acquire());
+    await flush();
+    expect(conns).toHaveLength(3);
+    conns[1]!.open();
+    await flush();
+    expect(live.state).toBe('resolved');
+    conns[0]!.open();
+    conns[2]!.open();
+    await flush();
+    expect(pool.idle).toBe(2);
+    const pre = new AbortController();
+    pre.abort();
+    await expect(pool.acquire(pre.signal)).rejects.toMatchObject({ code: 'ACQUIRE_ABORTED' });
+  });
+
   it('a session that finishes opening after close() is closed, not leased or kept', async () => {
     const { pool, conns } = setup({});
     // A connection whose close() does not abort its start (the open still completes).
