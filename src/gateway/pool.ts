@@ -171,7 +171,7 @@ export class UpstreamPool implements SessionPool {
       return new PoolMember(i, spec, b);
     });
     this.balancer = createBalancer(this.config.loadBalanceStrategy, this.table, options.random);
-    this.health = new PoolHealth(this, this.connect, (m) => this.openTrial(m));
+    this.health = new PoolHealth(this, this.connect, (m) => this.openWarm(m));
     const c = this.config;
     const quarter = [c.acquireTimeoutMs, c.healthCheckTimeoutMs, breaker.halfOpenAfterMs, 4000];
     if (c.healthCheckIntervalMs > 0) quarter.push(c.healthCheckIntervalMs);
@@ -424,23 +424,10 @@ export class UpstreamPool implements SessionPool {
     return s;
   }
 
-  /** Opens a warm session on `m` as its half-open trial; the open reports to the breaker. */
-  private openTrial(m: PoolMember): Promise<PooledSession> {
-    this.warmOpening++;
-    const p = this.open(m);
-    p.then(
-      (s) => {
-        this.warmOpening--;
-        this.handOut(s, false);
-      },
-      () => {
-        this.warmOpening--;
-      },
-    );
-    return p;
-  }
-
-  /** Opens a warm session and puts it in the idle list. */
+  /**
+   * Opens a warm session and puts it in the idle list (or hands it to a
+   * waiter). A half-open trial is the same open: it reports to the breaker.
+   */
   private openWarm(member: PoolMember): Promise<PooledSession> {
     this.warmOpening++;
     const p = this.open(member);

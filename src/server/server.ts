@@ -42,7 +42,7 @@ import { RedisConnection } from '../ratelimit/store-redis.js';
 import { createNegotiator, createWireCodec, resolveCompressionConfig, type ResolvedCompressionConfig } from '../compression/config.js';
 import type { CodecNegotiator } from '../compression/negotiate.js';
 import { compressionMetrics } from '../compression/metrics.js';
-import type { HandlerFactory, SessionHandler } from './handler.js';
+import type { HandlerFactory } from './handler.js';
 import { resolveServerOptions, type McpWsServerOptions, type ResolvedServerOptions, type TlsFiles } from './server-options.js';
 
 /** Where a listening server can be reached. */
@@ -117,19 +117,8 @@ export class McpWsServer implements SessionHost {
       if (reachable) this.logger.info('JWT key source reachable again');
       else this.logger.error({ reason }, 'JWT key source unreachable');
     });
-    const make: HandlerFactory = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
-    // A factory that throws costs its own session (1011), never the process.
-    this.makeHandler = (peer) => {
-      try {
-        const h = make(peer);
-        if (!isSessionHandler(h)) throw new TypeError(`handler factory returned ${h === null ? 'null' : typeof h}, not a SessionHandler (request, notification, response, closed)`);
-        return h;
-      } catch (err) {
-        this.logger.error({ err, session: peer.id }, 'handler factory failed; closing the session with 1011');
-        peer.close(CloseCode.INTERNAL_ERROR, 'internal error');
-        return FAILED_HANDLER;
-      }
-    };
+    // A factory that throws or returns no handler costs its own session (1011): Session guards the call.
+    this.makeHandler = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
     // Codecs are offered by default: a client that offers none pays nothing.
     try {
       this.compression = resolveCompressionConfig(this.options.compression ?? {});
@@ -329,21 +318,6 @@ export class McpWsServer implements SessionHost {
     });
   }
 }
-
-/** The handler of a session whose factory threw: the session is already closing with 1011. */
-function isSessionHandler(h: unknown): h is SessionHandler {
-  if (typeof h !== 'object' || h === null) return false;
-  const o = h as Record<string, unknown>;
-  return typeof o.request === 'function' && typeof o.notification === 'function' && typeof o.response === 'function' && typeof o.closed === 'function';
-}
-
-const FAILED_HANDLER: SessionHandler = {
-  protocolVersion: undefined,
-  request: () => undefined,
-  notification: () => {},
-  response: () => {},
-  closed: () => {},
-};
 
 function readTls(files: TlsFiles): { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean; rejectUnauthorized?: boolean } {
   const read = (what: string, file: string): Buffer => {

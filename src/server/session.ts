@@ -184,7 +184,11 @@ export class Session implements SessionPeer {
     ws.on('close', onClose);
     ws.on('error', onError);
     try {
-      this.handler = makeHandler(this);
+      const h = makeHandler(this);
+      if (!isSessionHandler(h)) {
+        throw new TypeError(`handler factory returned ${h === null ? 'null' : typeof h}, not a SessionHandler (request, notification, response, closed)`);
+      }
+      this.handler = h;
     } catch (err) {
       this.handler = INERT;
       this.fail(err, 'handler factory failed');
@@ -772,6 +776,12 @@ export class Session implements SessionPeer {
     }
     if (r instanceof Promise) r.then(undefined, (err: unknown) => this.host.logger.error({ err, session: this.id }, 'handler close failed'));
   }
+}
+
+function isSessionHandler(h: unknown): h is SessionHandler {
+  if (typeof h !== 'object' || h === null) return false;
+  const o = h as Record<string, unknown>;
+  return typeof o.request === 'function' && typeof o.notification === 'function' && typeof o.response === 'function' && typeof o.closed === 'function';
 }
 
 let corkedSessions: Session[] = [];
