@@ -121,12 +121,38 @@ export function requiredScenarios(set) {
   return out;
 }
 
+/** Children alive now (a target, the suite): stopped if the runner itself is told to stop. */
+const live = new Set();
+/** The scratch directory of this run (the suite's result files), removed however the run ends. */
+let scratch = '';
+
+/**
+ * @template {import('node:child_process').ChildProcess} C
+ * @param {C} child
+ * @returns {C}
+ */
+function track(child) {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+// Stopped from outside (Ctrl-C, a test timeout): take the target and the suite down too,
+// so no server is left listening and no stdio upstream is orphaned.
+for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
+  process.once(signal, () => {
+    for (const child of live) child.kill('SIGTERM');
+    if (scratch !== '') rmSync(scratch, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
+
 /**
  * Starts a target and resolves with its URL once its ready line is out.
  * @param {Target} target
  */
 function start(target) {
-  const child = spawn(target.command[0], target.command.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = track(spawn(target.command[0], target.command.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + String(d)).slice(-4000)));
   /** @type {Promise<string>} */
@@ -177,7 +203,7 @@ function start(target) {
 function runSuite(url, set, dir) {
   return new Promise((resolve, reject) => {
     const args = ['--import', HOOK, SUITE, 'server', '--url', url, '--requirements', set, '--output-dir', dir];
-    const child = spawn(NODE, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(NODE, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
     let output = '';
     child.stdout.on('data', (d) => (output += String(d)));
     child.stderr.on('data', (d) => (output += String(d)));
@@ -273,7 +299,7 @@ async function main() {
     return 2;
   }
   const version = /** @type {{ version: string }} */ (JSON.parse(readFileSync(join(SUITE_DIR, 'package.json'), 'utf8'))).version;
-  const work = mkdtempSync(join(tmpdir(), 'mcp-ws-conformance-'));
+  const work = (scratch = mkdtempSync(join(tmpdir(), 'mcp-ws-conformance-')));
   /** @type {Map<string, Map<string, import('./conformance/baseline.mjs').ScenarioVerdict>>} */
   const grid = new Map(); // `${set}` → `${target}` → verdicts by scenario, flattened below
   /** @type {string[]} */

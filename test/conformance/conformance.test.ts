@@ -5,7 +5,8 @@
  * failure, an unexpected pass or a stale entry fails this test. Beside it,
  * the baseline rules themselves, on temporary files.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { request } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +93,36 @@ describe('scripts/conformance.mjs', () => {
     });
     expect(got.code).toBe(2);
     expect(got.stderr).toMatch(/unknown target nope/);
+  });
+
+  it('stopped with SIGTERM mid-run, takes its target down with it and exits 143', async () => {
+    const runner = spawn(process.execPath, [RUNNER, '--target', 'reference', '--requirements', '2025-11-25'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => runner.once('exit', (code) => resolve(code)));
+    const url = await new Promise<string>((resolve) => {
+      let err = '';
+      runner.stderr.on('data', (d) => {
+        err += String(d);
+        const m = /at (http:\/\/\S+),/.exec(err);
+        if (m) resolve(m[1]!);
+      });
+    });
+    runner.kill('SIGTERM');
+    expect(await exited).toBe(143);
+    // The target is gone: its port refuses connections (or the wait for its exit ends in one).
+    await expect
+      .poll(
+        () =>
+          new Promise<string>((resolve) => {
+            const req = request(url, { method: 'GET' }, (res) => {
+              res.resume();
+              resolve('open');
+            });
+            req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+            req.end();
+          }),
+        { timeout: 10_000 },
+      )
+      .toBe('ECONNREFUSED');
   });
 
   it(
