@@ -133,8 +133,11 @@ describe('conformance fixture over WebSocket', () => {
   it('native router (mcp-ws serve --module): every fixture tool, resource and prompt', async () => {
     const { client, logs } = await connect(await start(['serve', '--module', `${FIXTURE}router.mjs`]));
     await commonContract(client, logs);
-    // Not yet in the native router: server→client requests and completion/complete.
-    expect(await samplingText(client)).toBe('sampling/createMessage is not available on this server');
+    // Input from the client needs ctx.requireInput, which this build's router may not have yet:
+    // the fixture says which, and the answer must match.
+    const { canAskClient } = (await import('./fixture/router.mjs')) as { canAskClient: boolean };
+    expect(await samplingText(client)).toBe(canAskClient ? 'sampled: a sampled answer' : 'sampling/createMessage is not available on this server');
+    // Not in the native router: completion/complete.
     await expect(client.complete({ ref: { type: 'ref/prompt', name: 'test_simple_prompt' }, argument: { name: 'a', value: '' } })).rejects.toThrow(
       /Method not found/,
     );
