@@ -252,8 +252,7 @@ export class RouterSession implements SessionHandler, ContextSession {
 
   closed(): void {
     this.ended = true;
-    if (this.inflight) for (const ctx of this.inflight.values()) ctx.cancel('session closed');
-    if (this.listens) for (const l of [...this.listens.values()]) this.endListen(l, undefined);
+    // Pending server→client requests first: their handlers learn the connection closed, not a cancel.
     if (this.asks) {
       const c = ERRORS.CONNECTION_CLOSED;
       for (const [id, ask] of [...this.asks]) {
@@ -261,12 +260,14 @@ export class RouterSession implements SessionHandler, ContextSession {
         ask.reject(new RpcError(c.rpc, c.message));
       }
     }
+    if (this.inflight) for (const ctx of this.inflight.values()) ctx.cancel('session closed');
+    if (this.listens) for (const l of [...this.listens.values()]) this.endListen(l, undefined);
     this.router.removeSession(this, this.subscriptions ?? []);
   }
 
   /** @internal The server is draining: end every listen with its graceful final response. */
   drain(): void {
-    if (this.listens) for (const l of [...this.listens.values()]) this.endListen(l, this.router.listenEndResult(l.id));
+    if (this.listens) for (const l of [...this.listens.values()]) this.endListen(l, success(l.id, this.router.listenEndResult(l.id)));
   }
 
   /**
