@@ -10,6 +10,14 @@
  *   native-auth   static bearer token (verified at the upgrade; sessions open before measuring)
  *   native-aa     the same server as native, a second process: an A/A control
  *                 whose "cost" is the noise of the method on this machine
+ *   native-2026   the same server as native, the same echo call sent as a
+ *                 2026-07-28 stateless request (`_meta` with version, client
+ *                 info and capabilities on every request, ~170 B more; the
+ *                 result carries resultType and serverInfo): the era check,
+ *                 the _meta reading and the result wrapping against a legacy
+ *                 session's tools/call. The generator still opens each
+ *                 connection with initialize; the server serves each request
+ *                 by its own era, so the session is not read.
  * Loads: 100 connections × 1 in flight and 10 connections × 32 in flight,
  * 200 B echo, closed loop. Rounds interleave the targets, each round starting
  * one target further along (so no server always runs first); the table gives
@@ -29,6 +37,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BenchInput } from '../../src/loadtest/options.js';
 import type { BenchResult } from '../../src/loadtest/runner.js';
+import { buildRequestTemplate } from '../../src/loadtest/request-template.js';
 import { fmt, markdownTable } from '../lib/markdown.js';
 import {
   loadAverage,
@@ -53,6 +62,21 @@ interface FeatureTarget {
   /** Cost target in % of native throughput; undefined for native and rl-hit. */
   budget?: number;
   headers?: Record<string, string>;
+  /** Request params instead of the default 200 B echo. */
+  params?: Record<string, unknown>;
+}
+
+/** The default 200 B echo call's params, with the 2026-07-28 per-request `_meta`. */
+function statelessEchoParams(): Record<string, unknown> {
+  const legacy = (JSON.parse(`{"id":1${buildRequestTemplate('tools/call', undefined, 200).suffix}`) as { params: Record<string, unknown> }).params;
+  return {
+    ...legacy,
+    _meta: {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientInfo': { name: 'mcp-ws-bench', version: '0.1.0' },
+      'io.modelcontextprotocol/clientCapabilities': {},
+    },
+  };
 }
 
 const TOKEN = randomBytes(24).toString('hex');
@@ -82,6 +106,14 @@ function targetsFor(limitRate: number): FeatureTarget[] {
       env: { FEATURE: 'auth-token', BENCH_TOKEN: TOKEN },
       budget: 2,
       headers: { Authorization: `Bearer ${TOKEN}` },
+    },
+    {
+      key: 'native-2026',
+      label: '2026-07-28 stateless tools/call (_meta per request)',
+      script: '../targets/native.js',
+      env: {},
+      budget: 10,
+      params: statelessEchoParams(),
     },
     {
       key: 'rl-hit',
@@ -190,6 +222,7 @@ async function run(args: SuiteArgs, ctx: SuiteContext): Promise<void> {
           const cpu = new CpuWindow(p);
           const input: BenchInput = { ...common, connections: load.connections, concurrency: load.concurrency };
           if (x.headers) input.header = x.headers;
+          if (x.params) input.params = x.params;
           const r = await measureRun(p.url, input, [cpu]);
           progress(x.label, r, cpu.percent);
           costRuns.push({
@@ -455,7 +488,7 @@ async function run(args: SuiteArgs, ctx: SuiteContext): Promise<void> {
 
 export const featuresSuite: Suite = {
   name: 'features',
-  title: 'feature costs (rate limiting, auth) and rate limit hit',
+  title: 'feature costs (rate limiting, auth, 2026-07-28 stateless requests) and rate limit hit',
   targets: targetsFor(5000).map(({ key, label }) => ({ key, label })),
   run,
 };

@@ -1,5 +1,6 @@
 /**
- * `mcp-ws call URL METHOD [JSON]`: connect, initialize, one request, print
+ * `mcp-ws call URL METHOD [JSON]`: connect, initialize (not with
+ * `--protocol-version 2026-07-28`, whose request carries `_meta`), one request, print
  * the result as JSON on stdout, exit 0. A JSON-RPC error prints
  * "mcp-ws: <method> failed: <code> <message>" and exits 1.
  */
@@ -15,15 +16,15 @@ function parseHeaders(list: unknown): Record<string, string> {
   return headers;
 }
 
-function parseParams(text: string | undefined): Record<string, unknown> | undefined {
+function parseParams(text: string | undefined, what = 'params'): Record<string, unknown> | undefined {
   if (text === undefined) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`params are not valid JSON: ${(err as Error).message}`);
+    throw new Error(`${what} are not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('params should be a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${what} should be a JSON object`);
   return value as Record<string, unknown>;
 }
 
@@ -32,9 +33,17 @@ export async function runCall(url: string, method: string, paramsText: string | 
   const headers = parseHeaders(opts.header);
   const timeoutMs = opts.timeoutMs as number;
   if (!/^wss?:\/\//.test(url)) throw new Error(`URL should start with ws:// or wss://, got "${url}"`);
-  const client = await McpWsClient.connect(url, { headers, connectTimeoutMs: timeoutMs });
+  const clientInfo = { name: 'mcp-ws-call', version: '0.1.0' };
+  const capabilities = opts.capabilities === undefined ? {} : parseParams(opts.capabilities as string, '--capabilities')!;
+  const protocolVersion = opts.protocolVersion as string | undefined;
+  const client = await McpWsClient.connect(url, {
+    headers,
+    connectTimeoutMs: timeoutMs,
+    ...(protocolVersion === undefined ? {} : { protocolVersion, clientInfo, clientCapabilities: capabilities }),
+  });
   try {
-    if (method !== 'initialize') await client.initialize({ name: 'mcp-ws-call', version: '0.1.0' });
+    // Stateless revisions have no handshake: the request carries its own _meta.
+    if (protocolVersion === undefined && method !== 'initialize') await client.initialize(clientInfo, undefined, capabilities);
     let result: unknown;
     try {
       result = await client.request(method, params, { timeoutMs });

@@ -92,12 +92,14 @@ export function buildProgram(): Command {
 
   program
     .command('call')
-    .description('Connect, initialize, send one request and print its result as JSON')
+    .description('Connect, initialize (or, with --protocol-version 2026-07-28, not), send one request and print its result as JSON')
     .argument('<url>', 'ws:// or wss:// URL of the server')
     .argument('<method>', 'JSON-RPC method, e.g. tools/list or tools/call')
     .argument('[params]', 'params as a JSON object')
     .option('-H, --header <header>', 'extra header "Name: value" (repeatable)', collect)
     .option('--timeout-ms <ms>', 'give up after this long (default 10000)', int('--timeout-ms', 1), 10_000)
+    .option('--protocol-version <version>', 'speak a stateless revision (2026-07-28): no initialize, _meta on the request')
+    .option('--capabilities <json>', 'client capabilities to declare, as a JSON object (default {})')
     .action(async (url: string, method: string, params: string | undefined, opts: Record<string, unknown>) => {
       const { runCall } = await import('./call.js');
       await runCall(url, method, params, opts);

@@ -1,5 +1,5 @@
 /**
- * The embedded default of `mcp-ws serve`: a router with three tools, one
+ * The embedded default of `mcp-ws serve`: a router with four tools, one
  * resource, one resource template and one prompt. Small on purpose: it is
  * what the benchmarks and the quick start talk to.
  */
@@ -16,7 +16,7 @@ export function createDemoRouter(): McpRouter {
     name: 'mcp-ws-demo',
     version: '0.1.0',
     title: 'mcp-ws demo server',
-    instructions: 'Demo tools: echo {text}, add {a, b}, sleep {ms} (reports progress).',
+    instructions: 'Demo tools: echo {text}, add {a, b}, sleep {ms} (reports progress), ask {question} (asks the user).',
   });
 
   router.tool(
@@ -81,6 +81,36 @@ export function createDemoRouter(): McpRouter {
         let timer = setTimeout(tick, ms / steps);
         signal.addEventListener('abort', onAbort, { once: true });
       }),
+  );
+
+  router.tool(
+    {
+      name: 'ask',
+      description: 'Asks the user a question (elicitation) and returns the answer. Needs the elicitation client capability.',
+      inputSchema: {
+        type: 'object',
+        properties: { question: { type: 'string', maxLength: 1000 } },
+        required: ['question'],
+        additionalProperties: false,
+      },
+    },
+    async (args, ctx) => {
+      // One call for both eras: 2026-07-28 answers input_required and reads the retry's
+      // inputResponses; a legacy session sends elicitation/create and waits for the answer.
+      const { answer } = await ctx.requireInput({
+        answer: {
+          method: 'elicitation/create',
+          params: {
+            mode: 'form',
+            message: args.question as string,
+            requestedSchema: { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] },
+          },
+        },
+      });
+      const r = answer as { action?: unknown; content?: { answer?: unknown } } | null;
+      if (r?.action !== 'accept') return `the user did not answer (${typeof r?.action === 'string' ? r.action.slice(0, 20) : 'no action'})`;
+      return `the user answered: ${String(r.content?.answer).slice(0, 1000)}`;
+    },
   );
 
   router.resource(

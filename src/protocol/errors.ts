@@ -47,6 +47,9 @@ export const ERRORS = {
   UPSTREAM_UNAVAILABLE: { rpc: -32016, message: 'No upstream MCP server available; try again later', close: 1013 },
   UPSTREAM_LOST: { rpc: -32017, message: 'Upstream MCP session lost', close: 4003 },
   CLIENT_OVERLOADED: { rpc: -32018, message: 'Too many requests pending for this session' },
+  MISSING_REQUIRED_CLIENT_CAPABILITY: { rpc: -32021, message: 'Missing required client capability' },
+  UNSUPPORTED_PROTOCOL_VERSION: { rpc: -32022, message: 'Unsupported protocol version' },
+  TOO_MANY_LISTENS: { rpc: INVALID_REQUEST, message: 'Invalid request: too many subscriptions/listen open on this connection' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

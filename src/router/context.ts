@@ -1,22 +1,45 @@
 /**
  * RequestContext: what a handler gets besides its arguments — the session,
- * cancellation, progress and logging.
+ * the request's era and metadata, cancellation, progress, logging and input
+ * from the client (MRTR).
  *
  * One is made per request, so it is small and lazy: the AbortController is
  * created only when a handler reads `signal`, and progress is a no-op unless
  * the request carried a progressToken.
  */
+import { ERRORS, RpcError } from '../protocol/errors.js';
 import type { RequestId } from '../protocol/jsonrpc.js';
+import type { RequestMeta, TraceContext } from '../protocol/meta.js';
 import type { Identity, SessionPeer } from '../server/handler.js';
 import { LOG_LEVELS, type LogLevel } from './log-levels.js';
+import { InputRequired, type InputRequest, type InputRequests, type RequireInputOptions } from './types.js';
 
 /** Per-session state a context reads (owned by RouterSession). */
 export interface ContextSession {
   readonly peer: SessionPeer;
   readonly logLevel: number;
   readonly clientInfo: { name: string; version: string } | undefined;
+  readonly clientCapabilities: Record<string, unknown> | undefined;
   readonly protocolVersion: string | undefined;
+  /** Legacy era: sends one server→client request and settles with its result (bounded, cancellable). */
+  askClient(request: InputRequest, signal: AbortSignal): Promise<unknown>;
 }
+
+/** What a 2026-07-28 request brought besides its method's params. */
+export interface ModernRequest {
+  readonly meta: RequestMeta;
+  /** Index into LOG_LEVELS of the lowest level sent; LOG_LEVELS.length when the request set none (nothing sent). */
+  readonly logLevel: number;
+  readonly inputResponses: Readonly<Record<string, unknown>> | undefined;
+  readonly requestState: string | undefined;
+}
+
+/** The client capability each input request needs. */
+const CAPABILITY_OF: Record<InputRequest['method'], string> = {
+  'elicitation/create': 'elicitation',
+  'sampling/createMessage': 'sampling',
+  'roots/list': 'roots',
+};
 
 /** The second argument of every handler. */
 export class RequestContext {
@@ -34,6 +57,8 @@ export class RequestContext {
     requestId: RequestId,
     method: string,
     meta: Record<string, unknown> | undefined,
+    /** @internal Set for a 2026-07-28 request; undefined in a legacy session. */
+    readonly modern?: ModernRequest,
   ) {
     this.requestId = requestId;
     this.method = method;
@@ -48,7 +73,7 @@ export class RequestContext {
     return this.controller.signal;
   }
 
-  /** Id of the session (UUID). */
+  /** Id of the connection's session (UUID); in 2026-07-28 it names the socket, not a conversation. */
   get sessionId(): string {
     return this.session.peer.id;
   }
@@ -58,19 +83,99 @@ export class RequestContext {
     return this.session.peer.identity;
   }
 
-  /** What the client said about itself at initialize. */
-  get clientInfo(): { name: string; version: string } | undefined {
-    return this.session.clientInfo;
+  /** 'modern' for a 2026-07-28 request (state from `_meta`), 'legacy' in an initialized session. */
+  get era(): 'modern' | 'legacy' {
+    return this.modern === undefined ? 'legacy' : 'modern';
   }
 
-  /** Negotiated MCP revision. */
+  /** What the client said about itself: this request's `_meta` (2026-07-28) or initialize. */
+  get clientInfo(): { name: string; version: string } | undefined {
+    return this.modern ? this.modern.meta.clientInfo : this.session.clientInfo;
+  }
+
+  /** The client's capabilities: this request's `_meta` (2026-07-28) or initialize. */
+  get clientCapabilities(): Readonly<Record<string, unknown>> | undefined {
+    return this.modern ? this.modern.meta.clientCapabilities : this.session.clientCapabilities;
+  }
+
+  /** MCP revision of this request: its `_meta` version (2026-07-28) or the one negotiated at initialize. */
   get protocolVersion(): string | undefined {
-    return this.session.protocolVersion;
+    return this.modern ? this.modern.meta.protocolVersion : this.session.protocolVersion;
+  }
+
+  /** W3C trace context (`traceparent`, `tracestate`, `baggage`) from the request's `_meta`, when it carried any. */
+  get trace(): TraceContext | undefined {
+    return this.modern?.meta.trace;
+  }
+
+  /** 2026-07-28: the `inputResponses` of a retry (keys as asked with requireInput). */
+  get inputResponses(): Readonly<Record<string, unknown>> | undefined {
+    return this.modern?.inputResponses;
+  }
+
+  /** 2026-07-28: the `requestState` of a retry, exactly as the client echoed it (attacker-controlled). */
+  get requestState(): string | undefined {
+    return this.modern?.requestState;
   }
 
   /** True when the client asked for progress (sent a progressToken). */
   get wantsProgress(): boolean {
     return this.progressToken !== undefined;
+  }
+
+  /**
+   * Asks the client for input and resolves with its answers, by key — one
+   * call that works in both eras:
+   *
+   * - 2026-07-28 (MRTR, SEP-2322): when the request already carries an
+   *   `inputResponses` entry for every key, resolves with them. Otherwise it
+   *   rejects with {@link InputRequired}; let it propagate, and the router
+   *   answers `resultType: "input_required"` with the missing requests (and
+   *   `options.requestState`). The client retries the request with
+   *   `inputResponses`, and the handler runs again from the start.
+   * - Legacy session: sends each request to the client (e.g.
+   *   `elicitation/create`), waits for the answers (bounded by the router's
+   *   `inputTimeoutMs`; cancelled with the request or the session) and
+   *   resolves with them.
+   *
+   * Rejects with RpcError -32021 when the client did not declare the
+   * capability a request needs (`elicitation`, `sampling`, `roots`),
+   * -32001 when a legacy client does not answer in time, or the client's
+   * JSON-RPC error.
+   */
+  requireInput(requests: InputRequests, options?: RequireInputOptions): Promise<Record<string, unknown>> {
+    const keys = Object.keys(requests);
+    const modern = this.modern;
+    const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    let missing: InputRequests | undefined;
+    for (const key of keys) {
+      const have = modern?.inputResponses;
+      if (have !== undefined && Object.hasOwn(have, key)) out[key] = have[key];
+      else (missing ??= Object.create(null) as InputRequests)[key] = requests[key]!;
+    }
+    if (missing === undefined) return Promise.resolve(out);
+    const lacking = this.lackingCapabilities(missing);
+    if (lacking !== undefined) {
+      const e = ERRORS.MISSING_REQUIRED_CLIENT_CAPABILITY;
+      return Promise.reject(new RpcError(e.rpc, `${e.message}: ${Object.keys(lacking).join(', ')}`, { requiredCapabilities: lacking }));
+    }
+    if (modern !== undefined) return Promise.reject(new InputRequired(missing, options?.requestState));
+    const signal = this.signal;
+    return Promise.all(keys.map((k) => this.session.askClient(requests[k]!, signal))).then((answers) => {
+      keys.forEach((k, i) => (out[k] = answers[i]));
+      return out;
+    });
+  }
+
+  private lackingCapabilities(requests: InputRequests): Record<string, object> | undefined {
+    const caps = this.clientCapabilities;
+    let lacking: Record<string, object> | undefined;
+    for (const key of Object.keys(requests)) {
+      const cap = CAPABILITY_OF[requests[key]!.method];
+      if (cap === undefined) throw new TypeError(`requireInput: ${key} has unknown method ${String(requests[key]!.method)}`);
+      if (caps === undefined || caps[cap] === undefined || caps[cap] === null) (lacking ??= {})[cap] = {};
+    }
+    return lacking;
   }
 
   /** Sends notifications/progress when the request carried a progressToken; otherwise does nothing. */
@@ -82,9 +187,15 @@ export class RequestContext {
     this.session.peer.notify('notifications/progress', params);
   }
 
-  /** Sends notifications/message when `level` is at or above the level the client set. */
+  /**
+   * Sends notifications/message when `level` is at or above the level in
+   * effect: this request's `_meta` log level in 2026-07-28 (none set: nothing
+   * is sent), the session's logging/setLevel in a legacy session.
+   */
   log(level: LogLevel, data: unknown, logger?: string): void {
-    if (LOG_LEVELS.indexOf(level) < this.session.logLevel) return;
+    if (this.cancelled) return;
+    const floor = this.modern === undefined ? this.session.logLevel : this.modern.logLevel;
+    if (LOG_LEVELS.indexOf(level) < floor) return;
     const params: Record<string, unknown> = { level, data };
     if (logger !== undefined) params.logger = logger;
     this.session.peer.notify('notifications/message', params);

@@ -13,12 +13,16 @@
  *   router.tool({ name: 'echo', inputSchema: {...} }, ({ text }) => String(text));
  *   new McpWsServer({ handler: router }).listen();
  */
+import type { RequestId } from '../protocol/jsonrpc.js';
+import { META_SERVER_INFO, META_SUBSCRIPTION_ID } from '../protocol/meta.js';
+import { ALL_PROTOCOL_VERSIONS } from '../protocol/versions.js';
 import type { SessionHandler, SessionPeer } from '../server/handler.js';
 import { cursorOffset, pageJson, type ListKind } from './results.js';
 import { compileArgsValidator, releaseArgsValidator, type ArgsValidator } from './schema.js';
-import { RouterSession, type SessionRegistry, type TemplateEntry, type ToolEntry } from './session.js';
+import { RouterSession, type Listen, type SessionRegistry, type TemplateEntry, type ToolEntry } from './session.js';
 import { compileUriTemplate } from './uri-template.js';
 import type {
+  InputRequired,
   PromptDefinition,
   PromptHandler,
   ResourceDefinition,
@@ -41,7 +45,41 @@ export interface McpRouterOptions {
   instructions?: string;
   /** Items per page of tools/list, resources/list, …. Default 100. */
   pageSize?: number;
+  /** 2026-07-28: most `subscriptions/listen` open at once per connection; more are refused (-32600). Default 8. */
+  maxListensPerSession?: number;
+  /**
+   * Legacy sessions: how long `ctx.requireInput` waits for the client to
+   * answer a server→client request (e.g. elicitation/create) before the
+   * call fails with -32001. Default 300000 (a person may be typing).
+   */
+  inputTimeoutMs?: number;
+  /**
+   * 2026-07-28 cache hints (SEP-2549, `ttlMs` / `cacheScope`) of list results,
+   * server/discover and resources/read (when the resource handler returns
+   * none of its own). Default for each: `{ ttlMs: 0, cacheScope: 'private' }`.
+   */
+  cacheHints?: Partial<Record<CacheHintKind, CacheHint>>;
 }
+
+/** A 2026-07-28 cache hint: how long a client may reuse a result, and who may share it. */
+export interface CacheHint {
+  /** Milliseconds the result stays fresh; 0: immediately stale. */
+  readonly ttlMs: number;
+  /** 'public': no user-specific data, shareable; 'private': same authorization context only. */
+  readonly cacheScope: 'public' | 'private';
+}
+
+/** The results that carry cache hints. */
+export type CacheHintKind = ListKind | 'discover' | 'read';
+
+const CACHE_HINT_KINDS: readonly CacheHintKind[] = ['tools', 'resources', 'resources/templates', 'prompts', 'discover', 'read'];
+const DEFAULT_CACHE_HINT: CacheHint = Object.freeze({ ttlMs: 0, cacheScope: 'private' });
+
+const LISTEN_FLAG: Partial<Record<ListKind, 'toolsListChanged' | 'promptsListChanged' | 'resourcesListChanged'>> = {
+  tools: 'toolsListChanged',
+  resources: 'resourcesListChanged',
+  prompts: 'promptsListChanged',
+};
 
 const CHANGED_METHOD: Partial<Record<ListKind, string>> = {
   tools: 'notifications/tools/list_changed',
@@ -50,14 +88,33 @@ const CHANGED_METHOD: Partial<Record<ListKind, string>> = {
 };
 
 /** {@link McpRouterOptions} with the defaults filled in. */
-export type RouterOptionsInEffect = Readonly<Required<Omit<McpRouterOptions, 'title' | 'instructions'>>> &
-  Pick<McpRouterOptions, 'title' | 'instructions'>;
+export type RouterOptionsInEffect = Readonly<Required<Omit<McpRouterOptions, 'title' | 'instructions' | 'cacheHints'>>> &
+  Pick<McpRouterOptions, 'title' | 'instructions'> & { readonly cacheHints: Readonly<Record<CacheHintKind, CacheHint>> };
 
 function checkPageSize(pageSize: unknown): number {
   if (!Number.isInteger(pageSize) || (pageSize as number) < 1) {
     throw new RangeError(`pageSize should be a positive integer, got ${String(pageSize)}`);
   }
   return pageSize as number;
+}
+
+function checkPositive(name: string, value: unknown): number {
+  if (!Number.isInteger(value) || (value as number) < 1) throw new RangeError(`${name} should be a positive integer, got ${String(value)}`);
+  return value as number;
+}
+
+function checkCacheHint(kind: string, hint: unknown): CacheHint {
+  const h = hint as CacheHint;
+  if (typeof h !== 'object' || h === null || !Number.isInteger(h.ttlMs) || h.ttlMs < 0 || (h.cacheScope !== 'public' && h.cacheScope !== 'private')) {
+    throw new RangeError(`cacheHints.${kind} should be { ttlMs: integer >= 0, cacheScope: 'public' | 'private' }, got ${JSON.stringify(hint)}`);
+  }
+  return Object.freeze({ ttlMs: h.ttlMs, cacheScope: h.cacheScope });
+}
+
+function resolveCacheHints(given: McpRouterOptions['cacheHints']): Record<CacheHintKind, CacheHint> {
+  const out = {} as Record<CacheHintKind, CacheHint>;
+  for (const kind of CACHE_HINT_KINDS) out[kind] = given?.[kind] === undefined ? DEFAULT_CACHE_HINT : checkCacheHint(kind, given[kind]);
+  return Object.freeze(out);
 }
 
 /** The native MCP router. Register handlers, then pass it as the server's handler. */
@@ -74,6 +131,15 @@ export class McpRouter implements SessionRegistry {
   private readonly subscribers = new Map<string, Set<RouterSession>>();
   private pendingChanges = new Set<ListKind>();
   private flushScheduled = false;
+  /** Open subscriptions/listen (2026-07-28), and those naming each resource URI. */
+  private readonly listens = new Set<Listen>();
+  private readonly listensByUri = new Map<string, Set<Listen>>();
+  /** `{"resultType":"complete","_meta":{serverInfo},`: the head of every 2026-07-28 result. */
+  private readonly modernHead: string;
+  private readonly serverInfo: Record<string, string>;
+  /** Serialised first pages of 2026-07-28 lists, by kind; cleared with firstPage. */
+  private readonly modernFirstPage = new Map<ListKind, string>();
+  private discoverJson: string | undefined;
 
   constructor(options: McpRouterOptions) {
     if (!options || typeof options.name !== 'string' || options.name === '') {
@@ -82,7 +148,17 @@ export class McpRouter implements SessionRegistry {
     if (typeof options.version !== 'string' || options.version === '') {
       throw new TypeError('version should be a non-empty string (it becomes serverInfo.version)');
     }
-    this.opts = Object.freeze({ ...options, pageSize: checkPageSize(options.pageSize ?? 100) });
+    this.opts = Object.freeze({
+      ...options,
+      pageSize: checkPageSize(options.pageSize ?? 100),
+      maxListensPerSession: checkPositive('maxListensPerSession', options.maxListensPerSession ?? 8),
+      inputTimeoutMs: checkPositive('inputTimeoutMs', options.inputTimeoutMs ?? 300_000),
+      cacheHints: resolveCacheHints(options.cacheHints),
+    });
+    const info: Record<string, string> = { name: options.name, version: options.version };
+    if (options.title !== undefined) info.title = options.title;
+    this.serverInfo = info;
+    this.modernHead = `{"resultType":"complete","_meta":${JSON.stringify({ [META_SERVER_INFO]: info })},`;
   }
 
   /** The options in effect (pageSize as last set). */
@@ -97,7 +173,33 @@ export class McpRouter implements SessionRegistry {
   setPageSize(pageSize: number): this {
     this.opts = Object.freeze({ ...this.opts, pageSize: checkPageSize(pageSize) });
     this.firstPage.clear();
+    this.modernFirstPage.clear();
     return this;
+  }
+
+  /** Sets the 2026-07-28 cache hint of one kind of result (lists, 'discover', 'read'); see McpRouterOptions.cacheHints. */
+  setCacheHint(kind: CacheHintKind, hint: CacheHint): this {
+    if (!CACHE_HINT_KINDS.includes(kind)) throw new RangeError(`cache hint kind should be one of ${CACHE_HINT_KINDS.join(', ')}, got ${String(kind)}`);
+    this.opts = Object.freeze({ ...this.opts, cacheHints: Object.freeze({ ...this.opts.cacheHints, [kind]: checkCacheHint(kind, hint) }) });
+    this.modernFirstPage.clear();
+    this.discoverJson = undefined;
+    return this;
+  }
+
+  /**
+   * Ends every open subscriptions/listen with its graceful final result
+   * (`resultType: "complete"`, its subscription id in `_meta`). The server
+   * calls this when it starts draining, so listens do not hold the drain.
+   */
+  drain(): void {
+    const sessions = new Set<RouterSession>();
+    for (const l of this.listens) sessions.add(l.session);
+    for (const s of sessions) s.drain();
+  }
+
+  /** Number of open subscriptions/listen (2026-07-28) across connections. */
+  get listenCount(): number {
+    return this.listens.size;
   }
 
   // -------------------------------------------------------------- registry
@@ -178,8 +280,9 @@ export class McpRouter implements SessionRegistry {
   /** Sends notifications/resources/updated to every session subscribed to `uri`. */
   notifyResourceUpdated(uri: string): void {
     const subs = this.subscribers.get(uri);
-    if (!subs) return;
-    for (const s of subs) s.peer.notify('notifications/resources/updated', { uri });
+    if (subs) for (const s of subs) s.peer.notify('notifications/resources/updated', { uri });
+    const listens = this.listensByUri.get(uri);
+    if (listens) for (const l of listens) l.session.peer.notify('notifications/resources/updated', { _meta: l.meta, uri });
   }
 
   /** Number of initialized sessions. */
@@ -196,7 +299,8 @@ export class McpRouter implements SessionRegistry {
 
   private changed(kind: ListKind): void {
     this.firstPage.delete(kind);
-    if (this.live.size === 0 || !CHANGED_METHOD[kind]) return;
+    this.modernFirstPage.delete(kind);
+    if ((this.live.size === 0 && this.listens.size === 0) || !CHANGED_METHOD[kind]) return;
     this.pendingChanges.add(kind);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -208,8 +312,98 @@ export class McpRouter implements SessionRegistry {
       for (const k of kinds) {
         const method = CHANGED_METHOD[k]!;
         for (const s of this.live) s.peer.notify(method);
+        const flag = LISTEN_FLAG[k];
+        if (flag !== undefined) for (const l of this.listens) if (l[flag]) l.session.peer.notify(method, { _meta: l.meta });
       }
     });
+  }
+
+  /** @internal */
+  addListen(l: Listen): void {
+    this.listens.add(l);
+    for (const uri of l.uris) {
+      let set = this.listensByUri.get(uri);
+      if (!set) this.listensByUri.set(uri, (set = new Set()));
+      set.add(l);
+    }
+  }
+
+  /** @internal */
+  removeListen(l: Listen): void {
+    this.listens.delete(l);
+    for (const uri of l.uris) {
+      const set = this.listensByUri.get(uri);
+      if (!set) continue;
+      set.delete(l);
+      if (set.size === 0) this.listensByUri.delete(uri);
+    }
+  }
+
+  /** @internal */
+  modernResult(json: string): string {
+    if (json === '{}') return `${this.modernHead.slice(0, -1)}}`;
+    // A result with its own _meta gets serverInfo merged in, not a second _meta key.
+    if (json.includes('"_meta"')) {
+      const r = JSON.parse(json) as Record<string, unknown>;
+      const meta = typeof r._meta === 'object' && r._meta !== null ? (r._meta as Record<string, unknown>) : {};
+      return JSON.stringify({ resultType: 'complete', ...r, _meta: { ...meta, [META_SERVER_INFO]: this.serverInfo } });
+    }
+    return this.modernHead + json.slice(1);
+  }
+
+  /** @internal */
+  get readCacheHint(): CacheHint {
+    return this.opts.cacheHints.read;
+  }
+
+  /** @internal */
+  modernListPage(kind: ListKind, cursor: unknown): string {
+    const first = cursor === undefined || cursor === null;
+    if (first) {
+      const cached = this.modernFirstPage.get(kind);
+      if (cached !== undefined) return cached;
+    }
+    const hint = this.opts.cacheHints[kind];
+    const page = this.listPage(kind, cursor);
+    const json = `${this.modernHead}"ttlMs":${hint.ttlMs},"cacheScope":"${hint.cacheScope}",${page.slice(1)}`;
+    if (first) this.modernFirstPage.set(kind, json);
+    return json;
+  }
+
+  /** @internal */
+  discoverResult(): string {
+    if (this.discoverJson !== undefined) return this.discoverJson;
+    const o = this.opts;
+    const hint = o.cacheHints.discover;
+    const result: Record<string, unknown> = {
+      resultType: 'complete',
+      supportedVersions: ALL_PROTOCOL_VERSIONS,
+      capabilities: {
+        tools: { listChanged: true },
+        resources: { subscribe: true, listChanged: true },
+        prompts: { listChanged: true },
+        logging: {},
+      },
+    };
+    if (o.instructions !== undefined) result.instructions = o.instructions;
+    result.ttlMs = hint.ttlMs;
+    result.cacheScope = hint.cacheScope;
+    result._meta = { [META_SERVER_INFO]: this.serverInfo };
+    return (this.discoverJson = JSON.stringify(result));
+  }
+
+  /** @internal */
+  listenEndResult(id: RequestId): string {
+    return JSON.stringify({ resultType: 'complete', _meta: { [META_SERVER_INFO]: this.serverInfo, [META_SUBSCRIPTION_ID]: id } });
+  }
+
+  /** @internal */
+  inputRequiredResult(e: InputRequired): string {
+    const result: Record<string, unknown> = { resultType: 'input_required' };
+    if (e.inputRequests !== undefined) result.inputRequests = e.inputRequests;
+    if (e.requestState !== undefined) result.requestState = e.requestState;
+    result._meta = { [META_SERVER_INFO]: this.serverInfo };
+    return JSON.stringify(result);
   }
 
   /** @internal */

@@ -6,6 +6,7 @@
  */
 import { ERRORS, RpcError } from '../protocol/errors.js';
 import {
+  INTERNAL_ERROR,
   INVALID_PARAMS,
   INVALID_REQUEST,
   METHOD_NOT_FOUND,
@@ -16,10 +17,11 @@ import {
   type RequestId,
 } from '../protocol/jsonrpc.js';
 import { countRpcError, errorCountersOf, type ErrorKind } from '../metrics/metrics.js';
+import { META_SUBSCRIPTION_ID, modernMeta, readRequestMeta } from '../protocol/meta.js';
 import { negotiateVersion } from '../protocol/versions.js';
 import type { Reply, SessionHandler, SessionPeer } from '../server/handler.js';
-import { RequestContext, type ContextSession } from './context.js';
-import { LOG_LEVELS } from './log-levels.js';
+import { RequestContext, type ContextSession, type ModernRequest } from './context.js';
+import { LOG_LEVELS, type LogLevel } from './log-levels.js';
 import {
   isObject,
   isThenable,
@@ -33,7 +35,9 @@ import {
 import type { ArgsValidator } from './schema.js';
 import type { CompiledTemplate } from './uri-template.js';
 import {
+  InputRequired,
   ToolError,
+  type InputRequest,
   type JsonSchema,
   type PromptDefinition,
   type PromptHandler,
@@ -63,9 +67,57 @@ export interface TemplateEntry {
   readonly handler: ResourceTemplateHandler;
 }
 
+/**
+ * One open `subscriptions/listen` (2026-07-28): its filter, and how it ends.
+ * Owned by its session, indexed by the registry for delivery.
+ */
+export interface Listen {
+  readonly session: RouterSession;
+  /** The listen request's id: the subscription id on every message of it. */
+  readonly id: RequestId;
+  readonly toolsListChanged: boolean;
+  readonly promptsListChanged: boolean;
+  readonly resourcesListChanged: boolean;
+  readonly uris: ReadonlySet<string>;
+  /** `_meta` of its notifications, made once. */
+  readonly meta: Readonly<Record<string, unknown>>;
+  /** Settles the listen request: with its final response, or undefined (no response) when cancelled or closed. */
+  end(reply: string | undefined): void;
+}
+
+/** A server→client request of a legacy session awaiting its response. */
+interface PendingAsk {
+  resolve(result: unknown): void;
+  reject(err: unknown): void;
+  timer: NodeJS.Timeout;
+  signal: AbortSignal;
+  onAbort: () => void;
+}
+
 /** What a session reads from and tells the shared registry (McpRouter). */
 export interface SessionRegistry {
-  readonly options: { readonly name: string; readonly version: string; readonly title?: string; readonly instructions?: string };
+  readonly options: {
+    readonly name: string;
+    readonly version: string;
+    readonly title?: string;
+    readonly instructions?: string;
+    readonly maxListensPerSession: number;
+    readonly inputTimeoutMs: number;
+  };
+  addListen(l: Listen): void;
+  removeListen(l: Listen): void;
+  /** `{"resultType":"complete",…` of a 2026-07-28 result around `json` (a serialised object), with serverInfo in `_meta`. */
+  modernResult(json: string): string;
+  /** A 2026-07-28 list page: the page with resultType, cache hints and serverInfo. */
+  modernListPage(kind: ListKind, cursor: unknown): string;
+  /** The serialised server/discover result. */
+  discoverResult(): string;
+  /** The serialised graceful end of a listen. */
+  listenEndResult(id: RequestId): string;
+  /** The serialised `resultType: "input_required"` result of a 2026-07-28 request. */
+  inputRequiredResult(e: InputRequired): string;
+  /** The cache hint of resources/read results that set none. */
+  readonly readCacheHint: { readonly ttlMs: number; readonly cacheScope: 'public' | 'private' };
   addLive(s: RouterSession): void;
   removeSession(s: RouterSession, uris: Iterable<string>): void;
   subscribe(s: RouterSession, uri: string): void;
@@ -90,6 +142,12 @@ export class RouterSession implements SessionHandler, ContextSession {
   private initialized = false;
   private inflight: Map<RequestId, RequestContext> | undefined;
   private subscriptions: Set<string> | undefined;
+  /** Open subscriptions/listen requests (2026-07-28), by request id. */
+  private listens: Map<RequestId, Listen> | undefined;
+  /** Server→client requests (legacy MRTR) awaiting a response, by the id we gave them. */
+  private asks: Map<string, PendingAsk> | undefined;
+  private askSeq = 0;
+  private ended = false;
 
   /** The server's error counters: -32601 and -32602 replies made here are counted in them. */
   private readonly errors: Record<ErrorKind, number>;
@@ -108,6 +166,10 @@ export class RouterSession implements SessionHandler, ContextSession {
   }
 
   request(msg: JsonRpcRequest): Reply {
+    // The era, per request: `_meta` with the 2026-07-28 keys means stateless.
+    // On the legacy hot path (no _meta) this is one property read.
+    const meta = modernMeta(msg.params);
+    if (meta !== undefined) return this.modernRequest(msg, meta);
     const method = msg.method;
     if (!this.initialized && method !== 'initialize' && method !== 'ping') {
       return this.fail(msg.id, NOT_INITIALIZED.rpc, NOT_INITIALIZED.message);
@@ -152,6 +214,12 @@ export class RouterSession implements SessionHandler, ContextSession {
       case 'notifications/cancelled': {
         const id = msg.params?.requestId;
         if (typeof id !== 'string' && typeof id !== 'number') return;
+        const listen = this.listens?.get(id);
+        if (listen !== undefined) {
+          // stdio semantics: a cancelled listen ends with no response.
+          this.endListen(listen, undefined);
+          return;
+        }
         const ctx = this.inflight?.get(id);
         if (ctx) {
           const reason = msg.params?.reason;
@@ -167,13 +235,173 @@ export class RouterSession implements SessionHandler, ContextSession {
     }
   }
 
-  response(_msg: JsonRpcResponse): void {
-    // The native router sends no server→client requests yet; stray responses are ignored.
+  response(msg: JsonRpcResponse): void {
+    // Only answers to our own server→client requests (legacy MRTR) count; stray responses are ignored.
+    const id = msg.id;
+    if (typeof id !== 'string') return;
+    const ask = this.asks?.get(id);
+    if (ask === undefined) return;
+    this.settleAsk(id, ask);
+    if ('error' in msg && msg.error !== undefined) {
+      const e = msg.error;
+      ask.reject(new RpcError(typeof e.code === 'number' ? e.code : INTERNAL_ERROR, typeof e.message === 'string' ? e.message : 'client error', e.data));
+    } else {
+      ask.resolve((msg as { result?: unknown }).result);
+    }
   }
 
   closed(): void {
+    this.ended = true;
+    // Pending server→client requests first: their handlers learn the connection closed, not a cancel.
+    if (this.asks) {
+      const c = ERRORS.CONNECTION_CLOSED;
+      for (const [id, ask] of [...this.asks]) {
+        this.settleAsk(id, ask);
+        ask.reject(new RpcError(c.rpc, c.message));
+      }
+    }
     if (this.inflight) for (const ctx of this.inflight.values()) ctx.cancel('session closed');
+    if (this.listens) for (const l of [...this.listens.values()]) this.endListen(l, undefined);
     this.router.removeSession(this, this.subscriptions ?? []);
+  }
+
+  /** @internal The server is draining: end every listen with its graceful final response. */
+  drain(): void {
+    if (this.listens) for (const l of [...this.listens.values()]) this.endListen(l, success(l.id, this.router.listenEndResult(l.id)));
+  }
+
+  /**
+   * @internal Legacy MRTR: sends `request` to the client as a JSON-RPC request
+   * and settles with its result. Bounded by inputTimeoutMs (then -32001 and a
+   * notifications/cancelled to the client), ended by `signal` and by close.
+   */
+  askClient(request: InputRequest, signal: AbortSignal): Promise<unknown> {
+    if (this.ended) {
+      const c = ERRORS.CONNECTION_CLOSED;
+      return Promise.reject(new RpcError(c.rpc, c.message));
+    }
+    if (signal.aborted) {
+      const c = ERRORS.REQUEST_CANCELLED;
+      return Promise.reject(new RpcError(c.rpc, c.message));
+    }
+    const id = `mcp-ws-ask-${++this.askSeq}`;
+    const asks = (this.asks ??= new Map<string, PendingAsk>());
+    return new Promise<unknown>((resolve, reject) => {
+      const giveUp = (code: number, message: string): void => {
+        const ask = asks.get(id);
+        if (ask === undefined) return;
+        this.settleAsk(id, ask);
+        this.peer.notify('notifications/cancelled', { requestId: id, reason: message });
+        reject(new RpcError(code, message));
+      };
+      const t = ERRORS.REQUEST_TIMEOUT;
+      const timer = setTimeout(() => giveUp(t.rpc, `${t.message}: the client did not answer ${request.method}`), this.router.options.inputTimeoutMs);
+      const onAbort = (): void => giveUp(ERRORS.REQUEST_CANCELLED.rpc, ERRORS.REQUEST_CANCELLED.message);
+      signal.addEventListener('abort', onAbort, { once: true });
+      asks.set(id, { resolve, reject, timer, signal, onAbort });
+      const params = request.params ?? {};
+      this.peer.sendText(`{"jsonrpc":"2.0","id":"${id}","method":${JSON.stringify(request.method)},"params":${JSON.stringify(params)}}`);
+    });
+  }
+
+  private settleAsk(id: string, ask: PendingAsk): void {
+    clearTimeout(ask.timer);
+    ask.signal.removeEventListener('abort', ask.onAbort);
+    this.asks!.delete(id);
+  }
+
+  // ----------------------------------------------------- 2026-07-28 (modern)
+
+  /**
+   * A stateless request: everything it needs is in its `_meta`; nothing is
+   * read from or written to the session's legacy state, so it is served the
+   * same on a fresh socket and on one that also holds an initialized session.
+   */
+  private modernRequest(msg: JsonRpcRequest, raw: Record<string, unknown>): Reply {
+    try {
+      const m = readModern(msg, raw);
+      switch (msg.method) {
+        case 'tools/call':
+          return this.callTool(msg, m);
+        case 'tools/list':
+          return success(msg.id, this.router.modernListPage('tools', msg.params?.cursor));
+        case 'resources/list':
+          return success(msg.id, this.router.modernListPage('resources', msg.params?.cursor));
+        case 'resources/templates/list':
+          return success(msg.id, this.router.modernListPage('resources/templates', msg.params?.cursor));
+        case 'prompts/list':
+          return success(msg.id, this.router.modernListPage('prompts', msg.params?.cursor));
+        case 'resources/read':
+          return this.readResource(msg, m);
+        case 'prompts/get':
+          return this.getPrompt(msg, m);
+        case 'server/discover':
+          return success(msg.id, this.router.discoverResult());
+        case 'subscriptions/listen':
+          return this.listen(msg);
+        default:
+          // ping, logging/setLevel, initialize, resources/(un)subscribe are not methods of this era.
+          return this.fail(msg.id, METHOD_NOT_FOUND, `Method not found: ${msg.method}`);
+      }
+    } catch (err) {
+      if (err instanceof RpcError) return this.fail(msg.id, err.rpcCode, err.message, err.data);
+      throw err;
+    }
+  }
+
+  /**
+   * subscriptions/listen: acknowledges the filter it honours, then stays open
+   * (one in-flight request) delivering the notifications it asked for, each
+   * tagged with its id. Ends with no response on notifications/cancelled or
+   * close (stdio semantics), with a complete result when the server drains.
+   * At most maxListensPerSession are open per connection: more are refused.
+   */
+  private listen(msg: JsonRpcRequest): Reply {
+    const f = msg.params?.notifications;
+    if (!isObject(f)) return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: subscriptions/listen needs notifications (object)');
+    for (const flag of LISTEN_FLAGS) {
+      if (f[flag] !== undefined && typeof f[flag] !== 'boolean') return this.fail(msg.id, INVALID_PARAMS, `Invalid params: notifications.${flag} should be a boolean`);
+    }
+    const subs = f.resourceSubscriptions;
+    if (subs !== undefined && (!Array.isArray(subs) || subs.length > MAX_LISTEN_URIS || subs.some((u) => typeof u !== 'string'))) {
+      return this.fail(msg.id, INVALID_PARAMS, `Invalid params: notifications.resourceSubscriptions should be an array of at most ${MAX_LISTEN_URIS} strings`);
+    }
+    const listens = (this.listens ??= new Map());
+    if (listens.has(msg.id)) return this.fail(msg.id, INVALID_REQUEST, 'Invalid request: a subscriptions/listen with this id is already open');
+    const limit = this.router.options.maxListensPerSession;
+    if (listens.size >= limit) return this.fail(msg.id, ERRORS.TOO_MANY_LISTENS.rpc, ERRORS.TOO_MANY_LISTENS.message, { limit });
+    const uris = new Set(subs as string[] | undefined);
+    const ack: Record<string, unknown> = {};
+    for (const flag of LISTEN_FLAGS) if (f[flag] === true) ack[flag] = true;
+    if (uris.size > 0) ack.resourceSubscriptions = [...uris];
+    const meta = { [META_SUBSCRIPTION_ID]: msg.id };
+    return new Promise<string | undefined>((end) => {
+      const listen: Listen = {
+        session: this,
+        id: msg.id,
+        toolsListChanged: f.toolsListChanged === true,
+        promptsListChanged: f.promptsListChanged === true,
+        resourcesListChanged: f.resourcesListChanged === true,
+        uris,
+        meta,
+        end,
+      };
+      listens.set(msg.id, listen);
+      this.router.addListen(listen);
+      this.peer.notify('notifications/subscriptions/acknowledged', { _meta: meta, notifications: ack });
+    });
+  }
+
+  private endListen(l: Listen, reply: string | undefined): void {
+    if (this.listens?.get(l.id) !== l) return;
+    this.listens.delete(l.id);
+    this.router.removeListen(l);
+    l.end(reply);
+  }
+
+  /** A success reply: the result as is (legacy), or as a 2026-07-28 result. */
+  private ok(id: RequestId, json: string, m: ModernRequest | undefined): string {
+    return success(id, m === undefined ? json : this.router.modernResult(json));
   }
 
   // ------------------------------------------------------------- lifecycle
@@ -220,7 +448,7 @@ export class RouterSession implements SessionHandler, ContextSession {
 
   // ----------------------------------------------------------------- tools
 
-  private callTool(msg: JsonRpcRequest): Reply {
+  private callTool(msg: JsonRpcRequest, m?: ModernRequest): Reply {
     const p = msg.params;
     const name = p?.name;
     if (typeof name !== 'string') return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: tools/call needs name (string)');
@@ -230,27 +458,36 @@ export class RouterSession implements SessionHandler, ContextSession {
     if (!isObject(args)) return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: arguments should be an object');
     // SEP-1303: argument errors are tool results the model can read and correct.
     const invalid = tool.validate(args);
-    if (invalid !== null) return success(msg.id, JSON.stringify(toolErrorResult(`Invalid arguments for tool ${name}: ${invalid}`)));
+    if (invalid !== null) return this.ok(msg.id, JSON.stringify(toolErrorResult(`Invalid arguments for tool ${name}: ${invalid}`)), m);
     // A handler of one parameter cannot read a context: skip making one on the hot path.
-    const ctx = tool.wantsContext ? new RequestContext(this, msg.id, 'tools/call', p!._meta as Record<string, unknown> | undefined) : undefined;
+    const ctx = tool.wantsContext ? new RequestContext(this, msg.id, 'tools/call', p!._meta as Record<string, unknown> | undefined, m) : undefined;
     let out: unknown;
     try {
       out = tool.handler(args, ctx as RequestContext);
     } catch (err) {
-      return this.toolFailure(msg.id, err);
+      return this.failure(msg.id, err, true, m);
     }
-    if (!isThenable(out)) return success(msg.id, JSON.stringify(toToolResult(out)));
+    if (!isThenable(out)) return this.ok(msg.id, JSON.stringify(toToolResult(out)), m);
     return this.track(
       msg.id,
-      ctx ?? new RequestContext(this, msg.id, 'tools/call', undefined),
+      ctx ?? new RequestContext(this, msg.id, 'tools/call', undefined, m),
       out,
       (r) => JSON.stringify(toToolResult(r)),
       true,
     );
   }
 
-  private toolFailure(id: RequestId, err: unknown): string {
-    if (err instanceof ToolError) return success(id, JSON.stringify(toolErrorResult(err.message)));
+  /**
+   * What a handler's throw (or rejection) answers: a ToolError is a tool
+   * result with isError; InputRequired in a 2026-07-28 request is an
+   * input_required result; an RpcError is that error; anything else is
+   * rethrown (the server answers -32603 and logs it).
+   */
+  private failure(id: RequestId, err: unknown, isTool: boolean, m: ModernRequest | undefined): string {
+    if (isTool && err instanceof ToolError) return this.ok(id, JSON.stringify(toolErrorResult(err.message)), m);
+    if (err instanceof InputRequired && m !== undefined && (err.inputRequests !== undefined || err.requestState !== undefined)) {
+      return success(id, this.router.inputRequiredResult(err));
+    }
     if (err instanceof RpcError) return this.fail(id, err.rpcCode, err.message, err.data);
     throw err;
   }
@@ -271,38 +508,49 @@ export class RouterSession implements SessionHandler, ContextSession {
     return Promise.resolve(out).then(
       (r) => {
         if (inflight.get(id) === ctx) inflight.delete(id);
-        return ctx.cancelled ? undefined : success(id, serialise(r));
+        return ctx.cancelled ? undefined : this.ok(id, serialise(r), ctx.modern);
       },
       (err: unknown) => {
         if (inflight.get(id) === ctx) inflight.delete(id);
         if (ctx.cancelled) return undefined;
-        if (isTool) return this.toolFailure(id, err);
-        if (err instanceof RpcError) return this.fail(id, err.rpcCode, err.message, err.data);
-        throw err;
+        return this.failure(id, err, isTool, ctx.modern);
       },
     );
   }
 
   // ------------------------------------------------------------- resources
 
-  private readResource(msg: JsonRpcRequest): Reply {
+  private readResource(msg: JsonRpcRequest, m?: ModernRequest): Reply {
     const uri = msg.params?.uri;
     if (typeof uri !== 'string') return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: resources/read needs uri (string)');
-    const ctx = new RequestContext(this, msg.id, 'resources/read', msg.params?._meta as Record<string, unknown> | undefined);
+    const ctx = new RequestContext(this, msg.id, 'resources/read', msg.params?._meta as Record<string, unknown> | undefined, m);
     const fixed = this.router.getResource(uri);
     let out: unknown;
     let mimeType: string | undefined;
-    if (fixed) {
-      mimeType = fixed.def.mimeType;
-      out = fixed.handler(uri, ctx);
-    } else {
-      const t = this.router.matchTemplate(uri);
-      if (!t) return this.fail(msg.id, ERRORS.RESOURCE_NOT_FOUND.rpc, `Resource not found: ${uri}`, { uri });
-      mimeType = t.entry.def.mimeType;
-      out = t.entry.handler(uri, t.vars, ctx);
+    try {
+      if (fixed) {
+        mimeType = fixed.def.mimeType;
+        out = fixed.handler(uri, ctx);
+      } else {
+        const t = this.router.matchTemplate(uri);
+        if (!t) {
+          // 2026-07-28 retired -32002: an unknown resource is -32602 there.
+          if (m !== undefined) return this.fail(msg.id, INVALID_PARAMS, `Resource not found: ${uri}`, { uri });
+          return this.fail(msg.id, ERRORS.RESOURCE_NOT_FOUND.rpc, `Resource not found: ${uri}`, { uri });
+        }
+        mimeType = t.entry.def.mimeType;
+        out = t.entry.handler(uri, t.vars, ctx);
+      }
+    } catch (err) {
+      return this.failure(msg.id, err, false, m);
     }
-    const serialise = (r: unknown): string => JSON.stringify(toReadResult(uri, mimeType, r));
-    if (!isThenable(out)) return success(msg.id, serialise(out));
+    const hint = m === undefined ? undefined : this.router.readCacheHint;
+    const serialise = (r: unknown): string => {
+      const result = toReadResult(uri, mimeType, r);
+      // 2026-07-28 read results carry cache hints: the handler's own, else the router's.
+      return JSON.stringify(hint === undefined || (result as { ttlMs?: unknown }).ttlMs !== undefined ? result : { ...result, ...hint });
+    };
+    if (!isThenable(out)) return this.ok(msg.id, serialise(out), m);
     return this.track(msg.id, ctx, out, serialise, false);
   }
 
@@ -322,7 +570,7 @@ export class RouterSession implements SessionHandler, ContextSession {
 
   // --------------------------------------------------------------- prompts
 
-  private getPrompt(msg: JsonRpcRequest): Reply {
+  private getPrompt(msg: JsonRpcRequest, m?: ModernRequest): Reply {
     const name = msg.params?.name;
     if (typeof name !== 'string') return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: prompts/get needs name (string)');
     const prompt = this.router.getPrompt(name);
@@ -336,10 +584,40 @@ export class RouterSession implements SessionHandler, ContextSession {
         return this.fail(msg.id, INVALID_PARAMS, `Invalid params: prompt ${name} needs argument "${a.name}"`);
       }
     }
-    const ctx = new RequestContext(this, msg.id, 'prompts/get', msg.params?._meta as Record<string, unknown> | undefined);
-    const out = prompt.handler(args as Record<string, string>, ctx);
+    const ctx = new RequestContext(this, msg.id, 'prompts/get', msg.params?._meta as Record<string, unknown> | undefined, m);
+    let out: unknown;
+    try {
+      out = prompt.handler(args as Record<string, string>, ctx);
+    } catch (err) {
+      return this.failure(msg.id, err, false, m);
+    }
     const serialise = (r: unknown): string => JSON.stringify(toPromptResult(prompt.def, r));
-    if (!isThenable(out)) return success(msg.id, serialise(out));
+    if (!isThenable(out)) return this.ok(msg.id, serialise(out), m);
     return this.track(msg.id, ctx, out, serialise, false);
   }
+}
+
+/** The boolean filters of subscriptions/listen. */
+const LISTEN_FLAGS = ['toolsListChanged', 'promptsListChanged', 'resourcesListChanged'] as const;
+
+/** Most resource URIs one subscriptions/listen may name. */
+const MAX_LISTEN_URIS = 1000;
+
+/**
+ * The checked protocol fields of a 2026-07-28 request (-32602 / -32022 as
+ * readRequestMeta says), its log level as an index, and its MRTR retry fields.
+ */
+function readModern(msg: JsonRpcRequest, raw: Record<string, unknown>): ModernRequest {
+  const meta = readRequestMeta(raw);
+  let logLevel: number = LOG_LEVELS.length;
+  if (meta.logLevel !== undefined) {
+    logLevel = LOG_LEVELS.indexOf(meta.logLevel as LogLevel);
+    if (logLevel === -1) throw new RpcError(INVALID_PARAMS, `Invalid params: _meta log level should be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const p = msg.params!;
+  const inputResponses = p.inputResponses;
+  if (inputResponses !== undefined && !isObject(inputResponses)) throw new RpcError(INVALID_PARAMS, 'Invalid params: inputResponses should be an object');
+  const requestState = p.requestState;
+  if (requestState !== undefined && typeof requestState !== 'string') throw new RpcError(INVALID_PARAMS, 'Invalid params: requestState should be a string');
+  return { meta, logLevel, inputResponses, requestState };
 }

@@ -11,7 +11,7 @@ import type { CompressionConfig } from '../compression/config.js';
 import type { HandlerFactory, SessionHandler, SessionPeer } from './handler.js';
 
 /** Something that makes a handler per session: a factory or an object with createHandler (router, SDK host). */
-export type HandlerSource = HandlerFactory | { createHandler(peer: SessionPeer): SessionHandler };
+export type HandlerSource = HandlerFactory | { createHandler(peer: SessionPeer): SessionHandler; drain?(): void };
 
 /** Options of {@link McpWsServer}. Every limit has a default sized for one 2-core machine. */
 export interface McpWsServerOptions {

@@ -77,6 +77,7 @@ export class McpWsServer implements SessionHost {
 
   private readonly door: Admission;
   private readonly makeHandler: HandlerFactory;
+  private readonly drainHandler: (() => void) | undefined;
   private readonly sessions = new Set<Session>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private address: ServerAddress | undefined;
@@ -119,6 +120,7 @@ export class McpWsServer implements SessionHost {
     });
     // A factory that throws or returns no handler costs its own session (1011): Session guards the call.
     this.makeHandler = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
+    this.drainHandler = typeof handler === 'function' ? undefined : handler.drain?.bind(handler);
     // Codecs are offered by default: a client that offers none pays nothing.
     try {
       this.compression = resolveCompressionConfig(this.options.compression ?? {});
@@ -289,6 +291,7 @@ export class McpWsServer implements SessionHost {
     // stops routing here, and late upgrades get 503 + Retry-After, not a reset.
     this.draining = true;
     this.logger.info({ sessions: this.sessions.size, inFlight: this.metrics.requestsInFlight }, 'draining');
+    this.drainHandler?.(); // ends long-lived requests (the router's subscriptions/listen) so they do not hold the drain
     if (this.metrics.requestsInFlight > 0) {
       await this.waitDrained(this.options.drainTimeoutMs, () => this.metrics.requestsInFlight === 0);
     }

@@ -21,6 +21,7 @@ import {
   type JsonRpcErrorObject,
   type RequestId,
 } from '../protocol/jsonrpc.js';
+import { META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION } from '../protocol/meta.js';
 import { LATEST_PROTOCOL_VERSION } from '../protocol/versions.js';
 import {
   CONNECT_OPTION_KEYS,
@@ -37,11 +38,25 @@ import { Connection, type CloseInfo } from './connection.js';
 export interface McpWsClientOptions extends WebSocketConnectOptions {
   /** Default per-request timeout in ms, or `false` for none. Default 60000. */
   requestTimeoutMs?: number | false;
+  /**
+   * Speak a stateless revision (e.g. `'2026-07-28'`): no `initialize`; every
+   * request carries this version, `clientInfo` and `clientCapabilities` in
+   * `params._meta`, and `discover()` is available. Unset: the legacy era
+   * (call `initialize()` first).
+   */
+  protocolVersion?: string;
+  /** Stateless era: `_meta` client info of every request. Default {@link DEFAULT_CLIENT_INFO}. */
+  clientInfo?: ClientInfo;
+  /** Stateless era: `_meta` client capabilities of every request. Default `{}`. */
+  clientCapabilities?: Params;
 }
 
 /** {@link McpWsClientOptions} after defaults and validation; frozen. */
 export interface ResolvedMcpWsClientOptions extends ResolvedConnectOptions {
   readonly requestTimeoutMs: number | false;
+  readonly protocolVersion: string | undefined;
+  readonly clientInfo: ClientInfo;
+  readonly clientCapabilities: Params;
 }
 
 /** Per-call options of {@link McpWsClient.request}. */
@@ -114,10 +129,36 @@ export function resolveMcpWsClientOptions(options: McpWsClientOptions = {}): Res
   checkOptionKeys(options, CLIENT_OPTION_KEYS);
   const base = resolveConnectOptions(options);
   const requestTimeoutMs = checkTimeout('requestTimeoutMs', options.requestTimeoutMs ?? 60_000);
-  return Object.freeze({ ...base, requestTimeoutMs });
+  const { protocolVersion, clientInfo = DEFAULT_CLIENT_INFO, clientCapabilities = {} } = options;
+  if (protocolVersion !== undefined && (typeof protocolVersion !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(protocolVersion))) {
+    throw new TypeError(`protocolVersion should be a revision like '2026-07-28', got ${describeValue(protocolVersion)}`);
+  }
+  if (typeof clientInfo !== 'object' || clientInfo === null || typeof clientInfo.name !== 'string' || typeof clientInfo.version !== 'string') {
+    throw new TypeError(`clientInfo should be { name: string, version: string }, got ${describeValue(clientInfo)}`);
+  }
+  if (typeof clientCapabilities !== 'object' || clientCapabilities === null || Array.isArray(clientCapabilities)) {
+    throw new TypeError(`clientCapabilities should be an object, got ${describeValue(clientCapabilities)}`);
+  }
+  return Object.freeze({ ...base, requestTimeoutMs, protocolVersion, clientInfo, clientCapabilities });
 }
 
-const CLIENT_OPTION_KEYS: readonly string[] = Object.freeze([...CONNECT_OPTION_KEYS, 'requestTimeoutMs']);
+const CLIENT_OPTION_KEYS: readonly string[] = Object.freeze([
+  ...CONNECT_OPTION_KEYS,
+  'requestTimeoutMs',
+  'protocolVersion',
+  'clientInfo',
+  'clientCapabilities',
+]);
+
+/** The result of a `server/discover` request (stateless era), as far as this client reads it. */
+export interface DiscoverResult {
+  resultType: string;
+  supportedVersions: string[];
+  capabilities: Record<string, unknown>;
+  instructions?: string;
+  _meta?: Record<string, unknown>;
+  [key: string]: unknown;
+}
 
 function checkTimeout(name: string, value: unknown): number | false {
   if (value === false) return false;
@@ -215,6 +256,8 @@ export class McpWsClient {
   private readonly closeHandlers = new Set<(info: ClientCloseInfo) => void>();
   private readonly errorHandlers = new Set<(error: Error) => void>();
   private nextId = 1;
+  /** Stateless era: the `_meta` of every request (version, clientInfo, clientCapabilities). */
+  private readonly requestMeta: Readonly<Params> | undefined;
   private closeRequested: ClientCloseInfo | undefined;
   private closing: Promise<void> | undefined;
 
@@ -234,12 +277,33 @@ export class McpWsClient {
 
   private constructor(ws: WebSocket, options: ResolvedMcpWsClientOptions) {
     this.options = options;
+    if (options.protocolVersion !== undefined) {
+      this.requestMeta = Object.freeze({
+        [META_PROTOCOL_VERSION]: options.protocolVersion,
+        [META_CLIENT_INFO]: options.clientInfo,
+        [META_CLIENT_CAPABILITIES]: options.clientCapabilities,
+      });
+    }
     this.conn = new Connection(ws, options, {
       onMessage: this.handleMessage,
       onError: this.emitErrorBound,
       onClose: this.handleClose,
     });
     this.calls = new CallTable(this.conn);
+  }
+
+  /** 'modern' when the client speaks a stateless revision (`protocolVersion` set), else 'legacy'. */
+  get era(): 'modern' | 'legacy' {
+    return this.requestMeta === undefined ? 'legacy' : 'modern';
+  }
+
+  /**
+   * Stateless era: `server/discover` — the server's supported versions,
+   * capabilities, instructions and serverInfo. Rejects with RpcError as
+   * {@link request} does (-32022 lists the versions the server supports).
+   */
+  discover(options?: RequestOptions): Promise<DiscoverResult> {
+    return this.request<DiscoverResult>('server/discover', undefined, options);
   }
 
   /** The subprotocol the server selected (`'mcp'`). */
@@ -275,6 +339,9 @@ export class McpWsClient {
     protocolVersion: string = LATEST_PROTOCOL_VERSION,
     capabilities: Params = {},
   ): Promise<InitializeResult> {
+    if (this.requestMeta !== undefined) {
+      throw new TypeError(`initialize is not part of the stateless revision ${this.options.protocolVersion}: send requests directly`);
+    }
     const result = await this.request<InitializeResult>('initialize', { protocolVersion, capabilities, clientInfo });
     await this.notify('notifications/initialized');
     return result;
@@ -304,6 +371,12 @@ export class McpWsClient {
     }
     const id = this.nextId++;
     let data: string;
+    const meta = this.requestMeta;
+    if (meta !== undefined) {
+      // Stateless era: the per-request fields ride in _meta, beside any the caller set.
+      const own = params?._meta;
+      params = { ...params, _meta: typeof own === 'object' && own !== null ? { ...meta, ...own } : meta };
+    }
     try {
       data = JSON.stringify(
         params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params },

@@ -45,6 +45,7 @@ export {
   resolveMcpWsClientOptions,
   type ClientCloseInfo,
   type ClientInfo,
+  type DiscoverResult,
   type InitializeResult,
   type McpWsClientOptions,
   type NotificationHandler,
