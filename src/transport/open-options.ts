@@ -6,6 +6,7 @@
  */
 import { CODEC_NAMES, CODEC_SUBPROTOCOLS, type CodecName } from '../compression/codec.js';
 import { isCodecAvailable } from '../compression/codecs.js';
+import { describeValue } from '../config/describe-value.js';
 
 /** The subprotocol an mcp-ws server selects. */
 export const MCP_SUBPROTOCOL = 'mcp';
@@ -215,19 +216,6 @@ export function nonNegativeInteger(name: string, value: unknown): number {
     throw new TypeError(`${name} should be a non-negative integer, got ${describeValue(value)}`);
   }
   return value;
-}
-
-/** A short printable form of an option value for error messages. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (typeof value !== 'object' || value === null) return String(value);
-  try {
-    const json = JSON.stringify(value);
-    return json.length > 80 ? `${json.slice(0, 77)}...` : json;
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
 }
 
 /**
