@@ -31,7 +31,7 @@ import { z } from 'zod';
 import { ConfigError, parseServeConfig, readJsonFile, suggestKey, type ServeConfig } from '../config/schema.js';
 import { DEFAULT_BREAKER, type BreakerConfig } from '../policy/circuit-breaker-options.js';
 import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './load-balance-strategy.js';
-import { DEFAULT_RETRY, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
+import { DEFAULT_RETRY, GATEWAY_OPTIONS, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
 import { POOL_OPTIONS, type PoolConfig, type PoolPreset } from './pool-config.js';
 import { redactedUrl, splitCommandLine, type UpstreamSpec } from './upstream-spec.js';
 
@@ -188,10 +188,7 @@ const SectionSchema = z.strictObject({
   pool: PoolSchema.optional(),
   breaker: BreakerSchema.optional(),
   retry: RetrySchema.optional(),
-  requestTimeoutMs: positiveInt.optional(),
-  maxPendingPerClient: positiveInt.optional(),
-  onUpstreamLost: z.enum(['close', 'reestablish']).optional(),
-  closeGraceMs: nonNegInt.optional(),
+  ...GATEWAY_OPTIONS.shape,
 });
 
 const NESTED: Record<string, readonly string[]> = {

@@ -11,6 +11,7 @@ import type { OptionSpec } from '../../src/config/option-set.js';
 import { CLI_OPTIONS, ServeConfigSchema } from '../../src/config/schema.js';
 import { SERVER_OPTIONS } from '../../src/server/server-options.js';
 import { POOL_OPTIONS } from '../../src/gateway/pool-config.js';
+import { GATEWAY_OPTIONS } from '../../src/gateway/session-options.js';
 
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 
@@ -50,5 +51,14 @@ describe("README's settings tables", () => {
     const rows = settingsTable('`gateway.pool` settings');
     expect([...rows.keys()].sort()).toEqual(Object.keys(POOL_OPTIONS.specs).sort());
     checkDefaults(rows, POOL_OPTIONS.specs);
+  });
+});
+
+describe("README's prose defaults", () => {
+  it('every "`setting` (default N)" of a declared option says the declared default', () => {
+    const specs: Record<string, OptionSpec> = { ...GATEWAY_OPTIONS.specs, ...POOL_OPTIONS.specs, ...SERVER_OPTIONS.specs };
+    const found = [...readme.matchAll(/`(\w+)` \(default ([^)]+)\)/g)].filter((m) => m[1]! in specs);
+    expect(found.map((m) => m[1]).sort()).toEqual(['closeGraceMs', 'maxPendingPerClient']);
+    for (const m of found) expect(m[2], `README's default of ${m[1]}`).toBe(String(specs[m[1]!]!.default));
   });
 });
