@@ -14,6 +14,7 @@ import { POOL_OPTIONS } from '../../src/gateway/pool-config.js';
 import { CLI_OPTIONS } from '../../src/config/schema.js';
 import { GATEWAY_OPTIONS } from '../../src/gateway/session-options.js';
 import { CONNECT_OPTIONS } from '../../src/transport/open-options.js';
+import { PERMESSAGE_DEFLATE_OPTIONS } from '../../src/compression/config.js';
 
 /** Values a hostile or careless config may hold: edges of every range, wrong types, huge and odd numbers. */
 const anyValue = fc.oneof(
@@ -24,7 +25,7 @@ const anyValue = fc.oneof(
   fc.constantFrom('', '/', '/ws', 'ws', 'RoundRobin', 'info', 'true', '10', true, false, null, undefined, [], {}, [1]),
 );
 
-const sets = { SERVER_OPTIONS, POOL_OPTIONS, GATEWAY_OPTIONS, CONNECT_OPTIONS, CLI_OPTIONS } as const;
+const sets = { SERVER_OPTIONS, POOL_OPTIONS, GATEWAY_OPTIONS, CONNECT_OPTIONS, PERMESSAGE_DEFLATE_OPTIONS, CLI_OPTIONS } as const;
 
 describe('an option declaration', () => {
   for (const [setName, set] of Object.entries(sets)) {
