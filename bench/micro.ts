@@ -10,13 +10,19 @@
  * A group is a module under bench/micro/ exporting a {@link MicroGroup};
  * add it to GROUPS below (rate_limiting, compression, load_balancing, …).
  * Each row prints ops/s and ns/op beside the seed's figure and the target.
+ * Everything printed is also written to bench/results/micro-<groups>-<date>.md
+ * and .json, so a figure quoted in the docs names the run it comes from.
  */
 import { Bench } from 'tinybench';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MicroGroup } from './micro/group.js';
 import { fmt, markdownTable } from './lib/markdown.js';
+import { stamp } from './lib/suite.js';
 
 /** The registry: group name → loader (loaded on demand, so one group's imports don't tax another). */
 const GROUPS: Record<string, () => Promise<MicroGroup>> = {
@@ -50,15 +56,21 @@ async function main(): Promise<void> {
   const groups = [...Object.keys(GROUPS), ...Object.keys(SCRIPTS)];
   if (names.length === 0) usage(`name a group: ${groups.join(', ')}`);
   for (const n of names) if (!groups.includes(n)) usage(`unknown group "${n}"; groups: ${groups.join(', ')}`);
-  for (const n of names.filter((x) => x in SCRIPTS)) {
-    const script = fileURLToPath(new URL(`./${SCRIPTS[n]}`, import.meta.url));
-    const r = spawnSync(process.execPath, [script], { stdio: 'inherit' });
-    if (r.status !== 0) process.exit(r.status ?? 1);
-  }
-  const inProcess = names.filter((x) => x in GROUPS);
-  if (inProcess.length === 0) return;
   const time = Number(parsed.values.time);
   if (!Number.isFinite(time) || time <= 0) usage(`--time should be a positive number of ms, got "${parsed.values.time}"`);
+  const started = new Date();
+  const command = `npm run bench:micro -- ${process.argv.slice(2).join(' ')}`.trim();
+  /** What each group printed, in the order run: the body of the results file. */
+  const printed: Array<{ group: string; markdown: string }> = [];
+  for (const n of names.filter((x) => x in SCRIPTS)) {
+    const script = fileURLToPath(new URL(`./${SCRIPTS[n]}`, import.meta.url));
+    // stdout is the group's report (echoed as it is and kept); progress on stderr passes through.
+    const r = spawnSync(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    process.stdout.write(r.stdout);
+    if (r.status !== 0) process.exit(r.status ?? 1);
+    printed.push({ group: n, markdown: r.stdout.trim() });
+  }
+  const inProcess = names.filter((x) => x in GROUPS);
 
   let sink = 0;
   for (const name of inProcess) {
@@ -91,17 +103,29 @@ async function main(): Promise<void> {
         `±${fmt(r.latency.rme, 1)} %`,
       ]);
     }
-    process.stdout.write(`\n## ${group.title}\n\n`);
-    process.stdout.write(
-      `${markdownTable(
-        ['case', 'ops/s', 'ns/op', 'seed ops/s', 'seed ns', 'vs seed', 'target met', 'rme'],
-        rows,
-        [false, true, true, true, true, true, false, true],
-      )}\n`,
-    );
+    const markdown = `## ${group.title}\n\n${markdownTable(
+      ['case', 'ops/s', 'ns/op', 'seed ops/s', 'seed ns', 'vs seed', 'target met', 'rme'],
+      rows,
+      [false, true, true, true, true, true, false, true],
+    )}`;
+    process.stdout.write(`\n${markdown}\n`);
+    printed.push({ group: name, markdown });
   }
   // Printing the sink keeps every case's result observable.
-  process.stdout.write(`\n(Node ${process.version}; batch results folded into ${sink % 1000})\n`);
+  if (inProcess.length > 0) process.stdout.write(`\n(Node ${process.version}; batch results folded into ${sink % 1000})\n`);
+  writeResults(started, command, names, printed);
+}
+
+/** Writes what the groups printed to bench/results/micro-<groups>-<date>.md and .json. */
+function writeResults(started: Date, command: string, names: string[], printed: Array<{ group: string; markdown: string }>): void {
+  const machine = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`;
+  const md = [`# Micro-benchmarks, ${started.toISOString()}`, '', `Command: \`${command}\``, '', `${machine}.`, '', ...printed.map((p) => `${p.markdown}\n`)].join('\n');
+  const dir = fileURLToPath(new URL('../../bench/results', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const base = `${dir}/micro-${names.join('-')}-${stamp(started)}`;
+  writeFileSync(`${base}.md`, md);
+  writeFileSync(`${base}.json`, `${JSON.stringify({ started: started.toISOString(), command, node: process.version, cpus: cpus().length, groups: printed }, null, 2)}\n`);
+  process.stderr.write(`bench/micro: wrote ${relative(process.cwd(), base)}.md and .json\n`);
 }
 
 main().catch((err: unknown) => {

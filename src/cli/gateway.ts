@@ -8,7 +8,7 @@
  */
 import { createLogger } from '../log.js';
 import { resolveAuth } from '../config/auth.js';
-import { ConfigError, parseServeConfig } from '../config/schema.js';
+import { CLI_OPTIONS, ConfigError, parseServeConfig } from '../config/schema.js';
 import { loadGatewayConfigFile, parseUpstreams, type GatewaySection } from '../gateway/config.js';
 import { McpWsGateway } from '../gateway/gateway.js';
 import { LOAD_BALANCE_STRATEGIES, parseStrategy } from '../gateway/load-balance-strategy.js';
@@ -77,7 +77,7 @@ export async function runGateway(flags: GatewayFlags): Promise<void> {
   const { gateway: section, serve } = resolveGatewayConfig(flags);
   const { logLevel, module: _module, pageSize: _pageSize, auth: authConfig, ...serverOptions } = serve;
   const auth = resolveAuth(authConfig);
-  const logger = createLogger({ level: logLevel ?? 'info' });
+  const logger = createLogger({ level: logLevel ?? CLI_OPTIONS.defaults.logLevel });
   let gateway: McpWsGateway;
   try {
     gateway = new McpWsGateway({ ...section, upstreams: section.upstreams!, logger });

@@ -6,7 +6,7 @@
 import { createLogger } from '../log.js';
 import { isLoopbackHost } from '../server/origin.js';
 import { resolveAuth } from '../config/auth.js';
-import { ConfigError, loadConfigFile, parseServeConfig, type ServeConfig } from '../config/schema.js';
+import { CLI_OPTIONS, ConfigError, loadConfigFile, parseServeConfig, type ServeConfig } from '../config/schema.js';
 import { createDemoRouter } from '../demo/demo-router.js';
 import { McpRouter } from '../router/router.js';
 import { McpWsServer } from '../server/server.js';
@@ -56,7 +56,7 @@ export function resolveServeConfig(opts: Record<string, unknown>): ServeConfig {
 
 export async function runServe(opts: Record<string, unknown>): Promise<void> {
   const config = resolveServeConfig(opts);
-  const logger = createLogger({ level: config.logLevel ?? 'info' });
+  const logger = createLogger({ level: config.logLevel ?? CLI_OPTIONS.defaults.logLevel });
   let handler: HandlerSource;
   let kind: string;
   if (config.module) {

@@ -20,10 +20,10 @@ import { CODEC_NAMES, type Codec, type CodecName } from './codec.js';
 import { CODEC_LEVELS, createCodec, isCodecAvailable } from './codecs.js';
 import { CodecNegotiator } from './negotiate.js';
 import { DEFAULT_MIN_COMPRESS_SIZE, WireCodec } from './wire-codec.js';
+import { bool, defineOptions, int } from '../config/option-set.js';
 
 const codecName = z.enum(CODEC_NAMES as [CodecName, ...CodecName[]]);
 const nonNegInt = z.number().int().nonnegative();
-const positiveInt = z.number().int().positive();
 const windowBits = z.number().int().min(8).max(15);
 
 /** The seed's scenario presets (websocket-performance.md, "圧縮の最適化"). */
@@ -39,26 +39,34 @@ export const COMPRESSION_PRESETS = Object.freeze({
 /** A preset name. */
 export type CompressionPreset = keyof typeof COMPRESSION_PRESETS;
 
+/**
+ * The declaration of the scalar `permessageDeflate` settings (names are
+ * ws's): kind, range, default. Their zod fields and defaults come from it.
+ */
+export const PERMESSAGE_DEFLATE_OPTIONS = defineOptions({
+  /** Offer permessage-deflate to clients that ask. */
+  enabled: bool({ default: false }),
+  /** Messages under this many bytes are sent uncompressed. */
+  threshold: int({ min: 0, default: 1024 }),
+  /** zlib level 0–9; 1 is fast, with a ratio within ~10 % of level 6 on JSON. */
+  level: int({ min: 0, max: 9, default: 1 }),
+  /** zlib memLevel 1–9. */
+  memLevel: int({ min: 1, max: 9, default: 8 }),
+  /** Reset the server's compressor after each message. */
+  serverNoContextTakeover: bool({ default: true }),
+  /** Ask clients to reset theirs after each message. */
+  clientNoContextTakeover: bool({ default: true }),
+  /** zlib calls in flight at once, process-wide (ws's default). */
+  concurrencyLimit: int({ min: 1, default: 10 }),
+});
+
 /** `permessageDeflate` settings; names are ws's. */
 export const permessageDeflateSchema = z.strictObject({
-  /** Offer permessage-deflate to clients that ask. Default false. */
-  enabled: z.boolean().optional(),
-  /** Messages under this many bytes are sent uncompressed. Default 1024. */
-  threshold: nonNegInt.optional(),
-  /** zlib level 0–9. Default 1 (fast; ratio within ~10 % of level 6 on JSON). */
-  level: z.number().int().min(0).max(9).optional(),
-  /** zlib memLevel 1–9. Default 8. */
-  memLevel: z.number().int().min(1).max(9).optional(),
+  ...PERMESSAGE_DEFLATE_OPTIONS.shape,
   /** Largest server window the server accepts, 8–15. Default: ws's (15, or what the client asks). */
   serverMaxWindowBits: windowBits.optional(),
   /** Largest client window the server asks for, 8–15. Default: ws's. */
   clientMaxWindowBits: windowBits.optional(),
-  /** Reset the server's compressor after each message. Default true. */
-  serverNoContextTakeover: z.boolean().optional(),
-  /** Ask clients to reset theirs after each message. Default true. */
-  clientNoContextTakeover: z.boolean().optional(),
-  /** zlib calls in flight at once, process-wide. Default 10 (ws's). */
-  concurrencyLimit: positiveInt.optional(),
 });
 
 /** The `compression` section of the config file. Every field optional. */
@@ -157,15 +165,9 @@ export interface ResolvedCompressionConfig {
 }
 
 const PMD_DEFAULTS: ResolvedPerMessageDeflate = Object.freeze({
-  enabled: false,
-  threshold: 1024,
-  level: 1,
-  memLevel: 8,
+  ...PERMESSAGE_DEFLATE_OPTIONS.defaults,
   serverMaxWindowBits: undefined,
   clientMaxWindowBits: undefined,
-  serverNoContextTakeover: true,
-  clientNoContextTakeover: true,
-  concurrencyLimit: 10,
 });
 
 /**

@@ -11,38 +11,27 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { rateLimitConfigSchema } from '../ratelimit/config.js';
 import { compressionConfigSchema } from '../compression/config.js';
+import { SERVER_OPTIONS } from '../server/server-options.js';
+import { defineOptions, MAX_LIMIT, oneOf } from './option-set.js';
 
-const port = z.number().int().min(0).max(65535);
-/** Sizes, counts and milliseconds stay 32-bit: ws reads its limits with `| 0` (2^31 and above would mean "no limit") and timers overflow past it. */
-const MAX_LIMIT = 2 ** 31 - 1;
 const positiveInt = z.number().int().positive().max(MAX_LIMIT);
 const nonNegInt = z.number().int().nonnegative().max(MAX_LIMIT);
 
-/** Every setting of `mcp-ws serve`. All optional; defaults live with the code that uses them. */
+/** Settings of the command line's own (not McpWsServer options), declared as the server's are. */
+export const CLI_OPTIONS = defineOptions({
+  logLevel: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], { default: 'info' }),
+});
+
+/**
+ * Every setting of `mcp-ws serve`. All optional: the scalar server options
+ * come from their declaration (SERVER_OPTIONS, with their defaults); the
+ * structured ones are described here and checked again where they are used.
+ */
 export const ServeConfigSchema = z.strictObject({
-  host: z.string().min(1).optional(),
-  port: port.optional(),
-  path: z.string().startsWith('/').optional(),
-  maxPayload: positiveInt.optional(),
-  maxConnections: positiveInt.optional(),
-  maxConnectionsPerIp: nonNegInt.optional(),
-  handshakeTimeoutMs: positiveInt.optional(),
-  heartbeatIntervalMs: nonNegInt.optional(),
-  heartbeatTimeoutMs: positiveInt.optional(),
-  maxBufferedBytes: z.number().int().min(65536).max(MAX_LIMIT).optional(),
-  slowConsumerTimeoutMs: positiveInt.optional(),
-  maxInFlightPerSession: positiveInt.optional(),
-  drainTimeoutMs: nonNegInt.optional(),
-  closeTimeoutMs: positiveInt.optional(),
-  retryAfterSeconds: nonNegInt.optional(),
-  processMetrics: z.boolean().optional(),
+  ...SERVER_OPTIONS.shape,
+  ...CLI_OPTIONS.shape,
   pageSize: positiveInt.optional(),
-  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
   module: z.string().min(1).optional(),
-  maxHeaders: positiveInt.optional(),
-  maxFragments: positiveInt.optional(),
-  maxBufferedChunks: positiveInt.optional(),
-  messageTimeoutMs: nonNegInt.optional(),
   allowedOrigins: z.array(z.string().min(1)).optional(),
   allowedHosts: z.array(z.string().min(1)).optional(),
   auth: z
@@ -73,7 +62,6 @@ export const ServeConfigSchema = z.strictObject({
     .optional(),
   rateLimit: rateLimitConfigSchema.optional(),
   compression: compressionConfigSchema.optional(),
-  rateLimitCloseAfter: nonNegInt.optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() }).optional(),
 });
 

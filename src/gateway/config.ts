@@ -31,8 +31,8 @@ import { z } from 'zod';
 import { ConfigError, parseServeConfig, readJsonFile, suggestKey, type ServeConfig } from '../config/schema.js';
 import { DEFAULT_BREAKER, type BreakerConfig } from '../policy/circuit-breaker-options.js';
 import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './load-balance-strategy.js';
-import { DEFAULT_RETRY, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
-import { DEFAULT_POOL, type PoolConfig, type PoolPreset } from './pool-config.js';
+import { DEFAULT_RETRY, GATEWAY_OPTIONS, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
+import { POOL_OPTIONS, type PoolConfig, type PoolPreset } from './pool-config.js';
 import { redactedUrl, splitCommandLine, type UpstreamSpec } from './upstream-spec.js';
 
 /** An upstream as written in config: a URL or command line string, or an object. */
@@ -172,23 +172,9 @@ export interface GatewaySection {
 
 const positiveInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
-const fraction = z.number().min(0).max(1);
 
-const PoolSchema = z.strictObject({
-  minConnections: nonNegInt.optional(),
-  maxConnections: positiveInt.optional(),
-  loadBalanceStrategy: z.string().optional(),
-  enableAutoScaling: z.boolean().optional(),
-  scaleUpThreshold: fraction.optional(),
-  scaleDownThreshold: fraction.optional(),
-  scaleDownCooldownMs: nonNegInt.optional(),
-  healthCheckIntervalMs: nonNegInt.optional(),
-  healthCheckTimeoutMs: positiveInt.optional(),
-  idleTimeoutMs: nonNegInt.optional(),
-  acquireTimeoutMs: positiveInt.optional(),
-  connectTimeoutMs: positiveInt.optional(),
-  maxConcurrentOpens: positiveInt.optional(),
-});
+// The strategy is checked after parsing: parseStrategy also takes the seed's spelling and kebab-case.
+const PoolSchema = z.strictObject({ ...POOL_OPTIONS.shape, loadBalanceStrategy: z.string().optional() });
 const BreakerSchema = z.strictObject({ failureThreshold: positiveInt.optional(), halfOpenAfterMs: positiveInt.optional() });
 const RetrySchema = z.strictObject({
   maxRetries: nonNegInt.optional(),
@@ -202,14 +188,11 @@ const SectionSchema = z.strictObject({
   pool: PoolSchema.optional(),
   breaker: BreakerSchema.optional(),
   retry: RetrySchema.optional(),
-  requestTimeoutMs: positiveInt.optional(),
-  maxPendingPerClient: positiveInt.optional(),
-  onUpstreamLost: z.enum(['close', 'reestablish']).optional(),
-  closeGraceMs: nonNegInt.optional(),
+  ...GATEWAY_OPTIONS.shape,
 });
 
 const NESTED: Record<string, readonly string[]> = {
-  pool: Object.keys(DEFAULT_POOL),
+  pool: Object.keys(POOL_OPTIONS.specs),
   breaker: Object.keys(DEFAULT_BREAKER),
   retry: Object.keys(DEFAULT_RETRY),
 };

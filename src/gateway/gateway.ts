@@ -30,10 +30,10 @@ import { gatewayMetrics, type ExtraMetric } from './metrics.js';
 import { defaultConnector } from './connector.js';
 import { UpstreamPool } from './pool.js';
 import { POOL_PRESETS, type PoolConfig, type PoolPreset } from './pool-config.js';
-import { DEFAULT_MAX_PENDING_PER_CLIENT, DEFAULT_RETRY, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
+import { DEFAULT_RETRY, GATEWAY_OPTIONS, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
 import type { UpstreamConnector } from './upstream.js';
 import type { UpstreamSpec } from './upstream-spec.js';
-import { STDIO_CLOSE_GRACE_MS, StdioChildren, createStdioConnection } from './upstream-stdio.js';
+import { StdioChildren, createStdioConnection } from './upstream-stdio.js';
 
 /** Options of {@link McpWsGateway}. */
 export interface McpWsGatewayOptions {
@@ -113,27 +113,17 @@ export class McpWsGateway implements GatewaySessionHost {
         : parseUpstreams(inputs.map((u) => (isSpec(u) ? specToInput(u) : u)));
     this.logger = options.logger ?? silentLogger;
     this.random = options.random ?? seededRandom((Math.random() * 4294967296) >>> 0);
-    const timeout = options.requestTimeoutMs ?? 60_000;
-    if (!Number.isSafeInteger(timeout) || timeout < 1) throw new RangeError(`requestTimeoutMs should be a positive integer, got ${String(timeout)}`);
-    this.requestTimeoutMs = timeout;
-    const maxPending = options.maxPendingPerClient ?? DEFAULT_MAX_PENDING_PER_CLIENT;
-    if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
-      throw new RangeError(`maxPendingPerClient should be a positive integer, got ${String(maxPending)}`);
-    }
-    this.maxPendingPerClient = maxPending;
+    const settings = GATEWAY_OPTIONS.resolve(options);
+    this.requestTimeoutMs = settings.requestTimeoutMs;
+    this.maxPendingPerClient = settings.maxPendingPerClient;
     const retry = { ...DEFAULT_RETRY, ...stripUndefined(options.retry ?? {}) };
     if (!Number.isSafeInteger(retry.maxRetries) || retry.maxRetries < 0) {
       throw new RangeError(`retry.maxRetries should be a non-negative integer, got ${String(retry.maxRetries)}`);
     }
     validateBackoffOptions(retry, 'retry.');
     this.retry = Object.freeze(retry);
-    const lost = options.onUpstreamLost ?? 'close';
-    if (lost !== 'close' && lost !== 'reestablish') {
-      throw new RangeError(`onUpstreamLost should be "close" or "reestablish", got ${JSON.stringify(lost)}`);
-    }
-    this.onUpstreamLost = lost;
-    const grace = options.closeGraceMs ?? STDIO_CLOSE_GRACE_MS;
-    if (!Number.isSafeInteger(grace) || grace < 0) throw new RangeError(`closeGraceMs should be a non-negative integer, got ${String(grace)}`);
+    this.onUpstreamLost = settings.onUpstreamLost;
+    const grace = settings.closeGraceMs;
     const stdio = { closeGraceMs: grace, group: this.children };
     const connect: UpstreamConnector =
       options.connect ?? ((spec, logger) => (spec.kind === 'stdio' ? createStdioConnection(spec, logger, stdio) : defaultConnector(spec, logger)));
@@ -148,7 +138,7 @@ export class McpWsGateway implements GatewaySessionHost {
       random: this.random,
       connect,
       tickMs: options.tickMs,
-      tickFor: [timeout],
+      tickFor: [settings.requestTimeoutMs],
       onTick: (now) => this.sweep(now),
     });
   }

@@ -3,6 +3,7 @@
  * presets and the validation. No runtime code: option parsing (config.ts,
  * the CLI) and the pool both import it.
  */
+import { bool, defineOptions, int, num, oneOf } from '../config/option-set.js';
 import { LOAD_BALANCE_STRATEGIES, type LoadBalanceStrategy } from './load-balance-strategy.js';
 
 /** The seed's PoolConfig, in camelCase, plus the timeouts a real pool needs. */
@@ -35,22 +36,29 @@ export interface PoolConfig {
   maxConcurrentOpens: number;
 }
 
-/** Defaults of {@link PoolConfig}. */
-export const DEFAULT_POOL: Readonly<PoolConfig> = Object.freeze({
-  minConnections: 1,
-  maxConnections: 100,
-  loadBalanceStrategy: 'RoundRobin',
-  enableAutoScaling: true,
-  scaleUpThreshold: 0.8,
-  scaleDownThreshold: 0.2,
-  scaleDownCooldownMs: 30_000,
-  healthCheckIntervalMs: 10_000,
-  healthCheckTimeoutMs: 5_000,
-  idleTimeoutMs: 300_000,
-  acquireTimeoutMs: 10_000,
-  connectTimeoutMs: 10_000,
-  maxConcurrentOpens: 8,
+/**
+ * The declaration of every pool setting: kind, range, default. The
+ * defaults, the config file's zod fields (gateway/config.ts) and
+ * {@link resolvePoolConfig} come from it; meanings are in {@link PoolConfig}.
+ */
+export const POOL_OPTIONS = defineOptions({
+  minConnections: int({ min: 0, default: 1 }),
+  maxConnections: int({ min: 1, default: 100 }),
+  loadBalanceStrategy: oneOf(LOAD_BALANCE_STRATEGIES, { default: 'RoundRobin' }),
+  enableAutoScaling: bool({ default: true }),
+  scaleUpThreshold: num({ min: 0, max: 1, default: 0.8 }),
+  scaleDownThreshold: num({ min: 0, max: 1, default: 0.2 }),
+  scaleDownCooldownMs: int({ min: 0, default: 30_000 }),
+  healthCheckIntervalMs: int({ min: 0, default: 10_000 }),
+  healthCheckTimeoutMs: int({ min: 1, default: 5_000 }),
+  idleTimeoutMs: int({ min: 0, default: 300_000 }),
+  acquireTimeoutMs: int({ min: 1, default: 10_000 }),
+  connectTimeoutMs: int({ min: 1, default: 10_000 }),
+  maxConcurrentOpens: int({ min: 1, default: 8 }),
 });
+
+/** Defaults of {@link PoolConfig}. */
+export const DEFAULT_POOL: Readonly<PoolConfig> = POOL_OPTIONS.defaults;
 
 /** The seed's two PoolConfig examples, as written there. */
 export const POOL_PRESETS: Readonly<Record<'high-throughput' | 'high-availability', Partial<PoolConfig>>> = Object.freeze({
@@ -86,34 +94,12 @@ function check(ok: boolean, message: string): void {
  * repeat the value. Returns a frozen object.
  */
 export function resolvePoolConfig(config: Partial<PoolConfig> = {}): Readonly<PoolConfig> {
-  const c: PoolConfig = { ...DEFAULT_POOL };
-  for (const [k, v] of Object.entries(config)) if (v !== undefined && k in DEFAULT_POOL) (c as unknown as Record<string, unknown>)[k] = v;
-  const int = (name: keyof PoolConfig, min: number): void => {
-    const v = c[name] as number;
-    check(Number.isSafeInteger(v) && v >= min, `${name} should be an integer ≥ ${min}, got ${String(v)}`);
-  };
-  int('minConnections', 0);
-  int('maxConnections', 1);
+  // Typed as the public interface: a setting missing from the declaration, or declared with another type, does not compile.
+  const c: PoolConfig = POOL_OPTIONS.resolve(config);
   check(c.minConnections <= c.maxConnections, `minConnections (${c.minConnections}) should be at most maxConnections (${c.maxConnections})`);
-  check(
-    (LOAD_BALANCE_STRATEGIES as readonly string[]).includes(c.loadBalanceStrategy),
-    `loadBalanceStrategy should be one of ${LOAD_BALANCE_STRATEGIES.join(', ')}, got ${JSON.stringify(c.loadBalanceStrategy)}`,
-  );
-  check(typeof c.enableAutoScaling === 'boolean', `enableAutoScaling should be a boolean, got ${String(c.enableAutoScaling)}`);
-  for (const name of ['scaleUpThreshold', 'scaleDownThreshold'] as const) {
-    const v = c[name];
-    check(typeof v === 'number' && v >= 0 && v <= 1, `${name} should be a number from 0 to 1, got ${String(v)}`);
-  }
   check(
     c.scaleDownThreshold < c.scaleUpThreshold,
     `scaleDownThreshold (${c.scaleDownThreshold}) should be below scaleUpThreshold (${c.scaleUpThreshold})`,
   );
-  int('scaleDownCooldownMs', 0);
-  int('healthCheckIntervalMs', 0);
-  int('healthCheckTimeoutMs', 1);
-  int('idleTimeoutMs', 0);
-  int('acquireTimeoutMs', 1);
-  int('connectTimeoutMs', 1);
-  int('maxConcurrentOpens', 1);
   return Object.freeze(c);
 }

@@ -5,9 +5,23 @@
  * gateway session both import it.
  */
 import type { BackoffOptions } from '../policy/backoff.js';
+import { defineOptions, int, oneOf } from '../config/option-set.js';
 
 /** What happens to a client session whose initialized upstream session dies. */
 export type UpstreamLostPolicy = 'close' | 'reestablish';
+
+/**
+ * The declaration of the gateway's scalar settings: kind, range, default.
+ * The gateway's checks, the config file's zod fields (gateway/config.ts) and
+ * the stdio children's close grace come from it; meanings are in
+ * McpWsGatewayOptions.
+ */
+export const GATEWAY_OPTIONS = defineOptions({
+  requestTimeoutMs: int({ min: 1, default: 60_000 }),
+  maxPendingPerClient: int({ min: 1, default: 1024 }),
+  onUpstreamLost: oneOf(['close', 'reestablish'] as const satisfies readonly UpstreamLostPolicy[], { default: 'close' }),
+  closeGraceMs: int({ min: 0, default: 2_000 }),
+});
 
 /** Retries of requests that are safe to repeat. */
 export interface RetryConfig extends BackoffOptions {
@@ -19,4 +33,4 @@ export interface RetryConfig extends BackoffOptions {
 export const DEFAULT_RETRY: RetryConfig = Object.freeze({ maxRetries: 2, initialDelayMs: 100, maxDelayMs: 2_000, multiplier: 2 });
 
 /** Default of the gateway's `maxPendingPerClient`: requests in flight per client session. */
-export const DEFAULT_MAX_PENDING_PER_CLIENT = 1024;
+export const DEFAULT_MAX_PENDING_PER_CLIENT = GATEWAY_OPTIONS.defaults.maxPendingPerClient;

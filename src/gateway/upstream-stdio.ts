@@ -32,9 +32,10 @@ import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotoc
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { SdkTransportConnection, type UpstreamConnection } from './upstream.js';
 import type { StdioUpstreamSpec } from './upstream-spec.js';
+import { GATEWAY_OPTIONS } from './session-options.js';
 
 /** Default time a child gets after stdin closes before SIGTERM, and after SIGTERM before SIGKILL. */
-export const STDIO_CLOSE_GRACE_MS = 2_000;
+export const STDIO_CLOSE_GRACE_MS = GATEWAY_OPTIONS.defaults.closeGraceMs;
 /** Largest line accepted from a child (a longer one ends the session). */
 export const STDIO_MAX_LINE_BYTES = 64 * 1024 * 1024;
 const STDERR_TAIL_BYTES = 2048;

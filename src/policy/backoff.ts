@@ -7,7 +7,7 @@
  * that lost its server at the same moment does not come back in lockstep.
  */
 
-import { describeValue } from '../transport/open.js';
+import { describeValue } from '../config/describe-value.js';
 
 /** Shape of the exponential backoff. */
 export interface BackoffOptions {

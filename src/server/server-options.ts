@@ -9,6 +9,9 @@ import type { AuthOptions, Authenticator } from './auth.js';
 import type { RateLimiter, RateLimiterOptions } from '../ratelimit/limiter.js';
 import type { CompressionConfig } from '../compression/config.js';
 import type { HandlerFactory, SessionHandler, SessionPeer } from './handler.js';
+import { bool, defineOptions, int, str } from '../config/option-set.js';
+
+export { MAX_LIMIT } from '../config/option-set.js';
 
 /** Something that makes a handler per session: a factory or an object with createHandler (router, SDK host). */
 export type HandlerSource = HandlerFactory | { createHandler(peer: SessionPeer): SessionHandler; drain?(): void };
@@ -96,79 +99,48 @@ export interface TlsFiles {
 export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'compression'>> &
   Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'compression'>;
 
-const DEFAULTS: ResolvedServerOptions = {
-  host: '127.0.0.1',
-  port: 8080,
-  path: '/ws',
-  maxPayload: 4 * 1024 * 1024,
-  maxConnections: 100_000,
-  maxConnectionsPerIp: 0,
-  handshakeTimeoutMs: 10_000,
-  heartbeatIntervalMs: 30_000,
-  heartbeatTimeoutMs: 10_000,
-  maxBufferedBytes: 4 * 1024 * 1024,
-  slowConsumerTimeoutMs: 30_000,
-  maxInFlightPerSession: 256,
-  drainTimeoutMs: 10_000,
-  closeTimeoutMs: 5_000,
-  retryAfterSeconds: 1,
-  processMetrics: true,
-  maxHeaders: 100,
-  maxFragments: 1024,
-  maxBufferedChunks: 65536,
-  messageTimeoutMs: 30_000,
-  rateLimitCloseAfter: 1000,
-};
+/**
+ * The declaration of every scalar option: kind, range, default. The
+ * defaults, the config file's zod fields (src/config/schema.ts) and
+ * {@link resolveServerOptions} all come from it; what each option means is
+ * in {@link McpWsServerOptions}.
+ */
+export const SERVER_OPTIONS = defineOptions({
+  host: str({ default: '127.0.0.1' }),
+  port: int({ min: 0, max: 65535, default: 8080 }),
+  path: str({ startsWith: '/', default: '/ws' }),
+  maxPayload: int({ min: 1, default: 4 * 1024 * 1024 }),
+  maxConnections: int({ min: 1, default: 100_000 }),
+  maxConnectionsPerIp: int({ min: 0, default: 0 }),
+  handshakeTimeoutMs: int({ min: 1, default: 10_000 }),
+  heartbeatIntervalMs: int({ min: 0, default: 30_000 }),
+  heartbeatTimeoutMs: int({ min: 1, default: 10_000 }),
+  maxBufferedBytes: int({ min: 65536, default: 4 * 1024 * 1024 }),
+  slowConsumerTimeoutMs: int({ min: 1, default: 30_000 }),
+  maxInFlightPerSession: int({ min: 1, default: 256 }),
+  drainTimeoutMs: int({ min: 0, default: 10_000 }),
+  closeTimeoutMs: int({ min: 1, default: 5_000 }),
+  retryAfterSeconds: int({ min: 0, default: 1 }),
+  processMetrics: bool({ default: true }),
+  maxHeaders: int({ min: 1, default: 100 }),
+  maxFragments: int({ min: 1, default: 1024 }),
+  maxBufferedChunks: int({ min: 1, default: 65536 }),
+  messageTimeoutMs: int({ min: 0, default: 30_000 }),
+  rateLimitCloseAfter: int({ min: 0, default: 1000 }),
+});
 
-const OPTIONAL_KEYS = new Set(['allowedOrigins', 'allowedHosts', 'auth', 'tls', 'rateLimit', 'compression']);
+const OPTIONAL_KEYS = ['allowedOrigins', 'allowedHosts', 'auth', 'tls', 'rateLimit', 'compression'] as const;
 
 /**
- * Largest value of a numeric option: ws keeps maxPayload, maxFragments and
- * maxBufferedChunks as 32-bit integers (`| 0`, so 2^31 and above would mean
- * "no limit"), and timers overflow past it.
+ * Resolves and validates options: defaults, then user values.
+ *
+ * @throws RangeError naming the option and repeating the value, e.g.
+ *   `maxPayload should be a positive integer, got 0`.
  */
-export const MAX_LIMIT = 2 ** 31 - 1;
-
-function check(ok: boolean, message: string): void {
-  if (!ok) throw new RangeError(message);
-}
-
-/** Resolves and validates options: defaults, then user values; messages name the option. */
 export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'>): ResolvedServerOptions {
-  const o: ResolvedServerOptions = { ...DEFAULTS };
-  for (const [k, v] of Object.entries(options)) {
-    if (v !== undefined && (k in DEFAULTS || OPTIONAL_KEYS.has(k))) (o as Record<string, unknown>)[k] = v;
-  }
-  const nonNeg = (name: keyof ResolvedServerOptions): void => {
-    const v = o[name] as number;
-    check(Number.isFinite(v) && v >= 0, `${name} should be a non-negative number, got ${String(v)}`);
-    check(v <= MAX_LIMIT, `${name} should be at most ${MAX_LIMIT}, got ${String(v)}`);
-  };
-  const positive = (name: keyof ResolvedServerOptions): void => {
-    const v = o[name] as number;
-    check(Number.isFinite(v) && v > 0, `${name} should be a positive number, got ${String(v)}`);
-    check(v <= MAX_LIMIT, `${name} should be at most ${MAX_LIMIT}, got ${String(v)}`);
-  };
-  check(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535, `port should be an integer 0–65535, got ${String(o.port)}`);
-  check(typeof o.path === 'string' && o.path.startsWith('/'), `path should start with "/", got ${JSON.stringify(o.path)}`);
-  positive('maxPayload');
-  positive('maxConnections');
-  nonNeg('maxConnectionsPerIp');
-  positive('handshakeTimeoutMs');
-  nonNeg('heartbeatIntervalMs');
-  positive('heartbeatTimeoutMs');
-  check(o.maxBufferedBytes >= 65536, `maxBufferedBytes should be at least 65536, got ${String(o.maxBufferedBytes)}`);
-  check(o.maxBufferedBytes <= MAX_LIMIT, `maxBufferedBytes should be at most ${MAX_LIMIT}, got ${String(o.maxBufferedBytes)}`);
-  positive('slowConsumerTimeoutMs');
-  check(Number.isSafeInteger(o.maxInFlightPerSession) && o.maxInFlightPerSession > 0, `maxInFlightPerSession should be a positive integer, got ${String(o.maxInFlightPerSession)}`);
-  nonNeg('drainTimeoutMs');
-  positive('closeTimeoutMs');
-  nonNeg('retryAfterSeconds');
-  positive('maxHeaders');
-  positive('maxFragments');
-  positive('maxBufferedChunks');
-  nonNeg('messageTimeoutMs');
-  nonNeg('rateLimitCloseAfter');
-  if (o.tls) check(typeof o.tls.cert === 'string' && typeof o.tls.key === 'string', 'tls needs cert and key file paths');
+  // Typed as the public interface: an option missing from the declaration, or declared with another type, does not compile.
+  const o: ResolvedServerOptions = SERVER_OPTIONS.resolve(options);
+  for (const k of OPTIONAL_KEYS) if (options[k] !== undefined) (o as Record<string, unknown>)[k] = options[k];
+  if (o.tls && (typeof o.tls.cert !== 'string' || typeof o.tls.key !== 'string')) throw new RangeError('tls needs cert and key file paths');
   return Object.freeze(o);
 }

@@ -20,7 +20,6 @@ import {
   CONNECT_OPTION_KEYS,
   WebSocketConnectError,
   checkOptionKeys,
-  describeValue,
   openWebSocket,
   parseWebSocketUrl,
   redactUrl,
@@ -28,6 +27,7 @@ import {
   type ResolvedConnectOptions,
   type WebSocketConnectOptions,
 } from './open.js';
+import { describeValue } from '../config/describe-value.js';
 import { Connection, emitGuarded, type CloseInfo, type ConnectionListener } from './connection.js';
 
 export type { CloseInfo } from './connection.js';

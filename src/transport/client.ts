@@ -26,12 +26,12 @@ import { LATEST_PROTOCOL_VERSION } from '../protocol/versions.js';
 import {
   CONNECT_OPTION_KEYS,
   checkOptionKeys,
-  describeValue,
   openWebSocket,
   resolveConnectOptions,
   type ResolvedConnectOptions,
   type WebSocketConnectOptions,
 } from './open.js';
+import { describeValue } from '../config/describe-value.js';
 import { Connection, type CloseInfo } from './connection.js';
 
 /** Options of {@link McpWsClient.connect}. */

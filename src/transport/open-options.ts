@@ -6,6 +6,8 @@
  */
 import { CODEC_NAMES, CODEC_SUBPROTOCOLS, type CodecName } from '../compression/codec.js';
 import { isCodecAvailable } from '../compression/codecs.js';
+import { describeValue } from '../config/describe-value.js';
+import { bool, defineOptions, int, num } from '../config/option-set.js';
 
 /** The subprotocol an mcp-ws server selects. */
 export const MCP_SUBPROTOCOL = 'mcp';
@@ -73,17 +75,27 @@ export interface ResolvedConnectOptions {
 /** Heartbeat used when `heartbeat` is omitted or partly given. */
 export const DEFAULT_HEARTBEAT: HeartbeatOptions = Object.freeze({ intervalMs: 30_000, timeoutMs: 10_000 });
 
+/**
+ * The declaration of the scalar connection options: kind, range, default.
+ * {@link DEFAULT_CONNECT_OPTIONS} and the checks of
+ * {@link resolveConnectOptions} come from it; meanings are in
+ * {@link WebSocketConnectOptions}.
+ */
+export const CONNECT_OPTIONS = defineOptions({
+  connectTimeoutMs: num({ min: 0, above: true, default: 10_000 }),
+  highWaterMark: int({ min: 0, default: 1024 * 1024 }),
+  maxPayload: int({ min: 1, default: 4 * 1024 * 1024 }),
+  perMessageDeflate: bool({ default: false }),
+  minCompressSize: int({ min: 0, default: 1024 }),
+});
+
 /** Defaults of {@link WebSocketConnectOptions}. */
 export const DEFAULT_CONNECT_OPTIONS: ResolvedConnectOptions = Object.freeze({
+  ...CONNECT_OPTIONS.defaults,
   headers: Object.freeze({}),
   protocols: Object.freeze([MCP_SUBPROTOCOL]),
-  connectTimeoutMs: 10_000,
   heartbeat: DEFAULT_HEARTBEAT,
-  highWaterMark: 1024 * 1024,
-  maxPayload: 4 * 1024 * 1024,
-  perMessageDeflate: false,
   codecs: Object.freeze([]),
-  minCompressSize: 1024,
 });
 
 /** Option names {@link resolveConnectOptions} understands. */
@@ -149,11 +161,6 @@ export function resolveConnectOptions(options: WebSocketConnectOptions = {}): Re
     });
   }
 
-  const perMessageDeflate = options.perMessageDeflate ?? d.perMessageDeflate;
-  if (typeof perMessageDeflate !== 'boolean') {
-    throw new TypeError(`perMessageDeflate should be a boolean, got ${describeValue(perMessageDeflate)}`);
-  }
-
   let codecs = d.codecs;
   if (options.codecs !== undefined) {
     if (!Array.isArray(options.codecs)) throw new TypeError(`codecs should be an array, got ${describeValue(options.codecs)}`);
@@ -168,17 +175,15 @@ export function resolveConnectOptions(options: WebSocketConnectOptions = {}): Re
     protocols = Object.freeze([...codecs.map((c) => CODEC_SUBPROTOCOLS[c]), ...protocols.filter((p) => !p.startsWith('mcp.'))]);
   }
 
-  return Object.freeze({
-    headers: Object.freeze(headers),
-    protocols,
-    codecs,
-    minCompressSize: nonNegativeInteger('minCompressSize', options.minCompressSize ?? d.minCompressSize),
-    connectTimeoutMs: positiveNumber('connectTimeoutMs', options.connectTimeoutMs ?? d.connectTimeoutMs),
-    heartbeat,
-    highWaterMark: nonNegativeInteger('highWaterMark', options.highWaterMark ?? d.highWaterMark),
-    maxPayload: positiveInteger('maxPayload', options.maxPayload ?? d.maxPayload),
-    perMessageDeflate,
-  });
+  const scalars = { ...CONNECT_OPTIONS.defaults };
+  for (const name of Object.keys(scalars) as Array<keyof typeof scalars>) {
+    const value = options[name];
+    if (value === undefined) continue;
+    const problem = CONNECT_OPTIONS.problem(name, value);
+    if (problem !== undefined) throw new TypeError(problem);
+    (scalars as Record<string, unknown>)[name] = value;
+  }
+  return Object.freeze({ ...scalars, headers: Object.freeze(headers), protocols, codecs, heartbeat });
 }
 
 /**
@@ -215,19 +220,6 @@ export function nonNegativeInteger(name: string, value: unknown): number {
     throw new TypeError(`${name} should be a non-negative integer, got ${describeValue(value)}`);
   }
   return value;
-}
-
-/** A short printable form of an option value for error messages. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (typeof value !== 'object' || value === null) return String(value);
-  try {
-    const json = JSON.stringify(value);
-    return json.length > 80 ? `${json.slice(0, 77)}...` : json;
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
 }
 
 /**

@@ -20,7 +20,6 @@ export {
   DEFAULT_HEARTBEAT,
   MCP_SUBPROTOCOL,
   checkOptionKeys,
-  describeValue,
   nonNegativeInteger,
   parseWebSocketUrl,
   positiveInteger,

@@ -17,8 +17,10 @@ const PAD = 'p'.repeat(2000);
 
 afterEach(closeAll);
 
-/** A raw client: sends what it is told, collects replies by id. */
-async function rawClient(url: string): Promise<{ ws: WebSocket; replies: Map<unknown, any>; request(id: number | string, method: string, params?: object): void }> {
+type RawClient = { ws: WebSocket; replies: Map<unknown, any>; request(id: number | string, method: string, params?: object): void };
+
+/** A raw client, not yet initialized: sends what it is told, collects replies by id. */
+async function openClient(url: string): Promise<RawClient> {
   const ws = new WebSocket(url, ['mcp']);
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
   const replies = new Map<unknown, any>();
@@ -29,10 +31,41 @@ async function rawClient(url: string): Promise<{ ws: WebSocket; replies: Map<unk
   const request = (id: number | string, method: string, params?: object): void => {
     ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, ...(params ? { params } : {}) }));
   };
-  request('init', 'initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'flood', version: '1' } });
-  await until(() => replies.has('init'), 10_000, 'initialize');
-  ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
   return { ws, replies, request };
+}
+
+/** Sends initialize and notifications/initialized (without waiting for the reply). */
+function sendInitialize(c: RawClient): void {
+  c.request('init', 'initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'flood', version: '1' } });
+  c.ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+}
+
+/** A raw client whose initialize has been answered. */
+async function rawClient(url: string): Promise<RawClient> {
+  const c = await openClient(url);
+  sendInitialize(c);
+  await until(() => c.replies.has('init'), 10_000, 'initialize');
+  return c;
+}
+
+/** Has the client's stdio upstream stop reading stdin ("stall"); returns the child's pid, to resume it with SIGUSR1. */
+async function stallUpstream(c: RawClient): Promise<number> {
+  c.request('pid', 'tools/call', { name: 'pid' });
+  await until(() => c.replies.has('pid'), 10_000, 'pid');
+  const pid = Number(c.replies.get('pid').result.content[0].text);
+  c.request('stall', 'tools/call', { name: 'stall' });
+  await until(() => c.replies.has('stall'), 10_000, 'stall');
+  return pid;
+}
+
+/** A gateway whose only upstream session is leased to `first`: the next client's requests wait for it. */
+async function fullPoolGateway(maxPendingPerClient: number): Promise<{ gateway: McpWsGateway; url: string; first: RawClient }> {
+  const { gateway, url } = await startGateway({
+    upstreams: [{ command: process.execPath, args: [RAW], name: 'raw' }],
+    pool: { minConnections: 1, maxConnections: 1, healthCheckIntervalMs: 0, acquireTimeoutMs: 120_000 },
+    maxPendingPerClient,
+  });
+  return { gateway, url, first: await rawClient(url) };
 }
 
 /** The /metrics URL on the port of a ws:// endpoint. */
@@ -57,7 +90,7 @@ async function watchPending(gateway: McpWsGateway, ms: number): Promise<number> 
 /** Floods `count` echo calls, waits for the gateway to hold the client, checks the bound, resumes, checks every answer. */
 async function floodAndResume(
   gateway: McpWsGateway,
-  client: Awaited<ReturnType<typeof rawClient>>,
+  client: RawClient,
   count: number,
   bound: number,
   resume: () => void,
@@ -94,11 +127,7 @@ describe('gateway backpressure', () => {
       maxPendingPerClient: 100,
     });
     const c = await rawClient(url);
-    c.request('pid', 'tools/call', { name: 'pid' });
-    await until(() => c.replies.has('pid'), 10_000, 'pid');
-    const pid = Number(c.replies.get('pid').result.content[0].text);
-    c.request('stall', 'tools/call', { name: 'stall' });
-    await until(() => c.replies.has('stall'), 10_000, 'stall');
+    const pid = await stallUpstream(c);
     await floodAndResume(gateway, c, 4000, 200, () => process.kill(pid, 'SIGUSR1'));
   }, 180_000);
 
@@ -109,32 +138,17 @@ describe('gateway backpressure', () => {
       maxPendingPerClient: 100_000,
     }, { maxInFlightPerSession: 100_000 }); // so that only the pipe can hold the client
     const c = await rawClient(url);
-    c.request('pid', 'tools/call', { name: 'pid' });
-    await until(() => c.replies.has('pid'), 10_000, 'pid');
-    const pid = Number(c.replies.get('pid').result.content[0].text);
-    c.request('stall', 'tools/call', { name: 'stall' });
-    await until(() => c.replies.has('stall'), 10_000, 'stall');
+    const pid = await stallUpstream(c);
     // 64 KiB of pipe plus stdin's own buffer plus one socket read of 2 KB calls: far below 4000.
     await floodAndResume(gateway, c, 4000, 1000, () => process.kill(pid, 'SIGUSR1'));
   }, 180_000);
 
   it('no upstream session yet (pool full): the backlog stays bounded, and everything is sent once a session frees up', async () => {
-    const { gateway, url } = await startGateway({
-      upstreams: [{ command: process.execPath, args: [RAW], name: 'raw' }],
-      pool: { minConnections: 1, maxConnections: 1, healthCheckIntervalMs: 0, acquireTimeoutMs: 120_000 },
-      maxPendingPerClient: 100,
-    });
-    const first = await rawClient(url);
+    const { gateway, url, first } = await fullPoolGateway(100);
     // The only upstream session is leased to `first`: the next client waits for it, with a backlog.
-    const ws = new WebSocket(url, ['mcp']);
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    const replies = new Map<unknown, any>();
-    ws.on('message', (d) => {
-      const m = JSON.parse((d as Buffer).toString());
-      if ('id' in m && !('method' in m)) replies.set(m.id, m);
-    });
-    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'b', version: '1' } } }));
-    ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+    const b = await openClient(url);
+    const { ws, replies } = b;
+    sendInitialize(b);
     const count = 4000;
     for (let i = 0; i < count; i++) {
       ws.send(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { text: `${i}:${PAD}` } } }));
@@ -151,19 +165,8 @@ describe('gateway backpressure', () => {
   }, 180_000);
 
   it('notifications backlogged past the limit hold the client too, and reading resumes once they are sent upstream', async () => {
-    const { gateway, url } = await startGateway({
-      upstreams: [{ command: process.execPath, args: [RAW], name: 'raw' }],
-      pool: { minConnections: 1, maxConnections: 1, healthCheckIntervalMs: 0, acquireTimeoutMs: 120_000 },
-      maxPendingPerClient: 100,
-    });
-    const first = await rawClient(url);
-    const ws = new WebSocket(url, ['mcp']);
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    const replies = new Map<unknown, any>();
-    ws.on('message', (d) => {
-      const m = JSON.parse((d as Buffer).toString());
-      if ('id' in m && !('method' in m)) replies.set(m.id, m);
-    });
+    const { gateway, url, first } = await fullPoolGateway(100);
+    const { ws, replies } = await openClient(url);
     // A request starts the lease (it waits: the pool is full); then only notifications pile up
     // (no answer to them could resume reading on its own).
     ws.send(JSON.stringify({ jsonrpc: '2.0', id: 'first', method: 'ping' }));
@@ -185,11 +188,7 @@ describe('gateway backpressure', () => {
       maxPendingPerClient: 10,
     });
     const c = await rawClient(url);
-    c.request('pid', 'tools/call', { name: 'pid' });
-    await until(() => c.replies.has('pid'), 10_000, 'pid');
-    const pid = Number(c.replies.get('pid').result.content[0].text);
-    c.request('stall', 'tools/call', { name: 'stall' });
-    await until(() => c.replies.has('stall'), 10_000, 'stall');
+    const pid = await stallUpstream(c);
     // Small requests sent in one burst: many arrive in one socket read, before reading stops.
     const count = 300;
     for (let i = 0; i < count; i++) c.request(i, 'tools/call', { name: 'echo', arguments: { text: `${i}` } });

@@ -15,7 +15,7 @@ import { McpWsClient } from '../../src/transport/client.js';
 import { BIN } from '../cli/run.js';
 import { closeAll, connect, startGateway, text, until } from './helpers.js';
 
-const ODD = fileURLToPath(new URL('./fixtures/odd-server.mjs', import.meta.url));
+const RAW = fileURLToPath(new URL('./fixtures/raw-server.mjs', import.meta.url));
 
 /** Lines the odd upstream writes before (or instead of) answering the client's tools/call. */
 const CASES: ReadonlyArray<{ what: string; lines: string[]; answer?: boolean }> = [
@@ -72,7 +72,7 @@ describe('mcp-ws gateway in front of a non-conforming stdio upstream', () => {
   beforeAll(async () => {
     const gw = spawn(
       process.execPath,
-      [BIN, 'gateway', '-u', `"${process.execPath}" "${ODD}"`, '--port', '0', '--min-connections', '2', '--request-timeout-ms', '3000', '--log-level', 'warn'],
+      [BIN, 'gateway', '-u', `"${process.execPath}" "${RAW}"`, '--port', '0', '--min-connections', '2', '--request-timeout-ms', '3000', '--log-level', 'warn'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child = gw;
@@ -142,7 +142,7 @@ describe('in-process gateway in front of a non-conforming stdio upstream', () =>
 
   it('raises nothing uncaught, whatever the upstream writes to a client session', { timeout: 90_000 }, async () => {
     const { url } = await startGateway({
-      upstreams: [{ command: process.execPath, args: [ODD], name: 'odd' }],
+      upstreams: [{ command: process.execPath, args: [RAW], name: 'odd' }],
       requestTimeoutMs: 3000,
       pool: { minConnections: 1 },
     });
@@ -157,7 +157,7 @@ describe('in-process gateway in front of a non-conforming stdio upstream', () =>
 
   it('raises nothing uncaught when the answer to the pool\'s own ping is malformed', { timeout: 90_000 }, async () => {
     const { gateway, url } = await startGateway({
-      upstreams: [{ command: process.execPath, args: [ODD], name: 'odd', env: { ODD_PING: '{"jsonrpc":"2.0","id":$ID,"error":null}' } }],
+      upstreams: [{ command: process.execPath, args: [RAW], name: 'odd', env: { ODD_PING: '{"jsonrpc":"2.0","id":$ID,"error":null}' } }],
       pool: { minConnections: 2, healthCheckIntervalMs: 50, healthCheckTimeoutMs: 1000 },
     });
     const pings = (): number => ((gateway.snapshot().upstreams as Array<{ requests: number }>)[0]!).requests;
