@@ -177,19 +177,38 @@ export abstract class MessageCore {
     }
   }
 
+  /**
+   * A message the transport parsed already (an HTTP POST reads its body to
+   * route it): the same path from the envelope check on, guarded the same way.
+   */
+  receiveParsed(msg: unknown, sink: ReplySink): boolean {
+    try {
+      if (this.closingAt !== 0) return false;
+      return this.dispatchParsed(msg, sink);
+    } catch (err) {
+      this.fail(err, 'message handling failed');
+      return false;
+    }
+  }
+
   /** Parse once, check the envelope, dispatch. */
   private dispatchText(text: string, sink: ReplySink): boolean {
     // Closing or closed: a held or late-decoded message must not run; no reply could be sent.
     if (this.closingAt !== 0) return false;
-    const m = this.host.metrics;
     let msg: unknown;
     try {
       msg = JSON.parse(text);
     } catch {
-      m.errors.parse++;
+      this.host.metrics.errors.parse++;
       sink.reply(errorReply(null, PARSE_ERROR, ERRORS.PARSE_ERROR.message), ERRORS.PARSE_ERROR);
       return true;
     }
+    return this.dispatchParsed(msg, sink);
+  }
+
+  /** Batch rules, envelope check, dispatch by kind. */
+  private dispatchParsed(msg: unknown, sink: ReplySink): boolean {
+    const m = this.host.metrics;
     if (Array.isArray(msg)) return this.receiveBatch(msg, sink);
     switch (classify(msg)) {
       case Kind.Request:

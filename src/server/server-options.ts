@@ -21,8 +21,16 @@ export interface McpWsServerOptions {
   host?: string;
   /** TCP port; 0 picks a free one. Default 8080. */
   port?: number;
-  /** WebSocket endpoint path. Default '/ws'. */
-  path?: string;
+  /**
+   * Path (or paths) of the MCP endpoint. Each one answers the WebSocket
+   * upgrade and Streamable HTTP (POST, GET, DELETE). Default ['/ws', '/mcp']:
+   * the seed's path and the conventional one. The first is the one printed.
+   */
+  path?: string | readonly string[];
+  /** A legacy Streamable HTTP session (Mcp-Session-Id) unused this long is ended; later requests get 404. Default 300,000 ms. */
+  httpSessionIdleMs?: number;
+  /** Legacy Streamable HTTP sessions open at once (each also takes a connection slot); more → 503. Default 10,000. */
+  maxHttpSessions?: number;
   /** Largest message in bytes; larger closes with 1009. Default 4 MiB. */
   maxPayload?: number;
   /** Open connections in total, counted from the upgrade request. Default 100,000. */
@@ -93,13 +101,21 @@ export interface TlsFiles {
 }
 
 /** Options after defaults: every limit set, the optional features as given. */
-export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'compression'>> &
-  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'compression'>;
+export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'compression' | 'path'>> &
+  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'compression'> & {
+    /** The first endpoint path (the one printed). */
+    readonly path: string;
+    /** Every endpoint path. */
+    readonly paths: readonly string[];
+  };
 
 const DEFAULTS: ResolvedServerOptions = {
   host: '127.0.0.1',
   port: 8080,
   path: '/ws',
+  paths: ['/ws', '/mcp'],
+  httpSessionIdleMs: 300_000,
+  maxHttpSessions: 10_000,
   maxPayload: 4 * 1024 * 1024,
   maxConnections: 100_000,
   maxConnectionsPerIp: 0,
@@ -137,7 +153,14 @@ function check(ok: boolean, message: string): void {
 export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'>): ResolvedServerOptions {
   const o: ResolvedServerOptions = { ...DEFAULTS };
   for (const [k, v] of Object.entries(options)) {
-    if (v !== undefined && (k in DEFAULTS || OPTIONAL_KEYS.has(k))) (o as Record<string, unknown>)[k] = v;
+    if (v !== undefined && k !== 'path' && k !== 'paths' && (k in DEFAULTS || OPTIONAL_KEYS.has(k))) (o as Record<string, unknown>)[k] = v;
+  }
+  if (options.path !== undefined) {
+    const list = typeof options.path === 'string' ? [options.path] : options.path;
+    check(Array.isArray(list) && list.length > 0, `path should be a path or a non-empty list of paths, got ${JSON.stringify(options.path)}`);
+    for (const p of list) check(typeof p === 'string' && p.startsWith('/'), `path should start with "/", got ${JSON.stringify(p)}`);
+    (o as { paths: readonly string[] }).paths = Object.freeze([...new Set(list)]);
+    (o as { path: string }).path = list[0]!;
   }
   const nonNeg = (name: keyof ResolvedServerOptions): void => {
     const v = o[name] as number;
@@ -150,7 +173,8 @@ export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'
     check(v <= MAX_LIMIT, `${name} should be at most ${MAX_LIMIT}, got ${String(v)}`);
   };
   check(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535, `port should be an integer 0–65535, got ${String(o.port)}`);
-  check(typeof o.path === 'string' && o.path.startsWith('/'), `path should start with "/", got ${JSON.stringify(o.path)}`);
+  positive('httpSessionIdleMs');
+  positive('maxHttpSessions');
   positive('maxPayload');
   positive('maxConnections');
   nonNeg('maxConnectionsPerIp');

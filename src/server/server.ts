@@ -20,7 +20,7 @@
  * requests on open sessions get -32010, in-flight requests finish until
  * drainTimeoutMs, then every session is closed with 1001.
  */
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -35,6 +35,8 @@ import { silentLogger } from '../log.js';
 import { Session, type SessionHost } from './session.js';
 import { Admission, handshakeHttpOptions, onClientError } from './admission.js';
 import { serveHttp } from './http-routes.js';
+import { HttpTransport } from './http-transport.js';
+import type { HttpSession } from './http-session.js';
 import { enforceSessionPolicies, sweepIntervalMs } from './session-policies.js';
 import { Authenticator, type VerifiedIdentity } from './auth.js';
 import { RateLimiter } from '../ratelimit/limiter.js';
@@ -76,6 +78,7 @@ export class McpWsServer implements SessionHost {
   draining = false;
 
   private readonly door: Admission;
+  private readonly httpTransport: HttpTransport;
   private readonly makeHandler: HandlerFactory;
   private readonly sessions = new Set<Session>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -128,6 +131,7 @@ export class McpWsServer implements SessionHost {
     const codecs = createNegotiator(this.compression);
     if (codecs.codecs.length > 0) this.negotiator = codecs;
     this.door = new Admission(this, this.negotiator, this.compression, (ws, socket, ip, identity) => this.accept(ws, socket, ip, identity));
+    this.httpTransport = new HttpTransport(this, this.door, this.makeHandler);
     this.registry = createRegistry(this.metrics, {
       defaultMetrics: this.options.processMetrics,
       extra: [
@@ -220,9 +224,19 @@ export class McpWsServer implements SessionHost {
     this.logger.info('TLS certificate reloaded');
   }
 
-  /** Number of open sessions. */
+  /** Number of open WebSocket sessions. */
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /** Number of open legacy Streamable HTTP sessions (Mcp-Session-Id). */
+  get httpSessionCount(): number {
+    return this.httpTransport.sessionCount;
+  }
+
+  /** @internal Streamable HTTP on an endpoint path (http-routes.ts calls it). */
+  serveEndpoint(req: IncomingMessage, res: ServerResponse): void {
+    this.httpTransport.serve(req, res);
   }
 
   /** Connection slots taken: open sessions plus upgrades still being admitted. */
@@ -252,6 +266,11 @@ export class McpWsServer implements SessionHost {
   }
 
   /** @internal */
+  httpSessionClosed(session: HttpSession): void {
+    this.httpTransport.sessionClosed(session);
+  }
+
+  /** @internal */
   requestSettled(): void {
     if (this.draining && this.metrics.requestsInFlight === 0) this.drained?.();
   }
@@ -270,6 +289,7 @@ export class McpWsServer implements SessionHost {
     this.rateLimiter?.sweep(10_000);
     const { options, metrics, logger } = this;
     for (const s of this.sessions) enforceSessionPolicies(s, now, options, metrics, logger);
+    this.httpTransport.sweep(now);
   }
 
   // -------------------------------------------------------------- shutdown
@@ -293,6 +313,7 @@ export class McpWsServer implements SessionHost {
       await this.waitDrained(this.options.drainTimeoutMs, () => this.metrics.requestsInFlight === 0);
     }
     for (const s of this.sessions) s.close(CloseCode.GOING_AWAY, 'server shutting down');
+    this.httpTransport.closeAll();
     if (this.sessions.size > 0) await this.waitDrained(this.options.closeTimeoutMs, () => this.sessions.size === 0);
     for (const s of this.sessions) s.terminate();
     if (this.sweepTimer) clearInterval(this.sweepTimer);

@@ -33,13 +33,13 @@ function code(text: string): string {
 const files = tsFiles(join(root, 'src')).filter((f) => !f.endsWith(join('protocol', 'errors.ts')));
 const source = files.map((f) => code(readFileSync(f, 'utf8'))).join('\n');
 
-/** Rows of the "## JSON-RPC errors" table: code, name, close, meaning. */
-function docRows(): Array<{ code: number; name: string; close: string; meaning: string }> {
+/** Rows of the "## JSON-RPC errors" table: code, name, close, http, meaning. */
+function docRows(): Array<{ code: number; name: string; close: string; http: string; meaning: string }> {
   const section = doc.split('## JSON-RPC errors')[1]!.split('\n## ')[0]!;
   const lines = section.split('\n').filter((l) => /^\| -?\d+ \|/.test(l));
   return lines.map((l) => {
     const cells = l.split('|').slice(1, -1).map((c) => c.trim());
-    return { code: Number(cells[0]), name: cells[1]!, close: cells[2]!, meaning: cells[3]! };
+    return { code: Number(cells[0]), name: cells[1]!, close: cells[2]!, http: cells[3]!, meaning: cells[4]! };
   });
 }
 
@@ -56,10 +56,10 @@ function producedBy(name: string): boolean {
 describe('docs/PROTOCOL.md JSON-RPC error table', () => {
   const rows = docRows();
 
-  it('has one row per ERRORS entry, with the same code and close code, and nothing else', () => {
-    const fromDoc = rows.map((r) => `${r.name} ${r.code} ${r.close}`).sort();
+  it('has one row per ERRORS entry, with the same code, close code and HTTP status, and nothing else', () => {
+    const fromDoc = rows.map((r) => `${r.name} ${r.code} ${r.close} ${r.http}`).sort();
     const fromCode = Object.entries(ERRORS)
-      .map(([name, spec]) => `${name} ${spec.rpc} ${'close' in spec ? spec.close : '—'}`)
+      .map(([name, spec]) => `${name} ${spec.rpc} ${'close' in spec ? spec.close : '—'} ${spec.http}`)
       .sort();
     expect(fromDoc).toEqual(fromCode);
   });
