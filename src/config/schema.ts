@@ -22,7 +22,9 @@ const nonNegInt = z.number().int().nonnegative().max(MAX_LIMIT);
 export const ServeConfigSchema = z.strictObject({
   host: z.string().min(1).optional(),
   port: port.optional(),
-  path: z.string().startsWith('/').optional(),
+  path: z.union([z.string().startsWith('/'), z.array(z.string().startsWith('/')).min(1)]).optional(),
+  httpSessionIdleMs: positiveInt.optional(),
+  maxHttpSessions: positiveInt.optional(),
   maxPayload: positiveInt.optional(),
   maxConnections: positiveInt.optional(),
   maxConnectionsPerIp: nonNegInt.optional(),
