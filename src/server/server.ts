@@ -1,11 +1,14 @@
 /**
- * McpWsServer: the lifecycle of an MCP-over-WebSocket server. It composes
- * the parts and owns what spans them:
+ * McpWsServer: the lifecycle of an MCP server speaking WebSocket and
+ * Streamable HTTP on one endpoint. It composes the parts and owns what
+ * spans them:
  *
  *   server-options.ts   options, defaults and their validation
- *   admission.ts        the door: upgrade checks, slots, auth, rejections
- *   http-routes.ts      426 on the endpoint, /healthz, /readyz, /metrics
- *   session.ts          one socket as a message stream (the per-message path)
+ *   admission.ts        the door: upgrade and HTTP checks, slots, auth, rejections
+ *   http-routes.ts      the endpoint paths, /healthz, /readyz, /metrics
+ *   http-transport.ts   Streamable HTTP on the endpoint, legacy HTTP sessions
+ *   message-core.ts     the per-message path both transports share
+ *   session.ts          one WebSocket as a message stream
  *   session-policies.ts what the sweep does to each session
  *
  * Here: listen (rate-limit store first, then bind), the open sessions, TLS
@@ -16,8 +19,9 @@
  * credential expiry, incomplete messages, stalled closes). No
  * per-connection timers, so 100,000 sessions cost one interval.
  *
- * Graceful shutdown (close()): readiness fails, new upgrades get 503, new
- * requests on open sessions get -32010, in-flight requests finish until
+ * Graceful shutdown (close()): readiness fails, new upgrades and new HTTP
+ * sessions get 503, new requests on open sessions get -32010 (503 over
+ * HTTP), in-flight requests (either transport) finish until
  * drainTimeoutMs, then every session is closed with 1001.
  */
 import { createServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http';

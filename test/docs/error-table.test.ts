@@ -84,6 +84,15 @@ describe('docs/PROTOCOL.md JSON-RPC error table', () => {
     expect([...new Set(literals.filter((c) => !known.has(c)))]).toEqual([]);
   });
 
+  it('Streamable HTTP takes its statuses from the table (the row of a refusal, or the row of a reply\'s code)', async () => {
+    expect(/\b(?:error|spec)\.http\b/.test(source), 'no code path reads ErrorSpec.http').toBe(true);
+    const { httpStatusOfRpc } = await import('../../src/protocol/errors.js');
+    for (const spec of Object.values(ERRORS)) expect(spec.http).toBeGreaterThanOrEqual(200);
+    expect(httpStatusOfRpc(ERRORS.METHOD_NOT_FOUND.rpc)).toBe(404);
+    expect(httpStatusOfRpc(ERRORS.HEADER_MISMATCH.rpc)).toBe(400);
+    expect(httpStatusOfRpc(-31999)).toBe(200);
+  });
+
   it('the gateway sends only codes of the table', async () => {
     const { GATEWAY_ERRORS } = await import('../../src/gateway/errors.js');
     const known = new Set<number>(Object.values(ERRORS).map((s) => s.rpc));
