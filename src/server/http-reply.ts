@@ -27,6 +27,8 @@ import type { ReplySink } from './message-core.js';
 export interface HttpReplyHost {
   readonly metrics: ServerMetrics;
   readonly maxBufferedBytes: number;
+  /** Coarse clock (ms). */
+  readonly now: number;
 }
 
 const JSON_HEADERS = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' } as const;
@@ -62,6 +64,8 @@ export class HttpReply implements ReplySink {
   done = false;
   /** The response switched to SSE. */
   private sse = false;
+  /** When (coarse ms) this response last sent anything. */
+  private lastSent = 0;
   /** Called once when the response is finished or abandoned. */
   onDone: ((reply: HttpReply) => void) | undefined;
 
@@ -81,6 +85,7 @@ export class HttpReply implements ReplySink {
   /** An SSE stream from the start (GET): headers now, no final reply. */
   openStream(): void {
     this.startSse(200);
+    this.lastSent = this.host.now;
     // Send the headers now: the client waits for them before it reads events.
     this.res.flushHeaders();
   }
@@ -140,6 +145,16 @@ export class HttpReply implements ReplySink {
     return true;
   }
 
+  /**
+   * An SSE comment when the stream has been quiet for `intervalMs`, so
+   * proxies and client idle timers keep a quiet stream open.
+   */
+  keepAlive(now: number, intervalMs: number): void {
+    if (this.done || !this.sse || now - this.lastSent < intervalMs) return;
+    this.lastSent = now;
+    this.res.write(':\n\n');
+  }
+
   /** Ends the response (an SSE stream ends cleanly; an undecided one gets `status`). */
   end(status = 204): void {
     if (this.done) return;
@@ -165,6 +180,7 @@ export class HttpReply implements ReplySink {
     const event = `event: message\ndata: ${text.includes('\n') ? text.split(/\r?\n/).join('\ndata: ') : text}\n\n`;
     m.bytesSent += Buffer.byteLength(event);
     const res = this.res;
+    this.lastSent = this.host.now;
     res.write(event);
     if (res.writableLength > this.host.maxBufferedBytes) {
       // A client that does not read: its queue stops here.

@@ -84,6 +84,11 @@ export class HttpSession extends MessageCore implements SessionPeer {
     reply.openStream();
   }
 
+  /** Keeps a quiet GET stream open (see HttpReply.keepAlive). */
+  keepAlive(now: number, intervalMs: number): void {
+    this.stream?.keepAlive(now, intervalMs);
+  }
+
   /** True while a GET stream is open. */
   get hasStream(): boolean {
     return this.stream !== undefined;

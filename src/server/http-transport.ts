@@ -265,11 +265,16 @@ export class HttpTransport {
     this.host.rateLimiter?.releaseConnection(session.id);
   }
 
-  /** Ends legacy sessions unused for httpSessionIdleMs. Called by the server's sweep. */
+  /**
+   * Ends legacy sessions unused for httpSessionIdleMs, and sends an SSE
+   * comment on GET streams quiet for heartbeatIntervalMs (when heartbeats
+   * are on). Called by the server's sweep.
+   */
   sweep(now: number): void {
-    const idle = this.host.options.httpSessionIdleMs;
+    const { httpSessionIdleMs: idle, heartbeatIntervalMs: beat } = this.host.options;
     for (const s of this.sessions.values()) {
       if (s.openResponses === 0 && s.inFlight === 0 && now - s.lastSeen >= idle) s.close(CloseCode.NORMAL, 'idle');
+      else if (beat > 0) s.keepAlive(now, beat);
     }
   }
 

@@ -236,6 +236,19 @@ describe('Streamable HTTP: legacy sessions are bounded and private', () => {
   });
 });
 
+describe('Streamable HTTP: the GET stream', () => {
+  it('a quiet stream gets SSE comments every heartbeatIntervalMs, so proxies keep it open', async () => {
+    const { base } = await startServer({ heartbeatIntervalMs: 100 });
+    const id = await initialize(base);
+    const res = await fetch(`${base}/mcp`, { headers: { Accept: 'text/event-stream', 'Mcp-Session-Id': id } });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    const { value } = await reader.read();
+    expect(new TextDecoder().decode(value)).toMatch(/^:\n\n/);
+    await reader.cancel();
+  });
+});
+
 describe('Streamable HTTP: shutdown', () => {
   it('during drain new POSTs get 503 + -32010, the request in flight finishes, open SSE streams end cleanly', async () => {
     const { base, server } = await startServer({ drainTimeoutMs: 5000 });
