@@ -8,6 +8,7 @@
  *   (b) mcp-ws, native router         the demo router's echo tool
  *   (c) mcp-ws hosting SDK McpServer  SdkHost, an equivalent echo tool
  *   (d) SDK Streamable HTTP           stateless, JSON responses, undici keep-alive pool
+ *   (e) mcp-ws Streamable HTTP        the server of (b) over HTTP at /mcp, same pool
  *
  * Loads: 100 connections × 1 in flight and 10 connections × 32 in flight,
  * 200 B requests (closed loop); then an open loop at half of (b)'s saturated
@@ -65,6 +66,7 @@ const TARGETS: TargetSpec[] = [
   { key: 'native', label: '(b) mcp-ws native', script: './targets/native.js' },
   { key: 'sdk-host', label: '(c) mcp-ws + SDK McpServer', script: './targets/sdk-host.js' },
   { key: 'sdk-http', label: '(d) SDK Streamable HTTP', script: './targets/sdk-http.js' },
+  { key: 'native-http', label: '(e) mcp-ws Streamable HTTP', script: './targets/native-http.js' },
 ];
 
 interface Load {
@@ -356,7 +358,7 @@ async function runE2e(args: Args, resultsDir: string, command: string): Promise<
     for (let round = 1; round <= args.rounds; round++) {
       if (args.rounds > 1) process.stderr.write(` round ${round}/${args.rounds}\n`);
       for (const t of args.targets) {
-        const base = t.key === 'sdk-http' ? saturated('sdk-http') : (nativeSat ?? saturated(t.key));
+        const base = t.key === 'sdk-http' || t.key === 'native-http' ? saturated(t.key) : (nativeSat ?? saturated(t.key));
         if (base === undefined) continue;
         const rate = Math.max(1, Math.round(base / 2));
         const row = await measure(procs.get(t.key)!, t, 'open', { ...common, connections: OPEN_LOOP_CONNECTIONS, rate });
@@ -389,7 +391,7 @@ async function runE2e(args: Args, resultsDir: string, command: string): Promise<
     lines.push(
       `## Open loop: ${OPEN_LOOP_CONNECTIONS} connections, 200 B, latency from intended send times`,
       '',
-      `(a)–(c) at half of (b)'s saturated rate${nativeSat ? ` (${fmt(nativeSat)} req/s)` : ''}; (d) at half of its own.`,
+      `(a)–(c) at half of (b)'s saturated rate${nativeSat ? ` (${fmt(nativeSat)} req/s)` : ''}; (d) and (e) at half of their own.`,
       '',
       openTable(open),
       '',
@@ -412,6 +414,8 @@ async function runE2e(args: Args, resultsDir: string, command: string): Promise<
         checks.push({ check: `native / floor per server core (CPU-normalised), ${load.label}`, value: fmt(bc / ac), target: '(≥ 0.85)', pass: bc / ac >= 0.85 });
       }
       if (b && d) checks.push({ check: `native / SDK Streamable HTTP, ${load.label}`, value: fmt(b / d, 1), target: '≥ 15', pass: b / d >= 15 });
+      const e = get('native-http');
+      if (e && d) checks.push({ check: `mcp-ws Streamable HTTP / SDK Streamable HTTP, ${load.label}`, value: fmt(e / d, 1), target: '≥ 5', pass: e / d >= 5 });
       if (a && c) checks.push({ check: `SDK-hosted / floor, ${load.label}`, value: fmt(c / a), target: '≥ 0.5', pass: c / a >= 0.5 });
     }
     const nativeOpen = open.find((r) => r.target === 'native');

@@ -29,6 +29,7 @@ export const CLI_OPTIONS = defineOptions({
  */
 export const ServeConfigSchema = z.strictObject({
   ...SERVER_OPTIONS.shape,
+  path: z.union([z.string().startsWith('/'), z.array(z.string().startsWith('/')).min(1)]).optional(),
   ...CLI_OPTIONS.shape,
   pageSize: positiveInt.optional(),
   module: z.string().min(1).optional(),

@@ -40,6 +40,7 @@ export const ERROR_KINDS = [
   'rate_limited',
   'notification_dropped',
   'codec',
+  'undeliverable',
 ] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
@@ -60,6 +61,14 @@ export const REJECT_REASONS = [
   'internal',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/**
+ * Statuses of Streamable HTTP responses on the MCP endpoint, counted in
+ * mcp_ws_http_responses_total{status}: a fixed list, so a label never grows;
+ * anything else counts as "other".
+ */
+export const HTTP_STATUSES = ['200', '202', '204', '400', '401', '403', '404', '405', '406', '408', '409', '413', '415', '426', '429', '500', '502', '503', '504', 'other'] as const;
+export type HttpStatusLabel = (typeof HTTP_STATUSES)[number];
 
 /** A histogram with fixed buckets, counted in plain numbers. */
 export class LatencyHistogram {
@@ -97,8 +106,15 @@ export class ServerMetrics {
   readonly requestLatency = new LatencyHistogram();
   readonly errors: Record<ErrorKind, number>;
   readonly rejected: Record<RejectReason, number>;
+  /** Streamable HTTP responses by status (see {@link HTTP_STATUSES}). */
+  readonly httpResponses: Record<HttpStatusLabel, number>;
+  /** Legacy (Mcp-Session-Id) Streamable HTTP sessions open. */
+  httpSessionsActive = 0;
+  /** Legacy Streamable HTTP sessions created since start. */
+  httpSessionsOpened = 0;
 
   constructor() {
+    this.httpResponses = Object.fromEntries(HTTP_STATUSES.map((k) => [k, 0])) as Record<HttpStatusLabel, number>;
     this.errors = Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as Record<ErrorKind, number>;
     this.rejected = Object.fromEntries(REJECT_REASONS.map((k) => [k, 0])) as Record<RejectReason, number>;
   }
@@ -117,6 +133,9 @@ export class ServerMetrics {
       latencySecondsSum: this.requestLatency.sum,
       errors: { ...this.errors },
       rejected: { ...this.rejected },
+      httpResponses: { ...this.httpResponses },
+      httpSessionsActive: this.httpSessionsActive,
+      httpSessionsOpened: this.httpSessionsOpened,
     };
   }
 }
@@ -282,6 +301,9 @@ export function createRegistry(m: ServerMetrics, options: RegistryOptions = {}):
     ),
     keyedFamily('mcp_ws_errors_total', 'Errors by kind (seed: websocket_errors_total)', 'kind', ERROR_KINDS, m.errors),
     keyedFamily('mcp_ws_upgrade_rejected_total', 'Upgrade requests rejected before the handshake, by reason', 'reason', REJECT_REASONS, m.rejected),
+    keyedFamily('mcp_ws_http_responses_total', 'Streamable HTTP responses on the MCP endpoint, by status', 'status', HTTP_STATUSES, m.httpResponses),
+    single('mcp_ws_http_sessions_active', 'Open legacy (Mcp-Session-Id) Streamable HTTP sessions', 'gauge', () => m.httpSessionsActive),
+    single('mcp_ws_http_sessions_opened_total', 'Legacy Streamable HTTP sessions created since start', 'counter', () => m.httpSessionsOpened),
   ];
   const names = new Set(families.map((f) => f.name));
   for (const e of options.extra ?? []) {

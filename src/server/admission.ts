@@ -1,5 +1,8 @@
 /**
- * The door: admission of WebSocket upgrades to MCP sessions.
+ * The door: admission of WebSocket upgrades to MCP sessions, and the same
+ * checks for Streamable HTTP requests (http-transport.ts calls screen(),
+ * checkCapacity(), checkHandshakeRate(), takeSlot() and verify() in the
+ * same order; only how a rejection is written differs).
  *
  * Admission happens in the `upgrade` event, before a WebSocket object
  * exists, and takes a connection slot synchronously, so a burst of
@@ -44,6 +47,23 @@ export interface AdmissionHost {
   readonly auth: Authenticator | undefined;
   readonly rateLimiter: RateLimiter | undefined;
   readonly draining: boolean;
+}
+
+/** A refusal at the door: the HTTP status, the metric reason, extra headers, a one-line message. */
+export interface Rejection {
+  readonly status: RejectStatus;
+  readonly reason: RejectReason;
+  readonly headers: Record<string, string>;
+  readonly message: string;
+}
+
+/** What passed screen(): the credential, if auth is on and one was sent. */
+export interface Screened {
+  readonly token: string | undefined;
+}
+
+function rejection(status: RejectStatus, reason: RejectReason, headers: Record<string, string> = {}, message: string = reason): Rejection {
+  return { status, reason, headers, message };
 }
 
 /** Called with each upgrade that passed the door; the slot is held until `socket` closes. */
@@ -95,47 +115,90 @@ export class Admission {
     return this.slotsTaken;
   }
 
+  /** True when `pathname` is one of the endpoint's paths. */
+  isEndpoint(pathname: string): boolean {
+    return this.host.options.paths.includes(pathname);
+  }
+
+  /**
+   * The checks every request to the endpoint passes first, WebSocket or
+   * HTTP: header count, Origin, Host, the credential's shape (auth on).
+   * `protocols` is the Sec-WebSocket-Protocol header (a credential may ride
+   * in it on an upgrade).
+   */
+  screen(req: IncomingMessage, url: string, protocols: string | undefined): Rejection | Screened {
+    const { options, auth } = this.host;
+    if (req.rawHeaders.length > 2 * options.maxHeaders) return rejection(400, 'headers');
+    if (!this.origins.checkOrigin(req.headers.origin)) return rejection(403, 'origin');
+    if (!this.origins.checkHost(req.headers.host)) return rejection(403, 'host');
+    let token: string | undefined;
+    if (auth) {
+      try {
+        token = extractCredential(url, req.headers.authorization, protocols);
+      } catch (err) {
+        return this.authRejection(err);
+      }
+    }
+    return { token };
+  }
+
+  /** Whether a new connection (or HTTP session) from `ip` fits: draining, maxConnections, maxConnectionsPerIp. */
+  checkCapacity(ip: string): Rejection | null {
+    const options = this.host.options;
+    if (this.host.draining) return rejection(503, 'draining');
+    if (this.slotsTaken >= options.maxConnections) return rejection(503, 'max_connections');
+    const perIpMax = options.maxConnectionsPerIp;
+    if (perIpMax > 0 && (this.perIp.get(ip) ?? 0) >= perIpMax) return rejection(503, 'max_connections_per_ip');
+    return null;
+  }
+
+  /** The per-IP handshake rate: a rejection, nothing, or (shared through Redis) a promise of either. */
+  checkHandshakeRate(ip: string): Rejection | null | Promise<Rejection | null> {
+    const v = this.host.rateLimiter?.checkHandshake(ip);
+    if (!v) return null;
+    if (v instanceof Promise) {
+      return v.then(
+        (d) => (d?.kind === 'denied' ? rejection(503, 'handshake_rate', retryAfter(d.retryAfterMs)) : null),
+        () => null,
+      );
+    }
+    return v.kind === 'denied' ? rejection(503, 'handshake_rate', retryAfter(v.retryAfterMs)) : null;
+  }
+
+  /** Verifies a credential (auth on); undefined identity when auth is off. Rejects with what authRejection() turns into a response. */
+  verify(token: string | undefined): Promise<VerifiedIdentity | undefined> {
+    const auth = this.host.auth;
+    return auth ? auth.verify(token) : Promise.resolve(undefined);
+  }
+
   /** The HTTP server's `upgrade` listener. */
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    const { options, auth, rateLimiter } = this.host;
     socket.on('error', onSocketError);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathname = q === -1 ? url : url.slice(0, q);
-    if (pathname !== options.path) return this.reject(socket, 404, 'path');
-    if (req.rawHeaders.length > 2 * options.maxHeaders) return this.reject(socket, 400, 'headers');
-    if (!this.origins.checkOrigin(req.headers.origin)) return this.reject(socket, 403, 'origin');
-    if (!this.origins.checkHost(req.headers.host)) return this.reject(socket, 403, 'host');
-    let token: string | undefined;
-    if (auth) {
-      try {
-        token = extractCredential(url, req.headers.authorization, req.headers['sec-websocket-protocol']);
-      } catch (err) {
-        return this.rejectAuth(socket, err);
-      }
-    }
-    if (this.host.draining) return this.reject(socket, 503, 'draining');
-    if (this.slotsTaken >= options.maxConnections) return this.reject(socket, 503, 'max_connections');
+    if (!this.isEndpoint(pathname)) return this.reject(socket, 404, 'path');
+    const screened = this.screen(req, url, req.headers['sec-websocket-protocol']);
+    if ('status' in screened) return this.rejectWith(socket, screened);
+    const token = screened.token;
     const ip = socket.remoteAddress ?? '';
-    const perIpMax = options.maxConnectionsPerIp;
-    const ipCount = this.perIp.get(ip) ?? 0;
-    if (perIpMax > 0 && ipCount >= perIpMax) return this.reject(socket, 503, 'max_connections_per_ip');
-    const handshakeVerdict = rateLimiter?.checkHandshake(ip);
-    if (handshakeVerdict) {
-      // A shared (Redis) handshake limit answers asynchronously; admission waits for it below.
-      if (!(handshakeVerdict instanceof Promise)) {
-        if (handshakeVerdict.kind === 'denied') return this.reject(socket, 503, 'handshake_rate', retryAfter(handshakeVerdict.retryAfterMs));
-      }
-    }
+    const full = this.checkCapacity(ip);
+    if (full) return this.rejectWith(socket, full);
+    // A shared (Redis) handshake limit answers asynchronously; admission waits for it below.
+    const rate = this.checkHandshakeRate(ip);
+    if (rate !== null && !(rate instanceof Promise)) return this.rejectWith(socket, rate);
     // Take the slot now, synchronously: concurrent upgrades see it at once.
-    this.holdSlot(socket, ip, ipCount);
-    if (handshakeVerdict instanceof Promise) {
-      handshakeVerdict.then(
-        (v) => {
-          if (v?.kind === 'denied') return this.reject(socket, 503, 'handshake_rate', retryAfter(v.retryAfterMs));
+    this.holdSlot(socket, ip);
+    if (rate instanceof Promise) {
+      rate.then(
+        (r) => {
+          if (r) return this.rejectWith(socket, r);
           this.authenticate(req, socket, head, ip, token);
         },
-        () => this.authenticate(req, socket, head, ip, token),
+        (err: unknown) => {
+          this.host.logger.error({ err }, 'handshake admission failed');
+          this.reject(socket, 500, 'internal');
+        },
       );
       return;
     }
@@ -172,15 +235,20 @@ export class Admission {
   }
 
   private rejectAuth(socket: Socket, err: unknown): void {
+    this.rejectWith(socket, this.authRejection(err));
+  }
+
+  /** A failed credential check as a rejection: 401 + WWW-Authenticate, 403, or 503 when the keys are unreachable. */
+  authRejection(err: unknown): Rejection {
     // Our failure, not the client's: logged once per outage by the key source listener.
-    if (err instanceof KeySourceUnavailableError) return this.reject(socket, 503, 'auth_unavailable', {}, 'credential keys unavailable');
+    if (err instanceof KeySourceUnavailableError) return rejection(503, 'auth_unavailable', {}, 'credential keys unavailable');
     if (!(err instanceof AuthError)) {
       this.host.logger.error({ err }, 'credential check failed');
-      return this.reject(socket, 503, 'auth');
+      return rejection(503, 'auth');
     }
     const auth = this.host.auth;
     const challenge: Record<string, string> = auth ? { 'WWW-Authenticate': auth.challenge(err) } : {};
-    this.reject(socket, err.status, err.status === 401 ? 'auth' : 'forbidden', challenge, err.message);
+    return rejection(err.status, err.status === 401 ? 'auth' : 'forbidden', challenge, err.message);
   }
 
   /**
@@ -188,22 +256,32 @@ export class Admission {
    * the close listener's closure holds only `ip`, not the upgrade request,
    * its head buffer or its credential for the life of the connection.
    */
-  private holdSlot(socket: Socket, ip: string, ipCount: number): void {
-    this.slotsTaken++;
-    this.perIp.set(ip, ipCount + 1);
+  private holdSlot(socket: Socket, ip: string): void {
+    this.takeSlot(ip);
     socket.once('close', () => this.releaseSlot(ip));
   }
 
-  private releaseSlot(ip: string): void {
+  /** Takes a connection slot for `ip` (an HTTP session or request releases it with releaseSlot). */
+  takeSlot(ip: string): void {
+    this.slotsTaken++;
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+  }
+
+  /** Gives back a slot taken with takeSlot(). */
+  releaseSlot(ip: string): void {
     this.slotsTaken--;
     const n = (this.perIp.get(ip) ?? 1) - 1;
     if (n <= 0) this.perIp.delete(ip);
     else this.perIp.set(ip, n);
   }
 
+  private rejectWith(socket: Socket, r: Rejection): void {
+    this.reject(socket, r.status, r.reason, r.headers, r.message);
+  }
+
   private reject(
     socket: Socket,
-    status: keyof typeof STATUS_TEXT,
+    status: RejectStatus,
     reason: RejectReason,
     headers: Record<string, string> = {},
     message: string = reason,
@@ -226,6 +304,9 @@ export class Admission {
 function retryAfter(ms: number): Record<string, string> {
   return { 'Retry-After': String(Number.isFinite(ms) ? Math.max(1, Math.ceil(ms / 1000)) : 60) };
 }
+
+/** Statuses the door answers with. */
+export type RejectStatus = keyof typeof STATUS_TEXT;
 
 const STATUS_TEXT = {
   400: 'Bad Request',

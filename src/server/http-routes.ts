@@ -2,7 +2,7 @@
  * The plain HTTP routes served on the WebSocket port, for requests that are
  * not upgrades:
  *
- *   <path>    426 Upgrade Required (the endpoint speaks WebSocket only)
+ *   <paths>   Streamable HTTP (http-transport.ts)
  *   /healthz  200 while the process serves
  *   /readyz   200 with the session count; 503 once draining, so a load
  *             balancer stops routing here
@@ -16,7 +16,9 @@ import type { ServerMetrics } from '../metrics/metrics.js';
 
 /** What the routes read from their server. */
 export interface HttpRoutesHost {
-  readonly options: { readonly path: string };
+  readonly options: { readonly paths: readonly string[] };
+  /** Serves Streamable HTTP on an endpoint path. */
+  serveEndpoint(req: IncomingMessage, res: ServerResponse): void;
   readonly metrics: ServerMetrics;
   readonly registry: Registry;
   readonly logger: Logger;
@@ -29,11 +31,8 @@ export function serveHttp(host: HttpRoutesHost, req: IncomingMessage, res: Serve
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const pathname = q === -1 ? url : url.slice(0, q);
-  if (pathname === host.options.path) {
-    host.metrics.rejected.not_upgrade++;
-    // Connection: close — the HTTP server then ends and destroys the socket once the reply is out.
-    res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade, close' });
-    res.end('Upgrade Required: this endpoint speaks MCP over WebSocket\n');
+  if (host.options.paths.includes(pathname)) {
+    host.serveEndpoint(req, res);
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {

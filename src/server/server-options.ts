@@ -10,6 +10,7 @@ import type { RateLimiter, RateLimiterOptions } from '../ratelimit/limiter.js';
 import type { CompressionConfig } from '../compression/config.js';
 import type { HandlerFactory, SessionHandler, SessionPeer } from './handler.js';
 import { bool, defineOptions, int, str } from '../config/option-set.js';
+import { describeValue } from '../config/describe-value.js';
 
 export { MAX_LIMIT } from '../config/option-set.js';
 
@@ -24,8 +25,16 @@ export interface McpWsServerOptions {
   host?: string;
   /** TCP port; 0 picks a free one. Default 8080. */
   port?: number;
-  /** WebSocket endpoint path. Default '/ws'. */
-  path?: string;
+  /**
+   * Path (or paths) of the MCP endpoint. Each one answers the WebSocket
+   * upgrade and Streamable HTTP (POST, GET, DELETE). Default ['/ws', '/mcp']:
+   * the seed's path and the conventional one. The first is the one printed.
+   */
+  path?: string | readonly string[];
+  /** A legacy Streamable HTTP session (Mcp-Session-Id) unused this long is ended; later requests get 404. Default 300,000 ms. */
+  httpSessionIdleMs?: number;
+  /** Legacy Streamable HTTP sessions open at once (each also takes a connection slot); more → 503. Default 10,000. */
+  maxHttpSessions?: number;
   /** Largest message in bytes; larger closes with 1009. Default 4 MiB. */
   maxPayload?: number;
   /** Open connections in total, counted from the upgrade request. Default 100,000. */
@@ -96,8 +105,13 @@ export interface TlsFiles {
 }
 
 /** Options after defaults: every limit set, the optional features as given. */
-export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'compression'>> &
-  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'compression'>;
+export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'compression' | 'path'>> &
+  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'compression'> & {
+    /** The first endpoint path (the one printed). */
+    readonly path: string;
+    /** Every endpoint path. */
+    readonly paths: readonly string[];
+  };
 
 /**
  * The declaration of every scalar option: kind, range, default. The
@@ -108,7 +122,8 @@ export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' 
 export const SERVER_OPTIONS = defineOptions({
   host: str({ default: '127.0.0.1' }),
   port: int({ min: 0, max: 65535, default: 8080 }),
-  path: str({ startsWith: '/', default: '/ws' }),
+  httpSessionIdleMs: int({ min: 1, default: 300_000 }),
+  maxHttpSessions: int({ min: 1, default: 10_000 }),
   maxPayload: int({ min: 1, default: 4 * 1024 * 1024 }),
   maxConnections: int({ min: 1, default: 100_000 }),
   maxConnectionsPerIp: int({ min: 0, default: 0 }),
@@ -129,6 +144,9 @@ export const SERVER_OPTIONS = defineOptions({
   rateLimitCloseAfter: int({ min: 0, default: 1000 }),
 });
 
+/** The default endpoint paths: the seed's `/ws` and the conventional `/mcp`. */
+export const DEFAULT_PATHS: readonly string[] = Object.freeze(['/ws', '/mcp']);
+
 const OPTIONAL_KEYS = ['allowedOrigins', 'allowedHosts', 'auth', 'tls', 'rateLimit', 'compression'] as const;
 
 /**
@@ -139,8 +157,15 @@ const OPTIONAL_KEYS = ['allowedOrigins', 'allowedHosts', 'auth', 'tls', 'rateLim
  */
 export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'>): ResolvedServerOptions {
   // Typed as the public interface: an option missing from the declaration, or declared with another type, does not compile.
-  const o: ResolvedServerOptions = SERVER_OPTIONS.resolve(options);
+  const o: ResolvedServerOptions = { ...SERVER_OPTIONS.resolve(options), path: DEFAULT_PATHS[0]!, paths: DEFAULT_PATHS };
   for (const k of OPTIONAL_KEYS) if (options[k] !== undefined) (o as Record<string, unknown>)[k] = options[k];
+  if (options.path !== undefined) {
+    const list: unknown = typeof options.path === 'string' ? [options.path] : options.path;
+    if (!Array.isArray(list) || list.length === 0) throw new RangeError(`path should be a path or a non-empty list of paths, got ${describeValue(options.path)}`);
+    for (const p of list as unknown[]) if (typeof p !== 'string' || !p.startsWith('/')) throw new RangeError(`path should start with "/", got ${describeValue(p)}`);
+    (o as { paths: readonly string[] }).paths = Object.freeze([...new Set(list as string[])]);
+    (o as { path: string }).path = (list as string[])[0]!;
+  }
   if (o.tls && (typeof o.tls.cert !== 'string' || typeof o.tls.key !== 'string')) throw new RangeError('tls needs cert and key file paths');
   return Object.freeze(o);
 }

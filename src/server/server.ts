@@ -1,11 +1,14 @@
 /**
- * McpWsServer: the lifecycle of an MCP-over-WebSocket server. It composes
- * the parts and owns what spans them:
+ * McpWsServer: the lifecycle of an MCP server speaking WebSocket and
+ * Streamable HTTP on one endpoint. It composes the parts and owns what
+ * spans them:
  *
  *   server-options.ts   options, defaults and their validation
- *   admission.ts        the door: upgrade checks, slots, auth, rejections
- *   http-routes.ts      426 on the endpoint, /healthz, /readyz, /metrics
- *   session.ts          one socket as a message stream (the per-message path)
+ *   admission.ts        the door: upgrade and HTTP checks, slots, auth, rejections
+ *   http-routes.ts      the endpoint paths, /healthz, /readyz, /metrics
+ *   http-transport.ts   Streamable HTTP on the endpoint, legacy HTTP sessions
+ *   message-core.ts     the per-message path both transports share
+ *   session.ts          one WebSocket as a message stream
  *   session-policies.ts what the sweep does to each session
  *
  * Here: listen (rate-limit store first, then bind), the open sessions, TLS
@@ -16,11 +19,12 @@
  * credential expiry, incomplete messages, stalled closes). No
  * per-connection timers, so 100,000 sessions cost one interval.
  *
- * Graceful shutdown (close()): readiness fails, new upgrades get 503, new
- * requests on open sessions get -32010, in-flight requests finish until
+ * Graceful shutdown (close()): readiness fails, new upgrades and new HTTP
+ * sessions get 503, new requests on open sessions get -32010 (503 over
+ * HTTP), in-flight requests (either transport) finish until
  * drainTimeoutMs, then every session is closed with 1001.
  */
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -35,6 +39,8 @@ import { silentLogger } from '../log.js';
 import { Session, type SessionHost } from './session.js';
 import { Admission, handshakeHttpOptions, onClientError } from './admission.js';
 import { serveHttp } from './http-routes.js';
+import { HttpTransport } from './http-transport.js';
+import type { HttpSession } from './http-session.js';
 import { enforceSessionPolicies, sweepIntervalMs } from './session-policies.js';
 import { Authenticator, type VerifiedIdentity } from './auth.js';
 import { RateLimiter } from '../ratelimit/limiter.js';
@@ -76,6 +82,7 @@ export class McpWsServer implements SessionHost {
   draining = false;
 
   private readonly door: Admission;
+  private readonly httpTransport: HttpTransport;
   private readonly makeHandler: HandlerFactory;
   private readonly drainHandler: (() => void) | undefined;
   private readonly sessions = new Set<Session>();
@@ -130,6 +137,7 @@ export class McpWsServer implements SessionHost {
     const codecs = createNegotiator(this.compression);
     if (codecs.codecs.length > 0) this.negotiator = codecs;
     this.door = new Admission(this, this.negotiator, this.compression, (ws, socket, ip, identity) => this.accept(ws, socket, ip, identity));
+    this.httpTransport = new HttpTransport(this, this.door, this.makeHandler);
     this.registry = createRegistry(this.metrics, {
       defaultMetrics: this.options.processMetrics,
       extra: [
@@ -222,9 +230,19 @@ export class McpWsServer implements SessionHost {
     this.logger.info('TLS certificate reloaded');
   }
 
-  /** Number of open sessions. */
+  /** Number of open WebSocket sessions. */
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /** Number of open legacy Streamable HTTP sessions (Mcp-Session-Id). */
+  get httpSessionCount(): number {
+    return this.httpTransport.sessionCount;
+  }
+
+  /** @internal Streamable HTTP on an endpoint path (http-routes.ts calls it). */
+  serveEndpoint(req: IncomingMessage, res: ServerResponse): void {
+    this.httpTransport.serve(req, res);
   }
 
   /** Connection slots taken: open sessions plus upgrades still being admitted. */
@@ -254,6 +272,11 @@ export class McpWsServer implements SessionHost {
   }
 
   /** @internal */
+  httpSessionClosed(session: HttpSession): void {
+    this.httpTransport.sessionClosed(session);
+  }
+
+  /** @internal */
   requestSettled(): void {
     if (this.draining && this.metrics.requestsInFlight === 0) this.drained?.();
   }
@@ -272,6 +295,7 @@ export class McpWsServer implements SessionHost {
     this.rateLimiter?.sweep(10_000);
     const { options, metrics, logger } = this;
     for (const s of this.sessions) enforceSessionPolicies(s, now, options, metrics, logger);
+    this.httpTransport.sweep(now);
   }
 
   // -------------------------------------------------------------- shutdown
@@ -296,6 +320,7 @@ export class McpWsServer implements SessionHost {
       await this.waitDrained(this.options.drainTimeoutMs, () => this.metrics.requestsInFlight === 0);
     }
     for (const s of this.sessions) s.close(CloseCode.GOING_AWAY, 'server shutting down');
+    this.httpTransport.closeAll();
     if (this.sessions.size > 0) await this.waitDrained(this.options.closeTimeoutMs, () => this.sessions.size === 0);
     for (const s of this.sessions) s.terminate();
     if (this.sweepTimer) clearInterval(this.sweepTimer);

@@ -1,15 +1,13 @@
 /**
- * One WebSocket connection as an MCP message stream: the per-message path.
+ * One WebSocket connection as an MCP message stream: the wire side of the
+ * per-message path.
  *
  * Inbound, top to bottom:
  *
  *   frame (ws: masking, UTF-8, maxPayload)  →  binary? close 1003
- *     → JSON.parse (one parse per message)   →  -32700 on failure
- *     → batch? only where the revision allows it
- *     → envelope check (classify)            →  -32600 on failure
- *     → draining? -32010
- *     → handler.request / notification / response
- *     → reply: string now, or a promise of one (counted in flight)
+ *     → decompress (negotiated codec)        →  1009 / 1007 on failure
+ *     → the shared message path (message-core.ts): parse once, batch rules,
+ *       envelope, draining, tool scope, rate limit, handler, reply
  *
  * Outbound: one string per message, converted to a Buffer once (so its byte
  * length is free), sent as a text frame. When the socket's queue (plus
@@ -30,55 +28,21 @@
  * symbol on the socket, so a connection costs no closures.
  */
 import type { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { WebSocket, type RawData } from 'ws';
-import type { Logger } from 'pino';
 import { CloseCode } from '../protocol/close-codes.js';
-import { ERRORS } from '../protocol/errors.js';
-import {
-  classify,
-  errorReply,
-  idForError,
-  INTERNAL_ERROR,
-  INVALID_REQUEST,
-  Kind,
-  PARSE_ERROR,
-  type JsonRpcNotification,
-  type JsonRpcRequest,
-  type JsonRpcResponse,
-  type RequestId,
-} from '../protocol/jsonrpc.js';
-import { allowsBatch } from '../protocol/versions.js';
-import type { ServerMetrics } from '../metrics/metrics.js';
-import type { HandlerFactory, Identity, Reply, SessionHandler, SessionPeer } from './handler.js';
-import type { Authenticator, VerifiedIdentity } from './auth.js';
+import type { HandlerFactory, SessionPeer } from './handler.js';
+import type { VerifiedIdentity } from './auth.js';
 import { FrameTracker } from './frame-tracker.js';
-import type { RateLimiter, RateLimitRequest, Verdict } from '../ratelimit/limiter.js';
+import { MessageCore, type CoreHost, type ReplySink } from './message-core.js';
 import { CodecError, CODEC_ERROR_CLOSE_CODES } from '../compression/codec.js';
 import type { OutboundFrame, WireCodec } from '../compression/wire-codec.js';
 
 /** What a session needs from its server. */
-export interface SessionHost {
-  readonly metrics: ServerMetrics;
-  readonly logger: Logger;
+export interface SessionHost extends CoreHost {
   readonly maxBufferedBytes: number;
-  /** Requests in flight at which a session stops reading. */
-  readonly maxInFlightPerSession: number;
-  /** Requests in flight at or below which it reads again. */
-  readonly inFlightResumeAt: number;
-  /** Coarse clock (ms), updated by the heartbeat sweep. */
-  readonly now: number;
-  /** True once graceful shutdown began: new requests are refused. */
-  readonly draining: boolean;
-  /** Set when auth is on: tool calls are checked against the identity's scopes. */
-  readonly auth: Authenticator | undefined;
   /** 0 disables the incomplete-message timeout (and the frame tracking it needs). */
   readonly messageTimeoutMs: number;
-  /** Admission by rate, when on. */
-  readonly rateLimiter: RateLimiter | undefined;
-  readonly options: { readonly rateLimitCloseAfter: number };
   sessionClosed(session: Session): void;
-  requestSettled(session: Session): void;
 }
 
 const kSession = Symbol('mcp-ws.session');
@@ -86,7 +50,6 @@ type SocketWithSession = WebSocket & { [kSession]: Session };
 
 const TEXT_FRAME = { binary: false } as const;
 const BINARY_FRAME = { binary: true } as const;
-const BATCH_NOT_ALLOWED = ERRORS.BATCH_NOT_ALLOWED.message;
 
 /** Reasons reading is paused (bits of Session.pauses). */
 const PAUSE_BUFFERED = 1;
@@ -103,20 +66,9 @@ const PAUSE_HELD = 8;
  */
 export const MAX_PENDING_DECODES = 4;
 
-/** What serves a session whose handler failed: nothing, while the session closes with 1011. */
-const INERT: SessionHandler = Object.freeze({
-  protocolVersion: undefined,
-  request: () => undefined,
-  notification: () => {},
-  response: () => {},
-  closed: () => {},
-});
-
 /** One accepted WebSocket connection. */
-export class Session implements SessionPeer {
-  readonly id: string;
-  readonly remoteAddress: string;
-  readonly identity: Identity | undefined;
+export class Session extends MessageCore implements SessionPeer, ReplySink {
+  declare readonly host: SessionHost;
   readonly openedAt: number;
   /** Last time (coarse ms) anything arrived from the peer. */
   lastSeen: number;
@@ -132,31 +84,17 @@ export class Session implements SessionPeer {
   private heldFrames: Array<Buffer | boolean> | undefined;
   /** Decoded messages that came out of the codec while paused; they precede heldFrames. */
   private heldTexts: string[] | undefined;
-  /** When this side started closing; 0 while open. */
-  closingAt = 0;
-  /** Requests whose reply is still being computed. */
-  inFlight = 0;
   /** When the credential expires (ms); 0 when it does not. */
   readonly expiresAt: number;
   /** Since when (coarse ms) a message has been left incomplete; 0 when none is. */
   partialSince = 0;
   private readonly frames: FrameTracker | undefined;
-  /** The rate-limit key of this session; `method` is set per message. */
-  private readonly admission: RateLimitRequest | undefined;
-  /** Rate-limited requests in a row; reset by any allowed one. */
-  private denials = 0;
-  /** The handler failed outside a request and was replaced by {@link INERT}. */
-  private faulted = false;
   /** The socket is corked until the end of this tick (see sendText). */
   corked = false;
-  /** Replaced by {@link INERT} once it fails outside a request: the session is then closing with 1011. */
-  private handler: SessionHandler;
-
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Socket,
-    /** @internal */
-    readonly host: SessionHost,
+    host: SessionHost,
     id: string,
     remoteAddress: string,
     identity: VerifiedIdentity | undefined,
@@ -164,13 +102,8 @@ export class Session implements SessionPeer {
     /** The negotiated codec (binary frames carry compressed messages), if any. */
     private readonly wire?: WireCodec,
   ) {
-    this.id = id;
-    this.remoteAddress = remoteAddress;
-    this.identity = identity;
+    super(host, id, remoteAddress, identity);
     this.expiresAt = identity?.expiresAt ?? 0;
-    this.admission = host.rateLimiter
-      ? { connectionKey: id, identityKey: identity?.subject, ip: remoteAddress, method: '' }
-      : undefined;
     if (host.messageTimeoutMs > 0) {
       this.frames = new FrameTracker();
       socket.on('data', onData);
@@ -183,21 +116,8 @@ export class Session implements SessionPeer {
     ws.on('pong', onPong);
     ws.on('close', onClose);
     ws.on('error', onError);
-    try {
-      const h = makeHandler(this);
-      if (!isSessionHandler(h)) {
-        throw new TypeError(`handler factory returned ${h === null ? 'null' : typeof h}, not a SessionHandler (request, notification, response, closed)`);
-      }
-      this.handler = h;
-    } catch (err) {
-      this.handler = INERT;
-      this.fail(err, 'handler factory failed');
-    }
-  }
-
-  /** The MCP revision negotiated on this session, if initialized. */
-  get protocolVersion(): string | undefined {
-    return this.handler.protocolVersion;
+    // A factory that throws or returns no handler costs this session (1011).
+    this.start(makeHandler, this);
   }
 
   /** Bytes queued for sending and not yet accepted by the kernel, counting messages still being compressed. */
@@ -274,291 +194,22 @@ export class Session implements SessionPeer {
     this.close(code, err instanceof CodecError ? err.code.toLowerCase() : 'codec failure');
   }
 
-  /**
-   * @internal One message's text. Whatever escapes the dispatch (a handler
-   * object that breaks its contract) costs this session (1011), never the
-   * process: this runs inside ws listeners and promise callbacks.
-   */
+  /** @internal One message's text: the shared message path, with this session as the sink of its replies. */
   receiveText(text: string): void {
-    try {
-      this.dispatchText(text);
-    } catch (err) {
-      this.fail(err, 'message handling failed');
-    }
+    this.receiveMessage(text, this);
   }
 
-  /** Parse once, check the envelope, dispatch. */
-  private dispatchText(text: string): void {
-    // Closing or closed: a held or late-decoded message must not run; no reply could be sent.
-    if (this.closingAt !== 0) return;
-    const m = this.host.metrics;
-    let msg: unknown;
-    try {
-      msg = JSON.parse(text);
-    } catch {
-      m.errors.parse++;
-      this.sendText(errorReply(null, PARSE_ERROR, ERRORS.PARSE_ERROR.message));
-      return;
-    }
-    if (Array.isArray(msg)) {
-      this.receiveBatch(msg);
-      return;
-    }
-    switch (classify(msg)) {
-      case Kind.Request:
-        this.receiveRequest(msg as JsonRpcRequest);
-        return;
-      case Kind.Notification:
-        this.receiveNotification(msg as JsonRpcNotification);
-        return;
-      case Kind.Response:
-        this.deliverResponse(msg as JsonRpcResponse);
-        return;
-      default:
-        m.errors.invalid_request++;
-        this.sendText(errorReply(idForError(msg), INVALID_REQUEST, ERRORS.INVALID_REQUEST.message));
-    }
-  }
-
-  private receiveRequest(msg: JsonRpcRequest): void {
-    const t0 = performance.now();
-    const reply = this.dispatch(msg);
-    if (typeof reply === 'string') {
-      this.sendText(reply);
-      this.host.metrics.requestLatency.observe((performance.now() - t0) / 1000);
-    } else if (reply !== undefined) {
-      this.await(reply, msg.id, t0);
-    }
-  }
-
-  /** Calls the handler, turning a throw (a handler bug) into -32603. */
-  private dispatch(msg: JsonRpcRequest): Reply {
-    if (this.host.draining) {
-      return errorReply(msg.id, ERRORS.SERVER_DRAINING.rpc, ERRORS.SERVER_DRAINING.message);
-    }
-    const auth = this.host.auth;
-    if (auth !== undefined && auth.checksTools && msg.method === 'tools/call') {
-      const tool = msg.params?.name;
-      if (typeof tool === 'string' && !auth.mayCallTool(this.identity, tool)) {
-        this.host.metrics.errors.forbidden++;
-        return errorReply(msg.id, ERRORS.FORBIDDEN.rpc, `Forbidden: tool ${tool} needs a scope this identity lacks`);
-      }
-    }
-    if (this.admission !== undefined) {
-      this.admission.method = msg.method;
-      const verdict = this.host.rateLimiter!.checkRequest(this.admission);
-      if (verdict !== null) return this.admit(msg, verdict);
-      this.denials = 0;
-    }
-    return this.call(msg);
-  }
-
-  private call(msg: JsonRpcRequest): Reply {
-    try {
-      return this.handler.request(msg);
-    } catch (err) {
-      return this.internalError(msg.id, err);
-    }
-  }
-
-  /** A request the rate limiter did not simply allow: refuse it, hold it (queue mode), or wait for Redis. */
-  private admit(msg: JsonRpcRequest, verdict: Verdict | Promise<Verdict>): Reply {
-    if (verdict instanceof Promise) {
-      return verdict.then((v) => (v === null ? ((this.denials = 0), this.call(msg)) : this.admit(msg, v)));
-    }
-    if (verdict === null) return this.call(msg);
-    if (verdict.kind === 'delayed') {
-      this.denials = 0;
-      return new Promise<void>((resolve) => setTimeout(resolve, verdict.delayMs)).then(() =>
-        this.isOpen ? this.call(msg) : undefined,
-      );
-    }
-    this.host.metrics.errors.rate_limited++;
-    const closeAfter = this.host.options.rateLimitCloseAfter;
-    if (closeAfter > 0 && ++this.denials >= closeAfter) {
-      this.host.logger.warn({ session: this.id, denials: this.denials }, 'closing a session that kept exceeding its rate limit');
-      this.close(CloseCode.POLICY_VIOLATION, 'rate limit exceeded');
-    }
-    const retryAfterMs = Number.isFinite(verdict.retryAfterMs) ? Math.ceil(verdict.retryAfterMs) : null;
-    return errorReply(msg.id, ERRORS.RATE_LIMITED.rpc, ERRORS.RATE_LIMITED.message, {
-      retryAfterMs,
-      limit: verdict.limit,
-      scope: verdict.scope,
-      ...(verdict.method === undefined ? {} : { method: verdict.method }),
-    });
-  }
-
-  /** A notification, unless the rate limiter drops it. */
-  private receiveNotification(msg: JsonRpcNotification): void {
-    if (this.admission !== undefined) {
-      this.admission.method = msg.method;
-      const verdict = this.host.rateLimiter!.checkNotification(this.admission);
-      if (verdict instanceof Promise) {
-        verdict.then(
-          (v) => {
-            if (v === null || v.kind === 'delayed') this.deliverNotification(msg);
-            else this.host.metrics.errors.notification_dropped++;
-          },
-          (err: unknown) => {
-            // The limiter answers with its failMode; a check that still fails drops only this notification.
-            this.host.metrics.errors.notification_dropped++;
-            this.host.logger.debug({ err, session: this.id }, 'notification rate check failed');
-          },
-        );
-        return;
-      }
-      if (verdict !== null && verdict.kind === 'denied') {
-        this.host.metrics.errors.notification_dropped++;
-        return;
-      }
-    }
-    this.deliverNotification(msg);
-  }
-
-  /**
-   * Hands a notification to the handler. A throw, or a rejected promise
-   * returned despite the void signature, is a handler bug: it costs this
-   * session (see {@link Session.fail}), never the process.
-   */
-  private deliverNotification(msg: JsonRpcNotification): void {
-    let r: unknown;
-    try {
-      r = this.handler.notification(msg);
-    } catch (err) {
-      this.fail(err, 'notification handler failed');
-      return;
-    }
-    if (r instanceof Promise) r.then(undefined, (err: unknown) => this.fail(err, 'notification handler failed'));
-  }
-
-  /** Hands a response to the handler; a failure is handled as in {@link Session.deliverNotification}. */
-  private deliverResponse(msg: JsonRpcResponse): void {
-    let r: unknown;
-    try {
-      r = this.handler.response(msg);
-    } catch (err) {
-      this.fail(err, 'response handler failed');
-      return;
-    }
-    if (r instanceof Promise) r.then(undefined, (err: unknown) => this.fail(err, 'response handler failed'));
-  }
-
-  /**
-   * The handler failed outside a request, where no error reply can carry
-   * the fault: log it once, make the handler inert (later messages and
-   * later failures of the old one are ignored) and close with 1011.
-   */
-  private fail(err: unknown, what: string): void {
-    if (this.faulted) return;
-    this.faulted = true;
-    this.handler = INERT;
-    this.host.metrics.errors.internal++;
-    this.host.logger.error({ err, session: this.id }, what);
-    this.close(CloseCode.INTERNAL_ERROR, 'internal error');
-  }
-
-  /**
-   * Counts a pending reply in flight until it is sent. The reply is written
-   * before the count drops, so a drain waiting for zero never closes the
-   * socket in front of an answer.
-   */
-  private await(reply: Promise<string | undefined>, id: RequestId | null, t0: number): void {
-    const m = this.host.metrics;
-    this.inFlight++;
-    m.requestsInFlight++;
-    if (this.inFlight >= this.host.maxInFlightPerSession) this.pause(PAUSE_IN_FLIGHT);
-    reply.then(
-      (text) => this.settle(text, t0),
-      (err: unknown) => this.settle(this.internalError(id, err), t0),
-    );
-  }
-
-  private settle(text: string | undefined, t0: number): void {
-    const m = this.host.metrics;
+  /** @internal ReplySink: a reply goes out as one text frame; no reply (cancelled) sends nothing. */
+  reply(text: string | undefined): void {
     if (text !== undefined) this.sendText(text);
-    m.requestLatency.observe((performance.now() - t0) / 1000);
-    this.inFlight--;
-    m.requestsInFlight--;
-    if ((this.pauses & PAUSE_IN_FLIGHT) !== 0 && this.inFlight <= this.host.inFlightResumeAt) this.unpause(PAUSE_IN_FLIGHT);
-    this.host.requestSettled(this);
   }
 
-  private internalError(id: RequestId | null, err: unknown): string {
-    this.host.metrics.errors.internal++;
-    this.host.logger.error({ err, session: this.id }, 'handler failed');
-    return errorReply(id, INTERNAL_ERROR, ERRORS.INTERNAL_ERROR.message);
+  protected override inFlightFull(): void {
+    this.pause(PAUSE_IN_FLIGHT);
   }
 
-  /**
-   * A JSON-RPC batch: allowed only on sessions that negotiated 2025-03-26.
-   * Replies go out as one array once every request in it has an answer;
-   * a batch of notifications gets no reply at all.
-   */
-  private receiveBatch(items: unknown[]): void {
-    const m = this.host.metrics;
-    if (!allowsBatch(this.handler.protocolVersion)) {
-      m.errors.invalid_request++;
-      this.sendText(errorReply(null, INVALID_REQUEST, BATCH_NOT_ALLOWED));
-      return;
-    }
-    if (items.length === 0) {
-      m.errors.invalid_request++;
-      this.sendText(errorReply(null, INVALID_REQUEST, ERRORS.EMPTY_BATCH.message));
-      return;
-    }
-    // Every request of a batch runs at once: a batch longer than the in-flight
-    // cap would get around it, so it is refused whole.
-    if (items.length > this.host.maxInFlightPerSession) {
-      m.errors.invalid_request++;
-      this.sendText(errorReply(null, INVALID_REQUEST, ERRORS.BATCH_TOO_LARGE.message, { limit: this.host.maxInFlightPerSession }));
-      return;
-    }
-    const replies: Array<string | Promise<string | undefined>> = [];
-    let pending = 0;
-    for (const item of items) {
-      if (this.closingAt !== 0) break; // an item closed the session
-      switch (classify(item)) {
-        case Kind.Request: {
-          const r = this.dispatch(item as JsonRpcRequest);
-          if (r === undefined) break;
-          if (typeof r !== 'string') pending++;
-          replies.push(r);
-          break;
-        }
-        case Kind.Notification:
-          this.receiveNotification(item as JsonRpcNotification);
-          break;
-        case Kind.Response:
-          this.deliverResponse(item as JsonRpcResponse);
-          break;
-        default:
-          m.errors.invalid_request++;
-          replies.push(errorReply(idForError(item), INVALID_REQUEST, ERRORS.INVALID_REQUEST.message));
-      }
-    }
-    if (replies.length === 0) return;
-    if (pending === 0) {
-      // Nothing pending: every reply is a string already.
-      this.sendText(`[${(replies as string[]).join(',')}]`);
-      return;
-    }
-    // Every element settles (the handlers' promises never reject; a bug becomes -32603 below).
-    const batch = Promise.all(replies).then((all) => {
-      const parts = all.filter((r) => r !== undefined);
-      return parts.length === 0 ? undefined : `[${parts.join(',')}]`;
-    });
-    // Each pending request of the batch counts in flight; await() counts one.
-    const extra = pending - 1;
-    if (extra > 0) {
-      this.inFlight += extra;
-      m.requestsInFlight += extra;
-      const release = (): void => {
-        this.inFlight -= extra;
-        m.requestsInFlight -= extra;
-      };
-      batch.then(release, release);
-    }
-    this.await(batch, null, performance.now());
+  protected override inFlightEased(): void {
+    if ((this.pauses & PAUSE_IN_FLIGHT) !== 0) this.unpause(PAUSE_IN_FLIGHT);
   }
 
   // --------------------------------------------------------------- outbound
@@ -767,21 +418,8 @@ export class Session implements SessionPeer {
     this.heldFrames = undefined;
     this.heldTexts = undefined;
     this.host.sessionClosed(this);
-    let r: unknown;
-    try {
-      r = this.handler.closed();
-    } catch (err) {
-      this.host.logger.error({ err, session: this.id }, 'handler close failed');
-      return;
-    }
-    if (r instanceof Promise) r.then(undefined, (err: unknown) => this.host.logger.error({ err, session: this.id }, 'handler close failed'));
+    this.handlerClosed();
   }
-}
-
-function isSessionHandler(h: unknown): h is SessionHandler {
-  if (typeof h !== 'object' || h === null) return false;
-  const o = h as Record<string, unknown>;
-  return typeof o.request === 'function' && typeof o.notification === 'function' && typeof o.response === 'function' && typeof o.closed === 'function';
 }
 
 let corkedSessions: Session[] = [];

@@ -33,13 +33,13 @@ function code(text: string): string {
 const files = tsFiles(join(root, 'src')).filter((f) => !f.endsWith(join('protocol', 'errors.ts')));
 const source = files.map((f) => code(readFileSync(f, 'utf8'))).join('\n');
 
-/** Rows of the "## JSON-RPC errors" table: code, name, close, meaning. */
-function docRows(): Array<{ code: number; name: string; close: string; meaning: string }> {
+/** Rows of the "## JSON-RPC errors" table: code, name, close, http, meaning. */
+function docRows(): Array<{ code: number; name: string; close: string; http: string; meaning: string }> {
   const section = doc.split('## JSON-RPC errors')[1]!.split('\n## ')[0]!;
   const lines = section.split('\n').filter((l) => /^\| -?\d+ \|/.test(l));
   return lines.map((l) => {
     const cells = l.split('|').slice(1, -1).map((c) => c.trim());
-    return { code: Number(cells[0]), name: cells[1]!, close: cells[2]!, meaning: cells[3]! };
+    return { code: Number(cells[0]), name: cells[1]!, close: cells[2]!, http: cells[3]!, meaning: cells[4]! };
   });
 }
 
@@ -56,10 +56,10 @@ function producedBy(name: string): boolean {
 describe('docs/PROTOCOL.md JSON-RPC error table', () => {
   const rows = docRows();
 
-  it('has one row per ERRORS entry, with the same code and close code, and nothing else', () => {
-    const fromDoc = rows.map((r) => `${r.name} ${r.code} ${r.close}`).sort();
+  it('has one row per ERRORS entry, with the same code, close code and HTTP status, and nothing else', () => {
+    const fromDoc = rows.map((r) => `${r.name} ${r.code} ${r.close} ${r.http}`).sort();
     const fromCode = Object.entries(ERRORS)
-      .map(([name, spec]) => `${name} ${spec.rpc} ${'close' in spec ? spec.close : '—'}`)
+      .map(([name, spec]) => `${name} ${spec.rpc} ${'close' in spec ? spec.close : '—'} ${spec.http}`)
       .sort();
     expect(fromDoc).toEqual(fromCode);
   });
@@ -82,6 +82,15 @@ describe('docs/PROTOCOL.md JSON-RPC error table', () => {
     const literals = [...source.matchAll(/-3[0-2]\d{3}\b/g)].map((m) => Number(m[0]));
     expect(literals.length).toBeGreaterThan(0);
     expect([...new Set(literals.filter((c) => !known.has(c)))]).toEqual([]);
+  });
+
+  it('Streamable HTTP takes its statuses from the table (the row of a refusal, or the row of a reply\'s code)', async () => {
+    expect(/\b(?:error|spec)\.http\b/.test(source), 'no code path reads ErrorSpec.http').toBe(true);
+    const { httpStatusOfRpc } = await import('../../src/protocol/errors.js');
+    for (const spec of Object.values(ERRORS)) expect(spec.http).toBeGreaterThanOrEqual(200);
+    expect(httpStatusOfRpc(ERRORS.METHOD_NOT_FOUND.rpc)).toBe(404);
+    expect(httpStatusOfRpc(ERRORS.HEADER_MISMATCH.rpc)).toBe(400);
+    expect(httpStatusOfRpc(-31999)).toBe(200);
   });
 
   it('the gateway sends only codes of the table', async () => {

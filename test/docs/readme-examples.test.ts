@@ -14,7 +14,9 @@
  *           --port 0`, and it must exit 0 by itself.
  * - ```json a config file: `mcp-ws serve --port 0 --config FILE` must start.
  * - ```sh   every `npx mcp-ws call …` line runs (as `node bin/mcp-ws.js`,
- *           URL substituted) and exits 0; `npm start` starts the demo
+ *           URL substituted) and exits 0; a `curl` line (continued lines
+ *           joined) gets a JSON-RPC answer from the demo server's Streamable
+ *           HTTP; `npm start` starts the demo
  *           server. The other commands are listed in NOT_RUN with the reason;
  *           a new sh line that is neither fails this test.
  * - a block without a tag (the CLI synopsis) is not an example.
@@ -73,7 +75,8 @@ describe('README examples', () => {
         expect(await s.exit).toBe(0);
       }, 30_000);
     } else if (b.lang === 'sh') {
-      for (const raw of b.code.split('\n')) {
+      // A line ending in a backslash continues on the next one, as in sh.
+      for (const raw of b.code.replace(/\\\n\s*/g, ' ').split('\n')) {
         const cmd = raw.replace(/\s+#.*$/, '').trim();
         if (cmd === '' || cmd.startsWith('#')) continue;
         if (cmd.startsWith('npx mcp-ws call ')) {
@@ -83,6 +86,18 @@ describe('README examples', () => {
             expect(r.code, r.stderr).toBe(0);
             expect(() => JSON.parse(r.stdout) as unknown).not.toThrow();
           });
+        } else if (cmd.startsWith('curl ')) {
+          it(`sh at README line ${b.line}: ${cmd.slice(0, 60)}… answers JSON-RPC over Streamable HTTP`, async () => {
+            const origin = demo.url.replace(/^ws:/, 'http:').replace(/\/ws$/, '');
+            const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+              const child = spawn('sh', ['-c', cmd.replaceAll('http://127.0.0.1:8080', origin)]);
+              let stdout = '';
+              child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+              child.on('close', (code) => resolve({ code, stdout }));
+            });
+            expect(out.code).toBe(0);
+            expect(JSON.parse(out.stdout)).toMatchObject({ jsonrpc: '2.0', id: 1 });
+          }, 30_000);
         } else if (cmd === 'npm start') {
           it(`sh at README line ${b.line}: npm start runs the demo server`, async () => {
             await npmStart();

@@ -1,0 +1,274 @@
+/**
+ * Streamable HTTP on the endpoint, hostile first: what a malicious or broken
+ * client can do over plain HTTP, and that each gets its documented status,
+ * never a crash, a stack trace or unbounded memory. Real sockets, real
+ * server, real handlers.
+ */
+import { connect } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { SessionHandler, SessionPeer } from '../../src/server/handler.js';
+import type { JsonRpcRequest } from '../../src/protocol/jsonrpc.js';
+import { closeAll, startServer } from '../helpers.js';
+
+afterAll(closeAll);
+
+const JSON_SSE = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
+const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 't', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} };
+
+async function until(done: () => boolean, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (done()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return done();
+}
+
+function post(base: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${base}/mcp`, { method: 'POST', headers: { ...JSON_SSE, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+}
+
+/** Opens a legacy session; returns its id. */
+async function initialize(base: string, headers: Record<string, string> = {}): Promise<string> {
+  const r = await post(base, INIT, headers);
+  expect(r.status).toBe(200);
+  await r.text();
+  const id = r.headers.get('mcp-session-id');
+  expect(id).toMatch(/^[0-9a-f-]{36}$/);
+  return id!;
+}
+
+/** A 2026-07-28 request with its mirrored headers. */
+function stateless(base: string, method: string, params: Record<string, unknown>, extra: Record<string, string> = {}): Promise<Response> {
+  const headers: Record<string, string> = { 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': method, ...extra };
+  return post(base, { jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: META } }, headers);
+}
+
+/** A handler of our own: `boom` throws, `chatty` sends `n` notifications first, anything else echoes its method. */
+function testHandler(peer: SessionPeer): SessionHandler {
+  return {
+    protocolVersion: undefined,
+    request(msg: JsonRpcRequest) {
+      if (msg.method === 'boom') throw new Error('secret detail');
+      if (msg.method === 'chatty') {
+        const n = Number(msg.params?.n ?? 1);
+        const size = Number(msg.params?.size ?? 10);
+        for (let i = 0; i < n; i++) peer.notify('notifications/message', { level: 'info', data: 'x'.repeat(size) });
+        return new Promise((resolve) => setTimeout(() => resolve(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { sent: n } })), 10));
+      }
+      return JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { method: msg.method } });
+    },
+    notification() {},
+    response() {},
+    closed() {},
+  };
+}
+
+describe('Streamable HTTP: bad requests get their status', () => {
+  it('oversized bodies get 413, declared or streamed, and the server keeps serving', async () => {
+    const { base } = await startServer({ maxPayload: 1024 });
+    const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(4096) } });
+    expect((await post(base, big)).status).toBe(413);
+    // Chunked: no Content-Length, counted while read.
+    const stream = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(big));
+        c.close();
+      },
+    });
+    const r = await fetch(`${base}/mcp`, { method: 'POST', headers: JSON_SSE, body: stream, duplex: 'half' } as RequestInit);
+    expect(r.status).toBe(413);
+    await initialize(base);
+  });
+
+  it('malformed JSON gets 400 with a -32700 body; wrong Content-Type 415; wrong Accept 406; a codec 400; Content-Encoding 415', async () => {
+    const { base, server } = await startServer();
+    const bad = await post(base, '{"jsonrpc":');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: number } }).error.code).toBe(-32700);
+    expect((await post(base, INIT, { 'Content-Type': 'text/plain' })).status).toBe(415);
+    expect((await post(base, INIT, { Accept: 'text/html' })).status).toBe(406);
+    const codec = await post(base, INIT, { 'Sec-WebSocket-Protocol': 'mcp.zstd' });
+    expect(codec.status).toBe(400);
+    expect(await codec.text()).toMatch(/WebSocket upgrade only/);
+    expect((await post(base, INIT, { 'Content-Encoding': 'gzip' })).status).toBe(415);
+    expect(server.metrics.httpResponses['415']).toBe(2);
+  });
+
+  it('a body that never completes (slowloris) gets 408 after messageTimeoutMs and frees the socket', async () => {
+    const { base } = await startServer({ messageTimeoutMs: 200 });
+    const port = Number(new URL(base).port);
+    const text = await new Promise<string>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.write(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: 100\r\n\r\n{"jsonrpc"`);
+      });
+      let got = '';
+      s.on('data', (d) => (got += d.toString()));
+      s.on('close', () => resolve(got));
+      s.on('error', reject);
+    });
+    expect(text).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it('a handler that throws gets -32603 with no detail: 500 stateless, 200 in a legacy session', async () => {
+    const { base } = await startServer({ handler: testHandler });
+    const r = await stateless(base, 'boom', {});
+    expect(r.status).toBe(500);
+    const body = await r.text();
+    expect(JSON.parse(body)).toMatchObject({ id: 1, error: { code: -32603, message: 'Internal error' } });
+    expect(body).not.toMatch(/secret|at /);
+    const ok = await stateless(base, 'tools/list', {});
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ result: { method: 'tools/list' } });
+  });
+});
+
+describe('Streamable HTTP: 2026-07-28 mirrored headers (SEP-2243)', () => {
+  it('refuses a missing or mismatched Mcp-Method / Mcp-Name / version with 400 and -32020, before the handler runs', async () => {
+    const { base } = await startServer({ handler: testHandler });
+    const cases: Array<[Record<string, string>, string, Record<string, unknown>]> = [
+      [{ 'Mcp-Method': 'tools/list' }, 'tools/call', { name: 'echo' }],
+      [{ 'Mcp-Name': 'other' }, 'tools/call', { name: 'echo' }],
+      [{}, 'tools/call', { name: 'echo' }], // no Mcp-Name
+      [{ 'Mcp-Name': '=?base64?!!?=' }, 'resources/read', { uri: 'x' }],
+    ];
+    for (const [headers, method, params] of cases) {
+      const r = await stateless(base, method, params, headers);
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: { code: number } }).error.code).toBe(-32020);
+    }
+    // The body says 2026-07-28 but the headers were left out.
+    const bare = await post(base, { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: META } });
+    expect(bare.status).toBe(400);
+    expect(((await bare.json()) as { error: { code: number } }).error.code).toBe(-32020);
+    // Matching, with a Base64 sentinel name.
+    const name = 'héllo';
+    const ok = await stateless(base, 'tools/call', { name }, { 'Mcp-Name': `=?base64?${Buffer.from(name).toString('base64')}?=` });
+    expect(ok.status).toBe(200);
+  });
+
+  it('an unsupported MCP-Protocol-Version gets 400 and -32022 listing the supported ones', async () => {
+    const { base } = await startServer({ handler: testHandler });
+    const r = await post(base, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'MCP-Protocol-Version': '1999-01-01' });
+    expect(r.status).toBe(400);
+    const body = (await r.json()) as { error: { code: number; data: { supported: string[] } } };
+    expect(body.error.code).toBe(-32022);
+    expect(body.error.data.supported).toContain('2026-07-28');
+  });
+
+  it('answers JSON when the reply comes first, and switches to SSE when a notification comes first', async () => {
+    const { base } = await startServer({ handler: testHandler });
+    const plain = await stateless(base, 'tools/list', {});
+    expect(plain.headers.get('content-type')).toMatch(/application\/json/);
+    const streamed = await stateless(base, 'chatty', { n: 2 });
+    expect(streamed.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const events = (await streamed.text()).split('\n\n').filter(Boolean);
+    expect(events).toHaveLength(3);
+    expect(events[2]).toMatch(/"result":\{"sent":2\}/);
+    // A client that takes no SSE: the notifications are dropped (counted), the reply is JSON.
+    const jsonOnly = await stateless(base, 'chatty', { n: 2 }, { Accept: 'application/json' });
+    expect(jsonOnly.headers.get('content-type')).toMatch(/application\/json/);
+  });
+});
+
+describe('Streamable HTTP: legacy sessions are bounded and private', () => {
+  it('a flood of sessions never deleted stops at maxHttpSessions (503), and idle ones expire (404 after)', async () => {
+    const { base, server } = await startServer({ maxHttpSessions: 5, httpSessionIdleMs: 300 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await initialize(base));
+    const sixth = await post(base, INIT);
+    expect(sixth.status).toBe(503);
+    expect(sixth.headers.get('retry-after')).toBeTruthy();
+    expect(server.httpSessionCount).toBe(5);
+    expect(server.slotCount).toBe(5);
+    expect(await until(() => server.httpSessionCount === 0)).toBe(true);
+    expect(server.slotCount).toBe(0);
+    const late = await post(base, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'Mcp-Session-Id': ids[0]! });
+    expect(late.status).toBe(404);
+  });
+
+  it('a session id used by another identity gets the same 404 as an unknown one, and nothing of the session', async () => {
+    const alice = 'alice-token-0123456789';
+    const bob = 'bob-token-0123456789ab';
+    const { base } = await startServer({ auth: { tokens: [{ token: alice, subject: 'alice' }, { token: bob, subject: 'bob' }] } });
+    expect((await post(base, INIT)).status).toBe(401);
+    const id = await initialize(base, { Authorization: `Bearer ${alice}` });
+    const asBob = await post(base, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { Authorization: `Bearer ${bob}`, 'Mcp-Session-Id': id });
+    const unknown = await post(base, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { Authorization: `Bearer ${bob}`, 'Mcp-Session-Id': '00000000-0000-4000-8000-000000000000' });
+    expect(asBob.status).toBe(404);
+    expect(await asBob.text()).toBe(await unknown.text());
+    const del = await fetch(`${base}/mcp`, { method: 'DELETE', headers: { Authorization: `Bearer ${bob}`, 'Mcp-Session-Id': id } });
+    expect(del.status).toBe(404);
+    const asAlice = await post(base, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { Authorization: `Bearer ${alice}`, 'Mcp-Session-Id': id });
+    expect(asAlice.status).toBe(200);
+  });
+
+  it('GET for an unknown session is 404; DELETE twice is 204 then 404; GET without a session is 405 (426 without SSE)', async () => {
+    const { base } = await startServer();
+    const get = (h: Record<string, string>): Promise<Response> => fetch(`${base}/mcp`, { headers: { Accept: 'text/event-stream', ...h } });
+    expect((await get({ 'Mcp-Session-Id': 'nope' })).status).toBe(404);
+    expect((await get({})).status).toBe(405);
+    expect((await fetch(`${base}/mcp`)).status).toBe(426);
+    const id = await initialize(base);
+    const del = (): Promise<Response> => fetch(`${base}/mcp`, { method: 'DELETE', headers: { 'Mcp-Session-Id': id } });
+    expect((await del()).status).toBe(204);
+    expect((await del()).status).toBe(404);
+  });
+
+  it('an SSE client that never reads is closed as a slow consumer; its queue stays bounded', async () => {
+    const { base, server } = await startServer({ maxBufferedBytes: 65536, handler: testHandler });
+    const port = Number(new URL(base).port);
+    const s = connect(port, '127.0.0.1');
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    // 2,000 notifications of 16 KiB (32 MiB) on the response of one request, to a client that reads none.
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'chatty', params: { n: 2000, size: 16384, _meta: META } });
+    s.pause();
+    s.write(
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n` +
+        `MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: chatty\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    expect(await until(() => server.metrics.errors.slow_consumer > 0)).toBe(true);
+    // The request's session ended with its response: the rest of the notifications were dropped, not queued.
+    expect(await until(() => server.metrics.requestsInFlight === 0)).toBe(true);
+    s.destroy();
+    expect(await until(() => server.slotCount === 0)).toBe(true);
+  });
+});
+
+describe('Streamable HTTP: the GET stream', () => {
+  it('a quiet stream gets SSE comments every heartbeatIntervalMs, so proxies keep it open', async () => {
+    const { base } = await startServer({ heartbeatIntervalMs: 100 });
+    const id = await initialize(base);
+    const res = await fetch(`${base}/mcp`, { headers: { Accept: 'text/event-stream', 'Mcp-Session-Id': id } });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    const { value } = await reader.read();
+    expect(new TextDecoder().decode(value)).toMatch(/^:\n\n/);
+    await reader.cancel();
+  });
+});
+
+describe('Streamable HTTP: shutdown', () => {
+  it('during drain new POSTs get 503 + -32010, the request in flight finishes, open SSE streams end cleanly', async () => {
+    const { base, server } = await startServer({ drainTimeoutMs: 5000 });
+    const id = await initialize(base);
+    const stream = await fetch(`${base}/mcp`, { headers: { Accept: 'text/event-stream', 'Mcp-Session-Id': id } });
+    expect(stream.status).toBe(200);
+    const streamText = stream.text();
+    const slow = post(base, { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'sleep', arguments: { ms: 300 } } }, { 'Mcp-Session-Id': id });
+    expect(await until(() => server.metrics.requestsInFlight === 1)).toBe(true);
+    const closing = server.close();
+    const inSession = await post(base, { jsonrpc: '2.0', id: 6, method: 'tools/list' }, { 'Mcp-Session-Id': id });
+    expect(inSession.status).toBe(503);
+    expect(((await inSession.json()) as { error: { code: number } }).error.code).toBe(-32010);
+    const fresh = await post(base, INIT);
+    expect(fresh.status).toBe(503);
+    expect(((await fresh.json()) as { error: { code: number } }).error.code).toBe(-32010);
+    const done = await slow;
+    expect(done.status).toBe(200);
+    expect(await done.text()).toMatch(/"id":5/);
+    await streamText; // ends, not reset
+    await closing;
+  });
+});
