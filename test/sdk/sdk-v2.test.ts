@@ -276,6 +276,28 @@ describe('hostile and failing peers (v2)', () => {
     raw.close();
   });
 
+  it("the authenticated identity reaches a v2 tool as authInfo, in both eras", async () => {
+    const token = 'static-token-0123456789abcdef';
+    const host = new SdkHost(({ identity }) => {
+      const server = new McpServerV2({ name: 'auth', version: '2.0.0' });
+      server.registerTool('auth', { description: 'who' }, async (ctx) => ({
+        content: [{ type: 'text', text: JSON.stringify({ clientId: ctx.http?.authInfo?.clientId, subject: identity?.subject }) }],
+      }));
+      return server;
+    });
+    const { url } = await startServer({ handler: host, auth: { tokens: [token] } });
+    for (const era of ['legacy', 'modern'] as const) {
+      const { client } = await connectV2(url, era, { headers: { Authorization: `Bearer ${token}` } });
+      const r = JSON.parse(((await client.callTool({ name: 'auth', arguments: {} })).content as Array<{ text: string }>)[0]!.text) as {
+        clientId?: string;
+        subject?: string;
+      };
+      expect(r.subject).toBeTruthy();
+      expect(r.clientId).toBe(r.subject);
+      await client.close();
+    }
+  });
+
   it('reconnect on a 2026-07-28 connection: no new handshake, the next call just works', async () => {
     const { client, transport } = await connectV2(v2Url, 'modern', { reconnect: { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 5 } });
     const who = async () => ((await client.callTool({ name: 'whoami', arguments: {} })).content as Array<{ text: string }>)[0]!.text;
