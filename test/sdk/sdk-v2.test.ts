@@ -298,6 +298,24 @@ describe('hostile and failing peers (v2)', () => {
     }
   });
 
+  it('a server/discover probe followed by initialize: the probe instance is dropped, the factory makes the legacy one', async () => {
+    const before = seen.made.length;
+    const raw = await RawClient.open(v2Url);
+    const meta = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
+    const discover = await raw.request('server/discover', { _meta: meta });
+    expect(discover.result.supportedVersions).toContain(MODERN);
+    const init = await raw.request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } });
+    expect(init.result.protocolVersion).toBe('2025-11-25');
+    raw.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    const echo = await raw.request('tools/call', { name: 'echo', arguments: { text: 'legacy now' } });
+    expect(echo.result.content).toEqual([{ type: 'text', text: 'legacy now' }]);
+    // One session, two instances: the first (probe) and the fallback, both with this session's info.
+    const mine = seen.made.slice(before);
+    expect(mine).toHaveLength(2);
+    expect(mine[0]!.sessionId).toBe(mine[1]!.sessionId);
+    raw.close();
+  });
+
   it('reconnect on a 2026-07-28 connection: no new handshake, the next call just works', async () => {
     const { client, transport } = await connectV2(v2Url, 'modern', { reconnect: { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 5 } });
     const who = async () => ((await client.callTool({ name: 'whoami', arguments: {} })).content as Array<{ text: string }>)[0]!.text;
