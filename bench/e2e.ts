@@ -67,6 +67,8 @@ const TARGETS: TargetSpec[] = [
   { key: 'sdk-host', label: '(c) mcp-ws + SDK McpServer', script: './targets/sdk-host.js' },
   { key: 'sdk-http', label: '(d) SDK Streamable HTTP', script: './targets/sdk-http.js' },
   { key: 'native-http', label: '(e) mcp-ws Streamable HTTP', script: './targets/native-http.js' },
+  { key: 'sdk2-host', label: '(c2) mcp-ws + SDK v2 McpServer', script: './targets/sdk2-host.js' },
+  { key: 'sdk2-http', label: '(d2) SDK v2 Streamable HTTP', script: './targets/sdk2-http.js' },
 ];
 
 interface Load {
@@ -358,7 +360,7 @@ async function runE2e(args: Args, resultsDir: string, command: string): Promise<
     for (let round = 1; round <= args.rounds; round++) {
       if (args.rounds > 1) process.stderr.write(` round ${round}/${args.rounds}\n`);
       for (const t of args.targets) {
-        const base = t.key === 'sdk-http' || t.key === 'native-http' ? saturated(t.key) : (nativeSat ?? saturated(t.key));
+        const base = t.key === 'sdk-http' || t.key === 'sdk2-http' || t.key === 'native-http' ? saturated(t.key) : (nativeSat ?? saturated(t.key));
         if (base === undefined) continue;
         const rate = Math.max(1, Math.round(base / 2));
         const row = await measure(procs.get(t.key)!, t, 'open', { ...common, connections: OPEN_LOOP_CONNECTIONS, rate });
@@ -391,7 +393,7 @@ async function runE2e(args: Args, resultsDir: string, command: string): Promise<
     lines.push(
       `## Open loop: ${OPEN_LOOP_CONNECTIONS} connections, 200 B, latency from intended send times`,
       '',
-      `(a)–(c) at half of (b)'s saturated rate${nativeSat ? ` (${fmt(nativeSat)} req/s)` : ''}; (d) and (e) at half of their own.`,
+      `(a)–(c) and (c2) at half of (b)'s saturated rate${nativeSat ? ` (${fmt(nativeSat)} req/s)` : ''}; (d), (d2) and (e) at half of their own.`,
       '',
       openTable(open),
       '',
@@ -417,6 +419,10 @@ async function runE2e(args: Args, resultsDir: string, command: string): Promise<
       const e = get('native-http');
       if (e && d) checks.push({ check: `mcp-ws Streamable HTTP / SDK Streamable HTTP, ${load.label}`, value: fmt(e / d, 1), target: '≥ 5', pass: e / d >= 5 });
       if (a && c) checks.push({ check: `SDK-hosted / floor, ${load.label}`, value: fmt(c / a), target: '≥ 0.5', pass: c / a >= 0.5 });
+      const c2 = get('sdk2-host');
+      const d2 = get('sdk2-http');
+      if (b && d2) checks.push({ check: `native / SDK v2 Streamable HTTP, ${load.label}`, value: fmt(b / d2, 1), target: '≥ 15', pass: b / d2 >= 15 });
+      if (a && c2) checks.push({ check: `SDK v2-hosted / floor, ${load.label}`, value: fmt(c2 / a), target: '≥ 0.5', pass: c2 / a >= 0.5 });
     }
     const nativeOpen = open.find((r) => r.target === 'native');
     if (nativeOpen) {

@@ -8,7 +8,7 @@ export { McpWsServer, type ServerAddress } from './server/server.js';
 export { resolveServerOptions, type McpWsServerOptions, type HandlerSource } from './server/server-options.js';
 export type { Identity, SessionPeer, SessionHandler, HandlerFactory, Reply } from './server/handler.js';
 export * from './router/index.js';
-export { SdkHost, SdkSessionTransport, type SdkServerFactory, type SdkServerLike, type SdkSessionInfo, type SdkHostOptions } from './sdk/sdk-host.js';
+export { SdkHost, SdkSessionTransport, sdkGenerationOf, type SdkGeneration, type SdkServerFactory, type SdkServerLike, type SdkSessionInfo, type SdkHostOptions } from './sdk/sdk-host.js';
 export * from './protocol/index.js';
 export { ServerMetrics, LatencyHistogram, createRegistry, LATENCY_BUCKETS } from './metrics/metrics.js';
 export { createLogger, silentLogger, type LoggerOptions } from './log.js';

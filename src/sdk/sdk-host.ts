@@ -1,6 +1,19 @@
 /**
- * SdkHost: serves any @modelcontextprotocol/sdk v1 `McpServer` or `Server`
- * over mcp-ws, one server instance per WebSocket session.
+ * SdkHost: serves an MCP SDK server over mcp-ws, one server instance per
+ * WebSocket session. Both SDK generations fit, recognised by shape:
+ *
+ * - v1 (`@modelcontextprotocol/sdk` 1.x) `McpServer` or `Server`: connected
+ *   to the session directly; the 2025-era `initialize` session.
+ * - v2 (`@modelcontextprotocol/server` 2.x) `McpServer` or `Server`: served
+ *   through the SDK's own `serveStdio` entry with the session as its
+ *   transport, so a WebSocket carries both eras with stdio semantics, as the
+ *   2026-07-28 specification asks of custom transports: a first request with
+ *   a `_meta` version claim (`server/discover`, or any request) pins the
+ *   session to 2026-07-28 (stateless requests, `subscriptions/listen`), an
+ *   `initialize` pins it to the 2025 era.
+ *
+ * Neither SDK is imported at load: v1 appears here as types only, and v2's
+ * entry is imported the first time a factory returns a v2 server.
  *
  * Each session is an SDK `Transport` (start/send/close, onmessage/onclose/
  * onerror, sessionId) handed to `server.connect()`. Messages reach the SDK
@@ -18,7 +31,7 @@
  *   new McpWsServer({ handler: host }).listen();
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { isJSONRPCRequest, type JSONRPCMessage, type MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import {
   INVALID_REQUEST,
@@ -31,10 +44,46 @@ import {
 import type { Identity, Reply, SessionHandler, SessionPeer } from '../server/handler.js';
 import { countRpcError, errorCountersOf, type ErrorKind } from '../metrics/metrics.js';
 
-/** The part of an SDK server mcp-ws uses: `McpServer` and `Server` both fit. */
+/**
+ * The part of an SDK server mcp-ws uses: `McpServer` and `Server` of either
+ * generation fit.
+ */
 export interface SdkServerLike {
   connect(transport: Transport): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Which SDK generation a server comes from. */
+export type SdkGeneration = 1 | 2;
+
+/**
+ * Tells the SDK generation of a server by shape: a v2 `Server` (and the
+ * `server` a v2 `McpServer` wraps) has `getNegotiatedProtocolVersion`, which
+ * v1 never had. Anything else with `connect`/`close` is treated as v1.
+ */
+export function sdkGenerationOf(server: SdkServerLike): SdkGeneration {
+  const s = server as { server?: unknown; getNegotiatedProtocolVersion?: unknown };
+  if (typeof s.getNegotiatedProtocolVersion === 'function') return 2;
+  const inner = s.server as { getNegotiatedProtocolVersion?: unknown } | null | undefined;
+  return typeof inner === 'object' && inner !== null && typeof inner.getNegotiatedProtocolVersion === 'function' ? 2 : 1;
+}
+
+/** The v2 SDK's stdio entry, as far as SdkHost uses it (imported lazily). */
+interface ServeStdio {
+  (
+    factory: (ctx: { era?: string }) => SdkServerLike | Promise<SdkServerLike>,
+    options: { transport: unknown; onerror?: (error: Error) => void },
+  ): { close(): Promise<void> };
+}
+
+let serveStdioLoad: Promise<ServeStdio | undefined> | undefined;
+
+/** Imports `serveStdio` from the v2 server package once; undefined when that version lacks it. */
+function loadServeStdio(): Promise<ServeStdio | undefined> {
+  serveStdioLoad ??= import('@modelcontextprotocol/server/stdio').then(
+    (m) => (m as unknown as { serveStdio?: ServeStdio }).serveStdio,
+  );
+  return serveStdioLoad;
 }
 
 /** What the factory learns about the new session. */
@@ -94,6 +143,9 @@ export class SdkSessionTransport implements Transport, SessionHandler {
   private backlog: JSONRPCMessage[] | undefined = [];
   private startTimer: ReturnType<typeof setTimeout> | undefined;
   private server: SdkServerLike | undefined;
+  /** The v2 stdio entry serving this session, when the server is a v2 one. */
+  private entry: { close(): Promise<void> } | undefined;
+  private readonly info: SdkSessionInfo;
   private ended = false;
   private readonly extra: MessageExtraInfo | undefined;
   /** The server's error counters: the SDK's -32601 and -32602 replies are counted in them. */
@@ -118,9 +170,10 @@ export class SdkSessionTransport implements Transport, SessionHandler {
       this.fail(new Error(`the MCP server for this session did not start within ${String(host.options.startTimeoutMs ?? DEFAULT_SDK_START_TIMEOUT_MS)} ms`));
     }, host.options.startTimeoutMs ?? DEFAULT_SDK_START_TIMEOUT_MS);
     this.startTimer.unref?.();
+    this.info = { sessionId: peer.id, remoteAddress: peer.remoteAddress, identity: peer.identity };
     let made: SdkServerLike | Promise<SdkServerLike>;
     try {
-      made = host.factory({ sessionId: peer.id, remoteAddress: peer.remoteAddress, identity: peer.identity });
+      made = host.factory(this.info);
     } catch (err) {
       this.fail(err);
       return;
@@ -129,9 +182,50 @@ export class SdkSessionTransport implements Transport, SessionHandler {
       .then((server) => {
         this.server = server;
         if (this.ended) return server.close();
-        return server.connect(this);
+        return sdkGenerationOf(server) === 2 ? this.serveV2(server) : server.connect(this);
       })
       .catch((err: unknown) => this.fail(err));
+  }
+
+  /**
+   * A v2 server: the SDK's `serveStdio` entry owns the era decision for the
+   * session, with this transport as its wire. It asks for a second instance
+   * only when a client probes with `server/discover` and then falls back to
+   * `initialize`; the factory makes it.
+   */
+  private async serveV2(server: SdkServerLike): Promise<void> {
+    const serveStdio = await loadServeStdio();
+    if (this.ended) return server.close();
+    // A 2.x release without the stdio entry: the 2025-era session only.
+    if (serveStdio === undefined) return server.connect(this);
+    let first: SdkServerLike | undefined = server;
+    const info = this.info;
+    this.entry = serveStdio(
+      async () => {
+        const made = first ?? (await this.host.factory(info));
+        first = undefined;
+        return this.withAuthInfo(made);
+      },
+      { transport: this },
+    );
+  }
+
+  /**
+   * serveStdio hands its instances a channel of its own, which forwards
+   * messages without the transport's extra info: put the session's
+   * `authInfo` back on every message the instance receives.
+   */
+  private withAuthInfo(server: SdkServerLike): SdkServerLike {
+    const extra = this.extra;
+    if (extra === undefined) return server;
+    const connect = server.connect.bind(server);
+    server.connect = async (channel: Transport): Promise<void> => {
+      await connect(channel);
+      const inner = channel.onmessage;
+      if (inner === undefined) return;
+      channel.onmessage = (message, more) => inner(message, more === undefined ? extra : { ...more, ...extra });
+    };
+    return server;
   }
 
   // --------------------------------------------------------- SDK Transport
@@ -182,7 +276,7 @@ export class SdkSessionTransport implements Transport, SessionHandler {
       return errorReply(msg.id, INVALID_REQUEST, 'Invalid request: a request with this id is still in flight');
     }
     // The SDK drops a request its schema refuses without a reply: answer it here, or it would stay in flight.
-    if (!isJSONRPCRequest(msg)) return errorReply(msg.id, INVALID_REQUEST, 'Invalid request: params do not fit the MCP request schema');
+    if (!fitsSdkRequestSchema(msg)) return errorReply(msg.id, INVALID_REQUEST, 'Invalid request: params do not fit the MCP request schema');
     if (msg.method === 'initialize') this.initializeId = msg.id;
     return new Promise<string | undefined>((resolve) => {
       this.pending.set(msg.id, resolve);
@@ -221,7 +315,8 @@ export class SdkSessionTransport implements Transport, SessionHandler {
     for (const resolve of this.pending.values()) resolve(undefined);
     this.pending.clear();
     this.onclose?.();
-    void this.server?.close().catch(() => {});
+    // A v2 entry closes its instances when its wire (this transport) closes.
+    if (this.entry === undefined) void this.server?.close().catch(() => {});
   }
 
   private deliver(msg: JSONRPCMessage): void {
@@ -239,4 +334,32 @@ export class SdkSessionTransport implements Transport, SessionHandler {
     this.pending.clear();
     this.peer.close(CloseCode.INTERNAL_ERROR, 'failed to start the MCP server for this session');
   }
+}
+
+/** True for a string or an integer: the progress tokens both SDKs accept. */
+function isTokenLike(v: unknown): boolean {
+  return typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v));
+}
+
+/**
+ * The SDKs' request schema (the same in both generations) beyond the
+ * envelope check: no members but jsonrpc/id/method/params, `_meta` an object
+ * whose `progressToken` is a string or an integer and whose related-task
+ * entry has a string `taskId`. Both SDKs drop a request that fails it
+ * without a reply, so it is answered here.
+ */
+export function fitsSdkRequestSchema(msg: JsonRpcRequest): boolean {
+  for (const key in msg) {
+    if (key !== 'jsonrpc' && key !== 'id' && key !== 'method' && key !== 'params') return false;
+  }
+  const params = msg.params as Record<string, unknown> | undefined;
+  if (params === undefined) return true;
+  const meta = params._meta;
+  if (meta === undefined) return true;
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return false;
+  const m = meta as Record<string, unknown>;
+  if (m.progressToken !== undefined && !isTokenLike(m.progressToken)) return false;
+  const task = m['io.modelcontextprotocol/related-task'];
+  if (task === undefined) return true;
+  return typeof task === 'object' && task !== null && typeof (task as { taskId?: unknown }).taskId === 'string';
 }

@@ -1,5 +1,9 @@
 /**
- * MCP SDK client transport over WebSocket (the `ws` package):
+ * MCP SDK client transport over WebSocket (the `ws` package), for the
+ * `Client` of either SDK generation: v1 (`@modelcontextprotocol/sdk`) and v2
+ * (`@modelcontextprotocol/client`, which has no WebSocket transport of its
+ * own). Only v1 types are named here; the v2 `Transport` accepts the class
+ * structurally, so neither generation is needed at run time.
  *
  * ```ts
  * const client = new Client({ name: 'my-app', version: '1.0.0' });
@@ -158,10 +162,14 @@ export function isRetryableConnectError(err: unknown): boolean {
  *    calls fail instead of waiting for their timeouts;
  * 2. emits `reconnecting` before each attempt, spaced with full-jitter backoff;
  *    `send()` rejects meanwhile;
- * 3. emits `reconnected` when a new connection is open. The caller must then
- *    initialize again, e.g. with the SDK Client:
+ * 3. emits `reconnected` when a new connection is open. On a 2025-era
+ *    session the caller must then initialize again, e.g. with the v1 SDK Client:
  *    `await client.request({ method: 'initialize', params }, InitializeResultSchema)`
- *    followed by `await client.notification({ method: 'notifications/initialized' })`;
+ *    followed by `await client.notification({ method: 'notifications/initialized' })`.
+ *    On a 2026-07-28 connection (the v2 Client with `versionNegotiation`)
+ *    every request carries its own version and capabilities, so calls go on
+ *    over the new socket as they are; only `subscriptions/listen` streams
+ *    must be opened again;
  * 4. or emits `reconnect_failed` after `maxAttempts` (or on an HTTP 4xx) and
  *    then calls `onclose`.
  *

@@ -1,7 +1,8 @@
 /**
  * What a user gets from the registry: `npm pack` (of the built dist/, so run
  * `npm run build` first), the tarball installed into an empty project with
- * @types/node, and there the README's library examples (its ```ts blocks)
+ * @types/node and the optional peers package.json declares (the v2 SDK, as a
+ * v2 user installs it beside mcp-ws), and there the README's library examples (its ```ts blocks)
  * compile against the installed package's types and run; the client example
  * talks to the installed package's own `mcp-ws serve`.
  *
@@ -13,7 +14,7 @@
  * whole file ran in 76 s warm.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +30,9 @@ beforeAll(() => {
   const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
   if (tarball === undefined) throw new Error('npm pack wrote no tarball');
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-  const r = spawnSync('npm', ['install', `./${tarball}`, '@types/node@20', '--prefer-offline', '--no-audit', '--no-fund'], {
+  const { peerDependencies = {} } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { peerDependencies?: Record<string, string> };
+  const peers = Object.entries(peerDependencies).map(([name, range]) => `${name}@${range}`);
+  const r = spawnSync('npm', ['install', `./${tarball}`, '@types/node@20', ...peers, '--prefer-offline', '--no-audit', '--no-fund'], {
     cwd: dir,
     encoding: 'utf8',
     timeout: INSTALL_MS,
