@@ -51,6 +51,7 @@ export const REJECT_REASONS = [
   'max_connections_per_ip',
   'not_upgrade',
   'headers',
+  'version',
   'origin',
   'host',
   'auth',

@@ -47,6 +47,7 @@ export const ERRORS = {
   UPSTREAM_UNAVAILABLE: { rpc: -32016, message: 'No upstream MCP server available; try again later', close: 1013 },
   UPSTREAM_LOST: { rpc: -32017, message: 'Upstream MCP session lost', close: 4003 },
   CLIENT_OVERLOADED: { rpc: -32018, message: 'Too many requests pending for this session' },
+  SESSION_NOT_RESUMABLE: { rpc: -32019, message: 'Session not resumable: mcpSessionId is unknown, expired or not yours; send initialize to start a new session' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -80,6 +80,18 @@ export interface McpWsServerOptions {
   metrics?: ExtraMetric[];
   /** Compression: codecs negotiated by subprotocol (`mcp.zstd`, …; offered by default, `{ enabled: false }` turns them off) and permessage-deflate (off unless enabled). */
   compression?: CompressionConfig;
+  /**
+   * SEP-1288 resume: how long an initialized session waits for its client to
+   * come back on a new socket (`mcpSessionId`) after its socket closed; 0
+   * turns resume off. Default 30,000 ms.
+   */
+  resumeGraceMs?: number;
+  /** Detached sessions one identity may hold (anonymous clients share one budget); the oldest is released first. Default 8. */
+  maxDetachedPerIdentity?: number;
+  /** Detached sessions in total; the oldest is released first. Default 10,000. */
+  maxDetachedSessions?: number;
+  /** Bytes of messages buffered for one detached session; past it the session is released. Default 1 MiB. */
+  resumeBufferBytes?: number;
   /** Logger. Default: silent (the CLI passes its own). */
   logger?: Logger;
 }
@@ -118,6 +130,10 @@ const DEFAULTS: ResolvedServerOptions = {
   maxBufferedChunks: 65536,
   messageTimeoutMs: 30_000,
   rateLimitCloseAfter: 1000,
+  resumeGraceMs: 30_000,
+  maxDetachedPerIdentity: 8,
+  maxDetachedSessions: 10_000,
+  resumeBufferBytes: 1024 * 1024,
 };
 
 const OPTIONAL_KEYS = new Set(['allowedOrigins', 'allowedHosts', 'auth', 'tls', 'rateLimit', 'compression']);
@@ -169,6 +185,10 @@ export function resolveServerOptions(options: Omit<McpWsServerOptions, 'handler'
   positive('maxBufferedChunks');
   nonNeg('messageTimeoutMs');
   nonNeg('rateLimitCloseAfter');
+  nonNeg('resumeGraceMs');
+  for (const k of ['maxDetachedPerIdentity', 'maxDetachedSessions', 'resumeBufferBytes'] as const) {
+    check(Number.isSafeInteger(o[k]) && o[k] > 0 && o[k] <= MAX_LIMIT, `${k} should be a positive integer, got ${String(o[k])}`);
+  }
   if (o.tls) check(typeof o.tls.cert === 'string' && typeof o.tls.key === 'string', 'tls needs cert and key file paths');
   return Object.freeze(o);
 }

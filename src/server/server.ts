@@ -43,6 +43,7 @@ import { createNegotiator, createWireCodec, resolveCompressionConfig, type Resol
 import type { CodecNegotiator } from '../compression/negotiate.js';
 import { compressionMetrics } from '../compression/metrics.js';
 import type { HandlerFactory } from './handler.js';
+import { SessionResumer } from './resume.js';
 import { resolveServerOptions, type McpWsServerOptions, type ResolvedServerOptions, type TlsFiles } from './server-options.js';
 
 /** Where a listening server can be reached. */
@@ -77,6 +78,8 @@ export class McpWsServer implements SessionHost {
 
   private readonly door: Admission;
   private readonly makeHandler: HandlerFactory;
+  /** SEP-1288: sessions that outlive their socket, and the `mcp.version.<v>` pre-negotiation. */
+  readonly resumer: SessionResumer;
   private readonly sessions = new Set<Session>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private address: ServerAddress | undefined;
@@ -118,7 +121,9 @@ export class McpWsServer implements SessionHost {
       else this.logger.error({ reason }, 'JWT key source unreachable');
     });
     // A factory that throws or returns no handler costs its own session (1011): Session guards the call.
-    this.makeHandler = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
+    const inner: HandlerFactory = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
+    this.resumer = new SessionResumer(inner, this.options, this.logger);
+    this.makeHandler = this.resumer.factory;
     // Codecs are offered by default: a client that offers none pays nothing.
     try {
       this.compression = resolveCompressionConfig(this.options.compression ?? {});
@@ -288,6 +293,8 @@ export class McpWsServer implements SessionHost {
     // Stay reachable while draining: /readyz answers 503 so a load balancer
     // stops routing here, and late upgrades get 503 + Retry-After, not a reset.
     this.draining = true;
+    // Detached sessions are released now; attached ones are released as their sockets close.
+    this.resumer.close();
     this.logger.info({ sessions: this.sessions.size, inFlight: this.metrics.requestsInFlight }, 'draining');
     if (this.metrics.requestsInFlight > 0) {
       await this.waitDrained(this.options.drainTimeoutMs, () => this.metrics.requestsInFlight === 0);

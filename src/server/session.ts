@@ -210,6 +210,11 @@ export class Session implements SessionPeer {
     return this.wire === undefined ? 0 : this.wire.pendingDecodes;
   }
 
+  /** The subprotocol selected at the handshake ('' for none). */
+  get subprotocol(): string {
+    return this.ws.protocol;
+  }
+
   get isOpen(): boolean {
     return this.ws.readyState === WebSocket.OPEN;
   }
