@@ -30,13 +30,13 @@
  * buffered up to resumeBufferBytes; past it the session is released, since
  * resuming it would silently lose messages.
  *
- * The `mcp.version.<v>` subprotocol pre-negotiates a legacy version: an
- * initialize without protocolVersion gets it, one naming another gets -32602.
+ * The `mcp.version.<v>` subprotocol pre-negotiates a legacy version: the
+ * initialize is answered for `v`, whatever version it asked for.
  */
 import { randomBytes } from 'node:crypto';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ERRORS } from '../protocol/errors.js';
-import { INVALID_PARAMS, errorReply, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../protocol/jsonrpc.js';
+import { errorReply, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../protocol/jsonrpc.js';
 import type { Logger } from 'pino';
 import type { HandlerFactory, Identity, Reply, SessionHandler, SessionPeer } from './handler.js';
 
@@ -431,17 +431,10 @@ class SocketHandler implements SessionHandler {
 
   /** initialize: the subprotocol's version applies, and a success carries the resume id. */
   private initialize(s: LogicalSession, msg: JsonRpcRequest): Reply {
+    // Negotiated at the handshake: initialize is answered for that version whatever it
+    // asked, as the lifecycle lets a server answer another version than requested.
     const pinned = subprotocolVersion(this.peer.subprotocol);
-    if (pinned !== undefined) {
-      const asked = msg.params?.protocolVersion;
-      if (asked === undefined) msg = { ...msg, params: { ...msg.params, protocolVersion: pinned } };
-      else if (asked !== pinned) {
-        return errorReply(msg.id, INVALID_PARAMS, `Invalid params: protocolVersion ${JSON.stringify(asked)} differs from the mcp.version.${pinned} subprotocol`, {
-          subprotocolVersion: pinned,
-          requested: asked,
-        });
-      }
-    }
+    if (pinned !== undefined && msg.params?.protocolVersion !== pinned) msg = { ...msg, params: { ...msg.params, protocolVersion: pinned } };
     const reply = s.handler.request(msg);
     if (this.resumer.options.resumeGraceMs === 0) return reply;
     if (reply instanceof Promise) return reply.then((text) => this.deliver(s, offerResume(s, this.resumer, text)));

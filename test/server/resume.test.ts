@@ -308,12 +308,11 @@ describe('mcp.version subprotocol', () => {
     c.close();
   });
 
-  it('an initialize naming another version than the subprotocol gets -32602', async () => {
+  it('an initialize asking another version is answered for the subprotocol\'s version', async () => {
     const { url } = await startServer({ handler: testRouter() });
     const c = await open(url, { protocols: ['mcp.version.2025-06-18'] });
     const r = await c.request('initialize', INIT);
-    expect(r.error.code).toBe(-32602);
-    expect(r.error.data).toEqual({ subprotocolVersion: '2025-06-18', requested: '2025-11-25' });
+    expect(r.result.protocolVersion).toBe('2025-06-18');
     c.close();
   });
 
