@@ -74,6 +74,10 @@ export const ServeConfigSchema = z.strictObject({
   rateLimit: rateLimitConfigSchema.optional(),
   compression: compressionConfigSchema.optional(),
   rateLimitCloseAfter: nonNegInt.optional(),
+  resumeGraceMs: nonNegInt.optional(),
+  maxDetachedPerIdentity: positiveInt.optional(),
+  maxDetachedSessions: positiveInt.optional(),
+  resumeBufferBytes: positiveInt.optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() }).optional(),
 });
 
