@@ -51,7 +51,6 @@ export const REJECT_REASONS = [
   'max_connections_per_ip',
   'not_upgrade',
   'headers',
-  'version',
   'origin',
   'host',
   'auth',

@@ -111,7 +111,7 @@ export class Admission {
     if (!this.origins.checkHost(req.headers.host)) return this.reject(socket, 403, 'host');
     const offered = req.headers['sec-websocket-protocol'];
     if (offered !== undefined && offered.includes(VERSION_SUBPROTOCOL_PREFIX) && offeredVersion(offered.split(',').map((p) => p.trim())) === undefined) {
-      return this.reject(socket, 400, 'version', {}, `unsupported MCP protocol version; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`);
+      return this.reject(socket, 400, 'headers', {}, `unsupported MCP protocol version; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`);
     }
     let token: string | undefined;
     if (auth) {

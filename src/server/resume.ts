@@ -203,6 +203,7 @@ function identityKey(identity: Identity | undefined): string {
  */
 export class LogicalSession implements SessionPeer {
   readonly id: string;
+  readonly host: unknown;
   readonly identityKey: string;
   readonly handler: SessionHandler;
   /** The socket carrying the session; undefined while detached. */
@@ -219,6 +220,8 @@ export class LogicalSession implements SessionPeer {
     first: SocketHandler,
   ) {
     this.id = first.peer.id;
+    // The server's metrics, where handlers count their error replies (errorCountersOf).
+    this.host = (first.peer as { host?: unknown }).host;
     this.identityKey = identityKey(first.peer.identity);
     this.current = first;
     this.handler = resumer.makeInner(this);

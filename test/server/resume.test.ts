@@ -330,7 +330,7 @@ describe('mcp.version subprotocol', () => {
     });
     expect(res.status).toBe(400);
     expect(res.body).toContain('2025-11-25');
-    expect(server.metrics.rejected.version).toBe(1);
+    expect(server.metrics.rejected.headers).toBe(1);
   });
 
   it('a negotiated codec is selected over the version subprotocol', async () => {
