@@ -32,6 +32,8 @@ export interface SessionPeer {
   readonly subprotocol?: string;
   /** False once the socket is closing: what is sent then is dropped. Absent means open. */
   readonly isOpen?: boolean;
+  /** The socket's close code once it closed (1006: dropped); absent before, and on peers that are not sockets. */
+  readonly closeCode?: number;
   /** Sends one serialised JSON-RPC message. */
   sendText(text: string): void;
   /**

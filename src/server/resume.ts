@@ -12,9 +12,10 @@
  *
  * Lifecycle of a logical session:
  *
- *   attached ──socket closes, initialized──► detached ──resumed──► attached
+ *   attached ──socket drops, initialized──► detached ──resumed──► attached
  *      │                                        │
- *      │ socket closes, not initialized         │ resumeGraceMs passes, evicted
+ *      │ not initialized, or closed with        │ resumeGraceMs passes, evicted
+ *      │ 1000/1001 (the client is done)         │
  *      ▼                                        ▼ (bounds), server closes
  *   released ◄──────────────────────────────────┘
  *
@@ -292,11 +293,17 @@ export class LogicalSession implements SessionPeer {
     if (out !== undefined) for (const text of out) socket.peer.sendText(text);
   }
 
-  /** Its socket closed: wait for a resume, or release (what the handler's closed() returned or threw goes to the Session). */
+  /**
+   * Its socket closed: wait for a resume, or release (what the handler's
+   * closed() returned or threw goes to the Session). A client that closed
+   * with 1000, 1001 or a close frame without a code said it is done:
+   * released at once.
+   */
   socketClosed(socket: SocketHandler): unknown {
     if (this.current !== socket || this.released) return undefined;
     this.current = undefined;
-    if (this.resumer.detach(this)) return undefined;
+    const code = socket.peer.closeCode;
+    if (!clientIsDone(code) && this.resumer.detach(this)) return undefined;
     return this.release();
   }
 
@@ -458,6 +465,11 @@ function offerResume(s: LogicalSession, resumer: SessionResumer, text: string | 
   s.resumeId = resumer.register(s);
   (msg.result as Record<string, unknown>).mcpSessionId = s.resumeId;
   return JSON.stringify(msg);
+}
+
+/** 1000, 1001, and 1005 (a close frame without a code): the client closed on purpose. */
+function clientIsDone(code: number | undefined): boolean {
+  return code === CloseCode.NORMAL || code === CloseCode.GOING_AWAY || code === 1005;
 }
 
 function stripResumeId<T extends object>(msg: T): T {

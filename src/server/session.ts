@@ -210,6 +210,9 @@ export class Session implements SessionPeer {
     return this.wire === undefined ? 0 : this.wire.pendingDecodes;
   }
 
+  /** The close code of the socket once closed (1005 when the peer sent none, 1006 when the connection dropped). */
+  closeCode: number | undefined = undefined;
+
   /** The subprotocol selected at the handshake ('' for none). */
   get subprotocol(): string {
     return this.ws.protocol;
@@ -808,8 +811,10 @@ function onPong(this: WebSocket): void {
   (this as SocketWithSession)[kSession].onPong();
 }
 
-function onClose(this: WebSocket): void {
-  (this as SocketWithSession)[kSession].onClosed();
+function onClose(this: WebSocket, code: number): void {
+  const session = (this as SocketWithSession)[kSession];
+  session.closeCode = code;
+  session.onClosed();
 }
 
 function onError(this: WebSocket, err: Error & { code?: string }): void {

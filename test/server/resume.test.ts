@@ -223,6 +223,19 @@ describe('resume: hostile peers', () => {
     expect(server.resumer.detachedCount).toBe(0);
   });
 
+  it('a client that closes with 1000 is done: its session is released at once, and its id refused', async () => {
+    const router = testRouter();
+    const { url, server } = await startServer({ handler: router });
+    const { c, resumeId } = await session(url);
+    c.ws.close(1000);
+    await c.closed;
+    await until(() => router.sessionCount === 0);
+    expect(server.resumer.detachedCount).toBe(0);
+    const next = await open(url);
+    expect((await resumeCall(next, resumeId, 1, 'ping')).error.code).toBe(NOT_RESUMABLE);
+    next.close();
+  });
+
   it('an uninitialized socket is not kept', async () => {
     const router = testRouter();
     const { url, server } = await startServer({ handler: router });
