@@ -86,6 +86,12 @@ function targetsFor(limitRate: number): FeatureTarget[] {
     { key: 'native', label: 'native, no feature', script: '../targets/native.js', env: {} },
     { key: 'native-aa', label: 'native again (A/A control)', script: '../targets/native.js', env: {} },
     {
+      key: 'native-noresume',
+      label: '- SEP-1288 resume (resumeGraceMs 0: no wrapper)',
+      script: '../targets/native-features.js',
+      env: { FEATURE: 'resume-off' },
+    },
+    {
       key: 'native-rl',
       label: '+ rate limit per connection (never hit)',
       script: '../targets/native-features.js',

@@ -10,6 +10,7 @@
  *   auth-token    auth: static bearer token BENCH_TOKEN
  *   auth-hs256    auth: JWT, HS256 secret BENCH_JWT_SECRET
  *   auth-es256    auth: JWT, ES256 public key BENCH_JWT_PUBLIC_KEY (PEM)
+ *   resume-off    resumeGraceMs: 0 (the SEP-1288 resume wrapper is left out; it is on by default)
  *
  * Exposes the rate limiter's decision counters (allowed, denied) to the
  * parent through the `stats` query.
@@ -53,6 +54,8 @@ function variant(feature: string): Omit<McpWsServerOptions, 'handler'> {
       return { auth: { jwt: { secret: need('BENCH_JWT_SECRET'), algorithms: ['HS256'] } } };
     case 'auth-es256':
       return { auth: { jwt: { publicKey: need('BENCH_JWT_PUBLIC_KEY'), algorithms: ['ES256'] } } };
+    case 'resume-off':
+      return { resumeGraceMs: 0 };
     default:
       throw new Error(`unknown FEATURE ${JSON.stringify(feature)}`);
   }

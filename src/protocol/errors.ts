@@ -51,6 +51,7 @@ export const ERRORS = {
   UPSTREAM_UNAVAILABLE: { rpc: -32016, message: 'No upstream MCP server available; try again later', close: 1013, http: 503 },
   UPSTREAM_LOST: { rpc: -32017, message: 'Upstream MCP session lost', close: 4003, http: 502 },
   CLIENT_OVERLOADED: { rpc: -32018, message: 'Too many requests pending for this session', http: 429 },
+  SESSION_NOT_RESUMABLE: { rpc: -32019, message: 'Session not resumable: mcpSessionId is unknown, expired or not yours; send initialize to start a new session', http: 400 },
   HEADER_MISMATCH: { rpc: -32020, message: 'Header mismatch: the HTTP headers do not match the request body', http: 400 },
   MISSING_REQUIRED_CLIENT_CAPABILITY: { rpc: -32021, message: 'Missing required client capability', http: 400 },
   UNSUPPORTED_PROTOCOL_VERSION: { rpc: -32022, message: 'Unsupported protocol version', http: 400 },

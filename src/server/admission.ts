@@ -11,13 +11,14 @@
  * handshake.
  *
  *   upgrade ─► path? 404 ─► headers > maxHeaders? 400 ─► Origin? 403 ─► Host? 403
+ *          ─► mcp.version.<v> offered, none spoken? 400
  *          ─► credential malformed? 401 (auth on)
  *          ─► draining? 503 ─► slots? 503 ─► per-IP slots? 503
  *          ─► handshake rate? 503 + Retry-After
  *          ─► take the slot
  *          ─► shared handshake rate (Redis)? 503 + Retry-After
  *          ─► verify credential? 401 | 403 | 503 (keys unavailable) ─► draining? 503
- *          ─► ws.handleUpgrade (subprotocol `mcp` or a negotiated codec) ─► admitted
+ *          ─► ws.handleUpgrade (a negotiated codec, else mcp.version.<v>, else `mcp`) ─► admitted
  *
  * Every rejection is a complete HTTP response after which the socket is
  * destroyed once flushed (or after a short grace), so a peer that never
@@ -38,6 +39,8 @@ import type { RateLimiter } from '../ratelimit/limiter.js';
 import { toWsPerMessageDeflate, type ResolvedCompressionConfig } from '../compression/config.js';
 import type { CodecNegotiator } from '../compression/negotiate.js';
 import type { ResolvedServerOptions } from './server-options.js';
+import { ALL_PROTOCOL_VERSIONS } from '../protocol/versions.js';
+import { VERSION_SUBPROTOCOL_PREFIX } from './resume.js';
 
 /** What the door reads from its server. */
 export interface AdmissionHost {
@@ -104,7 +107,7 @@ export class Admission {
       maxPayload: o.maxPayload,
       clientTracking: false,
       perMessageDeflate: compression ? toWsPerMessageDeflate(compression) : false,
-      handleProtocols: negotiator ? (offered: Set<string>) => negotiator.select(offered) : selectProtocol,
+      handleProtocols: (offered: Set<string>) => selectProtocol(offered, negotiator),
       maxFragments: o.maxFragments,
       maxBufferedChunks: o.maxBufferedChunks,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
@@ -178,6 +181,10 @@ export class Admission {
     const q = url.indexOf('?');
     const pathname = q === -1 ? url : url.slice(0, q);
     if (!this.isEndpoint(pathname)) return this.reject(socket, 404, 'path');
+    const offered = req.headers['sec-websocket-protocol'];
+    if (offered !== undefined && offered.includes(VERSION_SUBPROTOCOL_PREFIX) && offeredVersion(offered.split(',').map((p) => p.trim())) === undefined) {
+      return this.reject(socket, 400, 'headers', {}, `unsupported MCP protocol version; supported: ${ALL_PROTOCOL_VERSIONS.join(', ')}`);
+    }
     const screened = this.screen(req, url, req.headers['sec-websocket-protocol']);
     if ('status' in screened) return this.rejectWith(socket, screened);
     const token = screened.token;
@@ -317,9 +324,24 @@ const STATUS_TEXT = {
   503: 'Service Unavailable',
 } as const;
 
-/** Selects `mcp` when offered; a client offering no subprotocol is accepted without one. */
-function selectProtocol(protocols: Set<string>): string | false {
-  return protocols.has('mcp') ? 'mcp' : false;
+/**
+ * One subprotocol is selected (RFC 6455): a negotiated codec first (it
+ * changes the framing, so it must be confirmed), else the first offered
+ * `mcp.version.<v>` this server speaks (SEP-1288), else `mcp` when offered;
+ * a client offering no subprotocol is accepted without one.
+ */
+function selectProtocol(offered: Set<string>, negotiator: CodecNegotiator | undefined): string | false {
+  const codec = negotiator?.select(offered);
+  if (codec !== undefined && codec !== false && codec !== 'mcp') return codec;
+  return offeredVersion(offered) ?? (offered.has('mcp') ? 'mcp' : false);
+}
+
+/** The first offered `mcp.version.<v>` subprotocol whose version this server speaks. */
+function offeredVersion(offered: Iterable<string>): string | undefined {
+  for (const p of offered) {
+    if (p.startsWith(VERSION_SUBPROTOCOL_PREFIX) && ALL_PROTOCOL_VERSIONS.includes(p.slice(VERSION_SUBPROTOCOL_PREFIX.length))) return p;
+  }
+  return undefined;
 }
 
 function onSocketError(): void {

@@ -28,6 +28,12 @@ export interface SessionPeer {
   readonly remoteAddress: string;
   /** The authenticated identity, if any. */
   readonly identity: Identity | undefined;
+  /** The subprotocol selected at the handshake ('' for none); absent on peers that are not sockets. */
+  readonly subprotocol?: string;
+  /** False once the socket is closing: what is sent then is dropped. Absent means open. */
+  readonly isOpen?: boolean;
+  /** The socket's close code once it closed (1006: dropped); absent before, and on peers that are not sockets. */
+  readonly closeCode?: number;
   /** Sends one serialised JSON-RPC message. */
   sendText(text: string): void;
   /**

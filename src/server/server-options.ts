@@ -92,6 +92,18 @@ export interface McpWsServerOptions {
   metrics?: ExtraMetric[];
   /** Compression: codecs negotiated by subprotocol (`mcp.zstd`, …; offered by default, `{ enabled: false }` turns them off) and permessage-deflate (off unless enabled). */
   compression?: CompressionConfig;
+  /**
+   * SEP-1288 resume: how long an initialized session waits for its client to
+   * come back on a new socket (`mcpSessionId`) after its socket closed; 0
+   * turns resume off. Default 30,000 ms.
+   */
+  resumeGraceMs?: number;
+  /** Detached sessions one identity may hold (anonymous clients share one budget); the oldest is released first. Default 8. */
+  maxDetachedPerIdentity?: number;
+  /** Detached sessions in total; the oldest is released first. Default 10,000. */
+  maxDetachedSessions?: number;
+  /** Bytes of messages buffered for one detached session; past it the session is released. Default 1 MiB. */
+  resumeBufferBytes?: number;
   /** Logger. Default: silent (the CLI passes its own). */
   logger?: Logger;
 }
@@ -142,6 +154,10 @@ export const SERVER_OPTIONS = defineOptions({
   maxBufferedChunks: int({ min: 1, default: 65536 }),
   messageTimeoutMs: int({ min: 0, default: 30_000 }),
   rateLimitCloseAfter: int({ min: 0, default: 1000 }),
+  resumeGraceMs: int({ min: 0, default: 30_000 }),
+  maxDetachedPerIdentity: int({ min: 1, default: 8 }),
+  maxDetachedSessions: int({ min: 1, default: 10_000 }),
+  resumeBufferBytes: int({ min: 1, default: 1024 * 1024 }),
 });
 
 /** The default endpoint paths: the seed's `/ws` and the conventional `/mcp`. */

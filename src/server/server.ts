@@ -49,6 +49,7 @@ import { createNegotiator, createWireCodec, resolveCompressionConfig, type Resol
 import type { CodecNegotiator } from '../compression/negotiate.js';
 import { compressionMetrics } from '../compression/metrics.js';
 import type { HandlerFactory } from './handler.js';
+import { SessionResumer } from './resume.js';
 import { resolveServerOptions, type McpWsServerOptions, type ResolvedServerOptions, type TlsFiles } from './server-options.js';
 
 /** Where a listening server can be reached. */
@@ -85,6 +86,8 @@ export class McpWsServer implements SessionHost {
   private readonly httpTransport: HttpTransport;
   private readonly makeHandler: HandlerFactory;
   private readonly drainHandler: (() => void) | undefined;
+  /** SEP-1288: sessions that outlive their socket, and the `mcp.version.<v>` pre-negotiation. */
+  readonly resumer: SessionResumer;
   private readonly sessions = new Set<Session>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private address: ServerAddress | undefined;
@@ -126,7 +129,9 @@ export class McpWsServer implements SessionHost {
       else this.logger.error({ reason }, 'JWT key source unreachable');
     });
     // A factory that throws or returns no handler costs its own session (1011): Session guards the call.
-    this.makeHandler = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
+    const inner: HandlerFactory = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
+    this.resumer = new SessionResumer(inner, this.options, this.logger);
+    this.makeHandler = this.resumer.factory;
     this.drainHandler = typeof handler === 'function' ? undefined : handler.drain?.bind(handler);
     // Codecs are offered by default: a client that offers none pays nothing.
     try {
@@ -137,7 +142,8 @@ export class McpWsServer implements SessionHost {
     const codecs = createNegotiator(this.compression);
     if (codecs.codecs.length > 0) this.negotiator = codecs;
     this.door = new Admission(this, this.negotiator, this.compression, (ws, socket, ip, identity) => this.accept(ws, socket, ip, identity));
-    this.httpTransport = new HttpTransport(this, this.door, this.makeHandler);
+    // HTTP sessions have their own ids (Mcp-Session-Id): SEP-1288 resume is for sockets.
+    this.httpTransport = new HttpTransport(this, this.door, inner);
     this.registry = createRegistry(this.metrics, {
       defaultMetrics: this.options.processMetrics,
       extra: [
@@ -314,6 +320,8 @@ export class McpWsServer implements SessionHost {
     // Stay reachable while draining: /readyz answers 503 so a load balancer
     // stops routing here, and late upgrades get 503 + Retry-After, not a reset.
     this.draining = true;
+    // Detached sessions are released now; attached ones are released as their sockets close.
+    this.resumer.close();
     this.logger.info({ sessions: this.sessions.size, inFlight: this.metrics.requestsInFlight }, 'draining');
     this.drainHandler?.(); // ends long-lived requests (the router's subscriptions/listen) so they do not hold the drain
     if (this.metrics.requestsInFlight > 0) {

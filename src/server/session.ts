@@ -130,6 +130,14 @@ export class Session extends MessageCore implements SessionPeer, ReplySink {
     return this.wire === undefined ? 0 : this.wire.pendingDecodes;
   }
 
+  /** The close code of the socket once closed (1005 when the peer sent none, 1006 when the connection dropped). */
+  closeCode: number | undefined = undefined;
+
+  /** The subprotocol selected at the handshake ('' for none). */
+  get subprotocol(): string {
+    return this.ws.protocol;
+  }
+
   get isOpen(): boolean {
     return this.ws.readyState === WebSocket.OPEN;
   }
@@ -441,8 +449,10 @@ function onPong(this: WebSocket): void {
   (this as SocketWithSession)[kSession].onPong();
 }
 
-function onClose(this: WebSocket): void {
-  (this as SocketWithSession)[kSession].onClosed();
+function onClose(this: WebSocket, code: number): void {
+  const session = (this as SocketWithSession)[kSession];
+  session.closeCode = code;
+  session.onClosed();
 }
 
 function onError(this: WebSocket, err: Error & { code?: string }): void {

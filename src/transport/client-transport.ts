@@ -110,8 +110,10 @@ export type ClientTransportEvents = {
   disconnected: [info: CloseInfo];
   /** Reconnect attempt `attempt` (1-based) starts after `delayMs`. */
   reconnecting: [info: { attempt: number; delayMs: number }];
-  /** Attempt `attempt` succeeded: a new connection, hence a new MCP session, is open. */
+  /** Attempt `attempt` succeeded: a new connection, hence a new MCP session, is open (initialize again). */
   reconnected: [info: { attempt: number }];
+  /** Attempt `attempt` succeeded and the server resumed the MCP session (SEP-1288): nothing to redo. */
+  resumed: [info: { attempt: number }];
   /** Gave up after `attempts` attempts; `onclose` follows. */
   reconnect_failed: [info: { attempts: number; error: Error | undefined }];
 };
@@ -173,7 +175,16 @@ export function isRetryableConnectError(err: unknown): boolean {
  * 4. or emits `reconnect_failed` after `maxAttempts` (or on an HTTP 4xx) and
  *    then calls `onclose`.
  *
- * `sessionId` stays undefined: the session is the connection.
+ * **Resume** (SEP-1288). When the server's initialize result carried
+ * `mcpSessionId`, the session can outlive the connection: step 1 leaves the
+ * unanswered requests waiting, and after step 3's connection opens the
+ * transport first sends a `ping` carrying `mcpSessionId`. If the server
+ * resumes the session, the transport emits `resumed` and the waiting
+ * requests get their replies on the new connection; if it refuses (the
+ * grace period passed, the server restarted), the waiting requests fail
+ * as in step 1 and `reconnected` follows, as without resume.
+ *
+ * `sessionId` stays undefined: the resume id is a credential and stays inside.
  */
 export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents> implements Transport {
   /** Called once when the transport is closed for good (by `close()`, the peer, or giving up reconnecting). */
@@ -200,6 +211,10 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
   private readonly abort = new AbortController();
   /** Ids of requests sent and not yet answered; tracked only with reconnect on. */
   private readonly outstanding: Set<RequestId> | undefined;
+  /** The server's `mcpSessionId`, once an initialize result carried one (SEP-1288). */
+  private resumeId: string | undefined;
+  /** The reconnect attempt whose resume ping awaits its answer. */
+  private resumingAttempt = 0;
 
   /**
    * @param url `ws://` or `wss://` URL of the MCP endpoint
@@ -326,10 +341,27 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
 
   private readonly handleMessage = (msg: unknown, kind: Kind): void => {
     if (kind === Kind.Response && this.outstanding !== undefined) {
-      this.outstanding.delete((msg as { id: RequestId }).id);
+      const id = (msg as { id: RequestId }).id;
+      if (id === RESUME_REQUEST_ID && this.resumingAttempt !== 0) return this.resumeAnswered(msg as { error?: unknown });
+      this.outstanding.delete(id);
+      const result = (msg as { result?: { mcpSessionId?: unknown } }).result;
+      if (typeof result === 'object' && result !== null && typeof result.mcpSessionId === 'string') this.resumeId = result.mcpSessionId;
     }
     this.onmessage?.(msg as JSONRPCMessage);
   };
+
+  /** The server answered the resume ping: the session is back, or it is gone and the caller initializes again. */
+  private resumeAnswered(msg: { error?: unknown }): void {
+    const attempt = this.resumingAttempt;
+    this.resumingAttempt = 0;
+    if (msg.error === undefined) {
+      this.emitSafely('resumed', { attempt });
+      return;
+    }
+    this.resumeId = undefined;
+    if (this._lastClose !== undefined) this.failOutstanding(this._lastClose);
+    this.emitSafely('reconnected', { attempt });
+  }
 
   private readonly handleClose = (info: CloseInfo): void => {
     this.conn = undefined;
@@ -338,7 +370,8 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
     if (this.options.reconnect !== false && isReconnectableClose(info.code)) {
       this._state = 'reconnecting';
       this.emitSafely('disconnected', info);
-      this.failOutstanding(info);
+      // A resumable session gets its replies on the next connection.
+      if (this.resumeId === undefined) this.failOutstanding(info);
       if (this._state === 'reconnecting') this.scheduleReconnect(1, undefined);
       return;
     }
@@ -397,6 +430,11 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
       return;
     }
     this.attach(ws);
+    if (this.resumeId !== undefined) {
+      this.resumingAttempt = attempt;
+      this.conn!.sendBuffered(JSON.stringify({ jsonrpc: '2.0', id: RESUME_REQUEST_ID, method: 'ping', mcpSessionId: this.resumeId })).catch(this.reportError);
+      return;
+    }
     this.emitSafely('reconnected', { attempt });
   }
 
@@ -455,6 +493,9 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
     }
   }
 }
+
+/** Id of the transport's own resume ping; SDK clients number their requests. */
+const RESUME_REQUEST_ID = 'mcp-ws:resume';
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   const out: Partial<T> = {};

@@ -57,6 +57,13 @@ export interface WebSocketConnectOptions {
   codecs?: readonly CodecName[];
   /** With a codec: messages under this many bytes go as text. Default 1024. */
   minCompressSize?: number;
+  /**
+   * SEP-1288: offer the `mcp.version.<v>` subprotocol (after any codecs,
+   * before `mcp`). A server that speaks none of the offered versions refuses
+   * the upgrade with 400; one that selects it pre-negotiates `v` for
+   * initialize. Default: not offered.
+   */
+  protocolVersion?: string;
 }
 
 /** {@link WebSocketConnectOptions} after defaults and validation; frozen. */
@@ -109,6 +116,7 @@ export const CONNECT_OPTION_KEYS: readonly string[] = Object.freeze([
   'perMessageDeflate',
   'codecs',
   'minCompressSize',
+  'protocolVersion',
 ]);
 
 /**
@@ -172,7 +180,21 @@ export function resolveConnectOptions(options: WebSocketConnectOptions = {}): Re
     }
     codecs = Object.freeze([...(options.codecs as CodecName[])]);
     // Offer the codecs first, then the plain protocols (a server without codecs picks `mcp`).
-    protocols = Object.freeze([...codecs.map((c) => CODEC_SUBPROTOCOLS[c]), ...protocols.filter((p) => !p.startsWith('mcp.'))]);
+    // A version subprotocol (SEP-1288) stays: it is not a codec.
+    protocols = Object.freeze([
+      ...codecs.map((c) => CODEC_SUBPROTOCOLS[c]),
+      ...protocols.filter((p) => !p.startsWith('mcp.') || p.startsWith('mcp.version.')),
+    ]);
+  }
+
+  if (options.protocolVersion !== undefined) {
+    const v = options.protocolVersion;
+    if (typeof v !== 'string' || !/^[A-Za-z0-9._-]+$/.test(v)) {
+      throw new TypeError(`protocolVersion should be a version token such as "2025-11-25", got ${describeValue(v)}`);
+    }
+    const plain = protocols.filter((p) => !p.startsWith('mcp.'));
+    const codecProtocols = protocols.filter((p) => p.startsWith('mcp.') && !p.startsWith('mcp.version.'));
+    protocols = Object.freeze([...codecProtocols, `mcp.version.${v}`, ...plain]);
   }
 
   const scalars = { ...CONNECT_OPTIONS.defaults };

@@ -1,0 +1,481 @@
+/**
+ * SEP-1288 session resume: an initialized MCP session outlives its socket.
+ *
+ * A wrapper around the HandlerFactory. Each socket gets a {@link SocketHandler};
+ * the MCP handler (router, SDK host, gateway session) is made once per
+ * *logical* session and talks to a {@link LogicalSession}, a stable peer that
+ * forwards to whichever socket currently carries the session:
+ *
+ *   socket A ─► SocketHandler ─┐
+ *                              ├─► LogicalSession (peer) ─► inner handler
+ *   socket B ─► SocketHandler ─┘        (one at a time)
+ *
+ * Lifecycle of a logical session:
+ *
+ *   attached ──socket drops, initialized──► detached ──resumed──► attached
+ *      │                                        │
+ *      │ not initialized, or closed with        │ resumeGraceMs passes, evicted
+ *      │ 1000/1001 (the client is done)         │
+ *      ▼                                        ▼ (bounds), server closes
+ *   released ◄──────────────────────────────────┘
+ *
+ * The initialize result carries `mcpSessionId` (a random 144-bit token, not
+ * the peer id). A new socket whose first message carries that id at the top
+ * level of the JSON-RPC message, from the same identity, takes the session
+ * over: the old socket (if still open) is closed with 1000, buffered
+ * messages are delivered, then the message is processed. An unknown,
+ * expired or foreign id gets one and the same error, -32019.
+ *
+ * While detached, whatever the handler sends (replies of requests that were
+ * in flight, notifications of subscriptions, server→client requests) is
+ * buffered up to resumeBufferBytes; past it the session is released, since
+ * resuming it would silently lose messages.
+ *
+ * The `mcp.version.<v>` subprotocol pre-negotiates a legacy version: the
+ * initialize is answered for `v`, whatever version it asked for.
+ */
+import { randomBytes } from 'node:crypto';
+import { CloseCode } from '../protocol/close-codes.js';
+import { ERRORS } from '../protocol/errors.js';
+import { errorReply, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../protocol/jsonrpc.js';
+import { isModernVersion } from '../protocol/versions.js';
+import type { Logger } from 'pino';
+import type { HandlerFactory, Identity, Reply, SessionHandler, SessionPeer } from './handler.js';
+
+/** The subprotocol prefix that carries a protocol version (SEP-1288). */
+export const VERSION_SUBPROTOCOL_PREFIX = 'mcp.version.';
+
+/** The version a selected `mcp.version.<v>` subprotocol names, or undefined. */
+export function subprotocolVersion(protocol: string | undefined): string | undefined {
+  return protocol !== undefined && protocol.startsWith(VERSION_SUBPROTOCOL_PREFIX) ? protocol.slice(VERSION_SUBPROTOCOL_PREFIX.length) : undefined;
+}
+
+/** Limits of {@link SessionResumer}; resolved by server-options. */
+export interface SessionResumerOptions {
+  /** How long a detached session waits for its client; 0 turns resume off. */
+  readonly resumeGraceMs: number;
+  /** Detached sessions one identity may hold (anonymous sessions share one budget); the oldest goes first. */
+  readonly maxDetachedPerIdentity: number;
+  /** Detached sessions in total; the oldest goes first. */
+  readonly maxDetachedSessions: number;
+  /** Bytes buffered for one detached session; past it the session is released. */
+  readonly resumeBufferBytes: number;
+}
+
+/** Counters of the resumer, for tests and metrics. */
+export interface ResumeStats {
+  resumed: number;
+  refused: number;
+  expired: number;
+  evicted: number;
+  overflowed: number;
+}
+
+const ANONYMOUS = '\u0000anonymous';
+
+/** Makes resumable sessions around a handler factory. */
+export class SessionResumer {
+  /** Every logical session that has a resume id, attached or detached, by id. */
+  private readonly byId = new Map<string, LogicalSession>();
+  /** Detached sessions in detach order (oldest first), and per identity. */
+  private readonly detached = new Set<LogicalSession>();
+  private readonly detachedByIdentity = new Map<string, Set<LogicalSession>>();
+  private closed = false;
+  readonly stats: ResumeStats = { resumed: 0, refused: 0, expired: 0, evicted: 0, overflowed: 0 };
+
+  constructor(
+    private readonly inner: HandlerFactory,
+    readonly options: SessionResumerOptions,
+    private readonly logger?: Logger,
+  ) {}
+
+  /** The factory to give the server in place of `inner`. */
+  readonly factory: HandlerFactory = (peer) => {
+    if (this.options.resumeGraceMs === 0 && subprotocolVersion(peer.subprotocol) === undefined) return this.inner(peer);
+    return new SocketHandler(this, peer);
+  };
+
+  /** Detached sessions waiting for their client. */
+  get detachedCount(): number {
+    return this.detached.size;
+  }
+
+  /** Releases every detached session (server shutdown); attached ones end with their sockets. */
+  close(): void {
+    this.closed = true;
+    for (const s of [...this.detached]) this.releaseQuietly(s);
+  }
+
+  /** @internal The inner factory's handler, checked as Session checks a factory's (a throw here costs the socket: 1011). */
+  makeInner(peer: SessionPeer): SessionHandler {
+    const h = this.inner(peer) as unknown;
+    const o = h as Record<string, unknown> | null;
+    if (typeof o !== 'object' || o === null || typeof o.request !== 'function' || typeof o.notification !== 'function' || typeof o.response !== 'function' || typeof o.closed !== 'function') {
+      throw new TypeError(`handler factory returned ${h === null ? 'null' : typeof h}, not a SessionHandler (request, notification, response, closed)`);
+    }
+    return h as SessionHandler;
+  }
+
+  /** @internal Releases `s` away from any socket (expiry, eviction, overflow, shutdown): a failure is logged. */
+  releaseQuietly(s: LogicalSession): void {
+    let r: unknown;
+    try {
+      r = s.release();
+    } catch (err) {
+      this.logger?.error({ err, session: s.id }, 'handler close failed');
+      return;
+    }
+    if (r instanceof Promise) r.then(undefined, (err: unknown) => this.logger?.error({ err, session: s.id }, 'handler close failed'));
+  }
+
+  /** @internal A new resume id, registered for `s`. */
+  register(s: LogicalSession): string {
+    const id = randomBytes(18).toString('base64url');
+    this.byId.set(id, s);
+    return id;
+  }
+
+  /** @internal The session `id` names if `identity` may take it; undefined for unknown and foreign alike. */
+  claim(id: unknown, identity: Identity | undefined): LogicalSession | undefined {
+    const s = typeof id === 'string' ? this.byId.get(id) : undefined;
+    if (s === undefined || s.identityKey !== identityKey(identity) || this.closed) {
+      this.stats.refused++;
+      return undefined;
+    }
+    this.undetach(s);
+    this.stats.resumed++;
+    return s;
+  }
+
+  /** @internal Keeps `s` for resumeGraceMs, within the bounds; false when resume is off or closing. */
+  detach(s: LogicalSession): boolean {
+    const o = this.options;
+    if (o.resumeGraceMs === 0 || this.closed || s.resumeId === undefined) return false;
+    let mine = this.detachedByIdentity.get(s.identityKey);
+    if (mine === undefined) this.detachedByIdentity.set(s.identityKey, (mine = new Set()));
+    while (mine.size >= o.maxDetachedPerIdentity) this.evict(mine.values().next().value as LogicalSession);
+    while (this.detached.size >= o.maxDetachedSessions) this.evict(this.detached.values().next().value as LogicalSession);
+    mine.add(s);
+    this.detached.add(s);
+    s.graceTimer = setTimeout(expire, o.resumeGraceMs, this, s);
+    s.graceTimer.unref();
+    return true;
+  }
+
+  private evict(s: LogicalSession): void {
+    this.stats.evicted++;
+    this.releaseQuietly(s);
+  }
+
+  /** @internal Expiry of a detached session's grace period. */
+  expired(s: LogicalSession): void {
+    this.stats.expired++;
+    this.releaseQuietly(s);
+  }
+
+  /** @internal Forgets `s` entirely (released). */
+  forget(s: LogicalSession): void {
+    this.undetach(s);
+    if (s.resumeId !== undefined) this.byId.delete(s.resumeId);
+  }
+
+  private undetach(s: LogicalSession): void {
+    if (s.graceTimer !== undefined) {
+      clearTimeout(s.graceTimer);
+      s.graceTimer = undefined;
+    }
+    if (!this.detached.delete(s)) return;
+    const mine = this.detachedByIdentity.get(s.identityKey);
+    mine?.delete(s);
+    if (mine?.size === 0) this.detachedByIdentity.delete(s.identityKey);
+  }
+}
+
+function expire(r: SessionResumer, s: LogicalSession): void {
+  r.expired(s);
+}
+
+function identityKey(identity: Identity | undefined): string {
+  return identity === undefined ? ANONYMOUS : identity.subject;
+}
+
+/**
+ * One MCP session as its handler sees it: a peer that stays the same while
+ * the socket under it changes.
+ */
+export class LogicalSession implements SessionPeer {
+  readonly id: string;
+  readonly host: unknown;
+  readonly identityKey: string;
+  readonly handler: SessionHandler;
+  /** The socket carrying the session; undefined while detached. */
+  current: SocketHandler | undefined;
+  resumeId: string | undefined;
+  graceTimer: NodeJS.Timeout | undefined;
+  private outbox: string[] | undefined;
+  private outboxBytes = 0;
+  private held = false;
+  private released = false;
+
+  constructor(
+    private readonly resumer: SessionResumer,
+    first: SocketHandler,
+  ) {
+    this.id = first.peer.id;
+    // The server's metrics, where handlers count their error replies (errorCountersOf).
+    this.host = (first.peer as { host?: unknown }).host;
+    this.identityKey = identityKey(first.peer.identity);
+    this.current = first;
+    this.handler = resumer.makeInner(this);
+  }
+
+  get remoteAddress(): string {
+    return this.current?.peer.remoteAddress ?? '';
+  }
+
+  get identity(): Identity | undefined {
+    return this.current?.peer.identity;
+  }
+
+  get isOpen(): boolean {
+    return !this.released;
+  }
+
+  /** To the current socket, or into the bounded outbox while there is none. */
+  sendText(text: string): void {
+    if (this.released) return;
+    const c = this.current;
+    if (c !== undefined && c.peer.isOpen !== false) {
+      c.peer.sendText(text);
+      return;
+    }
+    this.buffer(text);
+  }
+
+  /** @internal Keeps `text` for the next socket; past resumeBufferBytes the session is released. */
+  buffer(text: string): void {
+    this.outboxBytes += text.length;
+    if (this.outboxBytes > this.resumer.options.resumeBufferBytes) {
+      this.resumer.stats.overflowed++;
+      this.resumer.releaseQuietly(this);
+      return;
+    }
+    (this.outbox ??= []).push(text);
+  }
+
+  notify(method: string, params?: Record<string, unknown>): void {
+    this.sendText(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }));
+  }
+
+  holdReading(hold: boolean): void {
+    this.held = hold;
+    this.current?.peer.holdReading?.(hold);
+  }
+
+  /** The handler ends the session: no resume. */
+  close(code: number, reason: string): void {
+    const c = this.current;
+    this.resumer.releaseQuietly(this);
+    c?.peer.close(code, reason);
+  }
+
+  /** Moves the session to `socket`; the previous socket, if any, is closed with 1000. */
+  attach(socket: SocketHandler): void {
+    const previous = this.current;
+    this.current = socket;
+    if (previous !== undefined && previous !== socket) {
+      previous.session = undefined;
+      previous.peer.close(CloseCode.NORMAL, 'MCP session resumed on another connection');
+    }
+    if (this.held) socket.peer.holdReading?.(true);
+    const out = this.outbox;
+    this.outbox = undefined;
+    this.outboxBytes = 0;
+    if (out !== undefined) for (const text of out) socket.peer.sendText(text);
+  }
+
+  /**
+   * Its socket closed: wait for a resume, or release (what the handler's
+   * closed() returned or threw goes to the Session). A client that closed
+   * with 1000, 1001 or a close frame without a code said it is done:
+   * released at once.
+   */
+  socketClosed(socket: SocketHandler): unknown {
+    if (this.current !== socket || this.released) return undefined;
+    this.current = undefined;
+    const code = socket.peer.closeCode;
+    if (!clientIsDone(code) && this.resumer.detach(this)) return undefined;
+    return this.release();
+  }
+
+  /** Ends the session for good: the handler is closed once; returns what its closed() returned, and lets a throw through. */
+  release(): unknown {
+    if (this.released) return undefined;
+    this.released = true;
+    this.current = undefined;
+    this.outbox = undefined;
+    this.resumer.forget(this);
+    return this.handler.closed() as unknown;
+  }
+}
+
+/** What one socket's Session talks to: binds the socket to a logical session at its first message. */
+class SocketHandler implements SessionHandler {
+  /**
+   * The session this socket carries. Made with the socket, as without resume
+   * (so a failing factory costs the socket at once); replaced, and released
+   * unused, when the socket's first message resumes another.
+   */
+  session: LogicalSession | undefined;
+  /** The socket has seen a message (only the first may resume). */
+  private bound = false;
+
+  constructor(
+    private readonly resumer: SessionResumer,
+    readonly peer: SessionPeer,
+  ) {
+    this.session = new LogicalSession(resumer, this);
+  }
+
+  get protocolVersion(): string | undefined {
+    const s = this.session;
+    if (s === undefined) return undefined;
+    try {
+      return s.handler.protocolVersion;
+    } catch (err) {
+      // A broken handler: the Session closes with 1011 and will not call closed().
+      this.resumer.releaseQuietly(s);
+      throw err;
+    }
+  }
+
+  request(msg: JsonRpcRequest): Reply {
+    const resumeId = (msg as { mcpSessionId?: unknown }).mcpSessionId;
+    if (resumeId !== undefined) {
+      msg = stripResumeId(msg);
+      if (!this.bind(resumeId)) {
+        return errorReply(msg.id, ERRORS.SESSION_NOT_RESUMABLE.rpc, ERRORS.SESSION_NOT_RESUMABLE.message);
+      }
+    }
+    const s = this.use();
+    if (msg.method === 'initialize') return this.initialize(s, msg);
+    const reply = s.handler.request(msg);
+    if (!(reply instanceof Promise)) return reply;
+    return reply.then((text) => this.deliver(s, text));
+  }
+
+  notification(msg: JsonRpcNotification): void {
+    const resumeId = (msg as { mcpSessionId?: unknown }).mcpSessionId;
+    if (resumeId !== undefined) {
+      msg = stripResumeId(msg);
+      if (!this.bind(resumeId)) return;
+    }
+    const s = this.use();
+    return this.guard(s, () => s.handler.notification(msg));
+  }
+
+  response(msg: JsonRpcResponse): void {
+    const resumeId = (msg as { mcpSessionId?: unknown }).mcpSessionId;
+    if (resumeId !== undefined) {
+      msg = stripResumeId(msg);
+      if (!this.bind(resumeId)) return;
+    }
+    const s = this.use();
+    return this.guard(s, () => s.handler.response(msg));
+  }
+
+  closed(): void {
+    const s = this.session;
+    this.session = undefined;
+    return s?.socketClosed(this) as void;
+  }
+
+  /**
+   * A message carried `mcpSessionId`: on the socket's first message it
+   * resumes that session; later, it must name the session already bound.
+   */
+  private bind(resumeId: unknown): boolean {
+    if (this.bound) return this.session !== undefined && this.session.resumeId === resumeId;
+    const s = this.resumer.claim(resumeId, this.peer.identity);
+    if (s === undefined) return false;
+    this.bound = true;
+    const unused = this.session;
+    this.session = s;
+    s.attach(this);
+    if (unused !== undefined) this.resumer.releaseQuietly(unused);
+    return true;
+  }
+
+  /** The session of this socket; after its first message no other can be resumed on it. */
+  private use(): LogicalSession {
+    this.bound = true;
+    return this.session!;
+  }
+
+  /** A reply that settles after its socket lost the session goes to the session's current socket or outbox. */
+  private deliver(s: LogicalSession, text: string | undefined): string | undefined {
+    if (text === undefined || (s.current === this && this.peer.isOpen !== false)) return text;
+    s.sendText(text);
+    return undefined;
+  }
+
+  /**
+   * A handler that throws (or rejects) on a notification or response is
+   * released here; the throw or rejection goes on to the Session, which
+   * logs it and closes with 1011 without calling closed() again.
+   */
+  private guard(s: LogicalSession, call: () => unknown): void {
+    let r: unknown;
+    try {
+      r = call();
+    } catch (err) {
+      this.resumer.releaseQuietly(s);
+      throw err;
+    }
+    if (r instanceof Promise) {
+      return r.then(undefined, (err: unknown) => {
+        this.resumer.releaseQuietly(s);
+        throw err;
+      }) as unknown as void;
+    }
+  }
+
+  /** initialize: the subprotocol's version applies, and a success carries the resume id. */
+  private initialize(s: LogicalSession, msg: JsonRpcRequest): Reply {
+    // Negotiated at the handshake: initialize is answered for that version whatever it
+    // asked, as the lifecycle lets a server answer another version than requested.
+    const pinned = subprotocolVersion(this.peer.subprotocol);
+    // A 2026-07-28 subprotocol pins nothing: that revision has no initialize.
+    if (pinned !== undefined && !isModernVersion(pinned) && msg.params?.protocolVersion !== pinned) msg = { ...msg, params: { ...msg.params, protocolVersion: pinned } };
+    const reply = s.handler.request(msg);
+    if (this.resumer.options.resumeGraceMs === 0) return reply;
+    if (reply instanceof Promise) return reply.then((text) => this.deliver(s, offerResume(s, this.resumer, text)));
+    return offerResume(s, this.resumer, reply);
+  }
+}
+
+/** Adds `mcpSessionId` to a successful initialize result (once per session). */
+function offerResume(s: LogicalSession, resumer: SessionResumer, text: string | undefined): string | undefined {
+  if (text === undefined || s.resumeId !== undefined) return text;
+  let msg: { result?: unknown };
+  try {
+    msg = JSON.parse(text) as { result?: unknown };
+  } catch {
+    return text;
+  }
+  if (typeof msg.result !== 'object' || msg.result === null) return text;
+  s.resumeId = resumer.register(s);
+  (msg.result as Record<string, unknown>).mcpSessionId = s.resumeId;
+  return JSON.stringify(msg);
+}
+
+/** 1000, 1001, and 1005 (a close frame without a code): the client closed on purpose. */
+function clientIsDone(code: number | undefined): boolean {
+  return code === CloseCode.NORMAL || code === CloseCode.GOING_AWAY || code === 1005;
+}
+
+function stripResumeId<T extends object>(msg: T): T {
+  const copy = { ...msg } as T & { mcpSessionId?: unknown };
+  delete copy.mcpSessionId;
+  return copy;
+}
