@@ -4,6 +4,7 @@
  * (codec-io.ts), the connect error (connect-error.ts), the heartbeat
  * (heartbeat.ts) and a bounded close (close.ts) — and are re-exported here.
  */
+import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { WebSocketConnectError } from './connect-error.js';
 import {
@@ -14,6 +15,9 @@ import {
   type WebSocketConnectOptions,
 } from './open-options.js';
 
+
+/** Longest refusal reason an upgrade error quotes from the server's body. */
+const MAX_REASON_CHARS = 200;
 export {
   CONNECT_OPTION_KEYS,
   DEFAULT_CONNECT_OPTIONS,
@@ -102,11 +106,31 @@ export function openWebSocket(
       if (/subprotocol/i.test(detail)) detail += ` (offered: ${opts.protocols.join(', ') || 'none'})`;
       fail(new WebSocketConnectError('network', `WebSocket connect to ${where} failed: ${detail}`, { cause: err }));
     };
-    const onUnexpectedResponse = (_req: unknown, res: { statusCode?: number; statusMessage?: string; resume(): void }): void => {
-      res.resume();
+    // The refusal's reason, when the server gives one: the first line of a
+    // short text/plain body (e.g. the versions it speaks), bounded in size.
+    const onUnexpectedResponse = (_req: unknown, res: IncomingMessage): void => {
       const status = res.statusCode ?? 0;
       const text = res.statusMessage ? ` ${res.statusMessage}` : '';
-      fail(new WebSocketConnectError('http', `WebSocket upgrade rejected: HTTP ${status}${text} (${where})`, { status }));
+      const rejected = (reason: string): void =>
+        fail(new WebSocketConnectError('http', `WebSocket upgrade rejected: HTTP ${status}${text}${reason} (${where})`, { status }));
+      if (!String(res.headers['content-type'] ?? '').startsWith('text/plain')) {
+        res.resume();
+        rejected('');
+        return;
+      }
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        if (body.length >= MAX_REASON_CHARS) res.destroy();
+      });
+      const done = (): void => {
+        const line = body.split('\n', 1)[0]!.slice(0, MAX_REASON_CHARS).trim();
+        rejected(line === '' ? '' : `: ${line}`);
+      };
+      res.once('end', done);
+      res.once('close', done);
+      res.once('error', done);
     };
     const onOpen = (): void => {
       if (settled) return;

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { McpWsClient, resolveMcpWsClientOptions } from '../../src/transport/client.js';
-import { RpcError } from '../../src/protocol/errors.js';
+import { WebSocketConnectError } from '../../src/transport/connect-error.js';
 import { closeAll, startServer } from '../helpers.js';
 import { run } from '../cli/run.js';
 
@@ -28,13 +28,11 @@ describe('McpWsClient with protocolVersion 2026-07-28', () => {
     await client.close();
   });
 
-  it('gets -32022 with the supported list for a revision the server does not serve', async () => {
-    const client = await McpWsClient.connect(url, { protocolVersion: '2099-01-01' });
-    const err = await client.request('tools/list').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RpcError);
-    expect((err as RpcError).code).toBe(-32022);
-    expect((err as RpcError).data).toMatchObject({ requested: '2099-01-01', supported: expect.arrayContaining(['2026-07-28']) });
-    await client.close();
+  it('is refused at the upgrade, with the supported list, for a revision the server does not serve (SEP-1288 mcp.version.<v>)', async () => {
+    const err = await McpWsClient.connect(url, { protocolVersion: '2099-01-01' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WebSocketConnectError);
+    expect((err as WebSocketConnectError).status).toBe(400);
+    expect((err as Error).message).toMatch(/HTTP 400 Bad Request: unsupported MCP protocol version; supported: 2026-07-28, 2025-11-25/);
   });
 
   it('checks the new options, naming them', () => {
@@ -62,7 +60,8 @@ describe('mcp-ws call --protocol-version 2026-07-28', () => {
     expect(noCap.code).toBe(1);
     expect(noCap.stderr.trim()).toBe('mcp-ws: tools/call failed: -32021 Missing required client capability: elicitation');
     const bad = await run(['call', url, 'tools/list', '--protocol-version', '1900-01-01']);
-    expect(bad.stderr.trim()).toBe('mcp-ws: tools/list failed: -32022 Unsupported protocol version');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toMatch(/^mcp-ws: WebSocket upgrade rejected: HTTP 400 Bad Request: unsupported MCP protocol version; supported: 2026-07-28, [^\n]*$/);
     const caps = await run(['call', url, 'tools/list', '--protocol-version', '2026-07-28', '--capabilities', '[1]']);
     expect(caps.code).toBe(1);
     expect(caps.stderr).toMatch(/--capabilities should be a JSON object/);
