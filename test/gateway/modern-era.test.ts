@@ -8,7 +8,9 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { closeAll, startGateway, until } from './helpers.js';
+import { Client as ClientV2 } from '@modelcontextprotocol/client';
+import { WebSocketClientTransport } from '../../src/transport/client-transport.js';
+import { EVERYTHING, closeAll, startGateway, until } from './helpers.js';
 
 const RAW = fileURLToPath(new URL('./fixtures/raw-server.mjs', import.meta.url));
 const raw = { command: process.execPath, args: [RAW], name: 'raw' };
@@ -67,5 +69,20 @@ describe('gateway: 2026-07-28 requests', () => {
     const init = await c.ask({ id: 5, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
     expect(init.result).toBeDefined();
     expect(pool().leased).toBe(1);
+  });
+
+  it('the v2 SDK Client: auto negotiation falls back to a legacy session in front of server-everything, a 2026 pin is refused', { timeout: 60_000 }, async () => {
+    const { url } = await startGateway({ upstreams: [{ command: process.execPath, args: [EVERYTHING], name: 'everything' }], pool: { minConnections: 0, maxConnections: 2 } });
+    const auto = new ClientV2({ name: 'v2-auto', version: '2.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    await auto.connect(new WebSocketClientTransport(url, { heartbeat: false }));
+    try {
+      const listed = await auto.listTools();
+      expect(listed.tools.map((t) => t.name)).toContain('echo');
+    } finally {
+      await auto.close();
+    }
+    const pinned = new ClientV2({ name: 'v2-pin', version: '2.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await expect(pinned.connect(new WebSocketClientTransport(url, { heartbeat: false }))).rejects.toThrow();
+    await pinned.close().catch(() => undefined);
   });
 });
