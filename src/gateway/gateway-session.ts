@@ -55,6 +55,9 @@ import { performance } from 'node:perf_hooks';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { CloseCode } from '../protocol/close-codes.js';
+import { ERRORS, RpcError } from '../protocol/errors.js';
+import { modernMeta, readRequestMeta } from '../protocol/meta.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '../protocol/versions.js';
 import { errorReply, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from '../protocol/jsonrpc.js';
 import type { Reply, SessionHandler, SessionPeer } from '../server/handler.js';
 import { fullJitterDelay } from '../policy/backoff.js';
@@ -191,6 +194,8 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   /** Forwards a request; the reply is the upstream's answer with the client's id. */
   request(msg: JsonRpcRequest): Reply {
     if (this.ended) return undefined;
+    const modern = modernMeta(msg.params);
+    if (modern !== undefined) return refuseModern(msg.id, modern);
     const max = this.host.maxPendingPerClient;
     const pending = this.pending;
     if (pending >= max) {
@@ -647,6 +652,29 @@ const LIST_CHANGED: ReadonlyArray<[string, string]> = [
   ['resources', 'notifications/resources/list_changed'],
   ['prompts', 'notifications/prompts/list_changed'],
 ];
+
+/**
+ * The answer to a 2026-07-28 request (protocol keys in `_meta`), given at the
+ * gateway without leasing an upstream session: a malformed `_meta` gets what
+ * the router answers (-32602, or -32022 for a revision nobody speaks); a
+ * well-formed one gets -32022 listing the legacy revisions only, since the
+ * gateway serves clients through `initialize`, so a dual-era client falls
+ * back to it.
+ */
+function refuseModern(id: RequestId, meta: Record<string, unknown>): string {
+  let requested: string;
+  try {
+    requested = readRequestMeta(meta).protocolVersion;
+  } catch (err) {
+    if (err instanceof RpcError) return errorReply(id, err.code, err.message, err.data);
+    throw err;
+  }
+  const e = ERRORS.UNSUPPORTED_PROTOCOL_VERSION;
+  return errorReply(id, e.rpc, `${e.message}: the gateway serves ${requested} clients through initialize`, {
+    supported: [...SUPPORTED_PROTOCOL_VERSIONS],
+    requested,
+  });
+}
 
 /**
  * True when `call` may be sent again: a method in {@link RETRY_SAFE_METHODS},
