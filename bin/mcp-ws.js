@@ -11,4 +11,8 @@ try {
   throw err;
 }
 const code = await cli.main(process.argv);
-if (code !== 0) process.exitCode = code;
+if (code !== 0) {
+  process.exitCode = code;
+  // A cluster worker that failed must not be held open by its channel to the primary.
+  if (process.connected) process.exit(code);
+}

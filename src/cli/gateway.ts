@@ -15,6 +15,7 @@ import { LOAD_BALANCE_STRATEGIES, parseStrategy } from '../gateway/load-balance-
 import { POOL_PRESETS, type PoolPreset } from '../gateway/pool-config.js';
 import { McpWsServer } from '../server/server.js';
 import { exitOnSignals } from './signals.js';
+import { announceReady, takeClusterPart } from '../cluster/cli.js';
 
 /** Flags `mcp-ws gateway` understands (commander's camelCase names). */
 export interface GatewayFlags {
@@ -31,13 +32,14 @@ export interface GatewayFlags {
   requestTimeoutMs?: number;
   onUpstreamLost?: string;
   logLevel?: string;
+  workers?: number | 'auto';
 }
 
 /** Merges file and flags into gateway options and server options. Throws ConfigError with one line. */
 export function resolveGatewayConfig(flags: GatewayFlags): { gateway: GatewaySection; serve: ReturnType<typeof parseServeConfig> } {
   const file = typeof flags.config === 'string' ? loadGatewayConfigFile(flags.config) : { serve: {}, gateway: {} as GatewaySection };
   const serveFlags: Record<string, unknown> = {};
-  for (const k of ['host', 'port', 'path', 'logLevel'] as const) if (flags[k] !== undefined) serveFlags[k] = flags[k];
+  for (const k of ['host', 'port', 'path', 'logLevel', 'workers'] as const) if (flags[k] !== undefined) serveFlags[k] = flags[k];
   const serve = parseServeConfig({ ...file.serve, ...serveFlags }, flags.config ?? 'flags');
   if (serve.pageSize !== undefined) {
     throw new ConfigError('pageSize does not apply to the gateway: its upstream servers page their own lists; remove it from the config');
@@ -75,9 +77,11 @@ export function resolveGatewayConfig(flags: GatewayFlags): { gateway: GatewaySec
 /** Runs the gateway until a signal. */
 export async function runGateway(flags: GatewayFlags): Promise<void> {
   const { gateway: section, serve } = resolveGatewayConfig(flags);
-  const { logLevel, module: _module, pageSize: _pageSize, auth: authConfig, ...serverOptions } = serve;
+  const { logLevel, module: _module, pageSize: _pageSize, workers, auth: authConfig, ...serverOptions } = serve;
   const auth = resolveAuth(authConfig);
   const logger = createLogger({ level: logLevel ?? CLI_OPTIONS.defaults.logLevel });
+  // With --workers N the first process supervises; each worker runs its own gateway and pool.
+  const part = await takeClusterPart(workers, logger);
   let gateway: McpWsGateway;
   try {
     gateway = new McpWsGateway({ ...section, upstreams: section.upstreams!, logger });
@@ -87,7 +91,7 @@ export async function runGateway(flags: GatewayFlags): Promise<void> {
   await gateway.start();
   let server: McpWsServer;
   try {
-    server = new McpWsServer({ ...serverOptions, auth, handler: gateway, logger, metrics: gateway.metrics() });
+    server = new McpWsServer({ ...serverOptions, auth, handler: gateway, logger, metrics: gateway.metrics(), cluster: part.role === 'worker' ? part.member : undefined });
   } catch (err) {
     await gateway.close();
     throw new ConfigError((err as Error).message);
@@ -101,6 +105,6 @@ export async function runGateway(flags: GatewayFlags): Promise<void> {
   }
   const names = gateway.pool.members.map((m) => m.name).join(', ');
   // Handlers first: a script that signals as soon as it reads the ready line must find them installed.
-  exitOnSignals(logger, () => server.close().then(() => gateway.close()), server);
-  process.stdout.write(`mcp-ws gateway on ${address.url} (upstreams: ${names})\n`);
+  exitOnSignals(logger, () => server.close().then(() => gateway.close()), server, part.role === 'worker');
+  announceReady(part, address.url, `mcp-ws gateway on ${address.url} (upstreams: ${names})`);
 }

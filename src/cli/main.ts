@@ -11,6 +11,14 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 
+/** `--workers N|auto`: a positive integer or "auto" (one per core). */
+function workersArg(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError(`--workers should be a whole number from 1 to 256 or "auto", got "${value}"`);
+  return n;
+}
+
 /** Largest integer a flag takes: limits reach ws as 32-bit integers, milliseconds reach timers. */
 const MAX_INT = 2 ** 31 - 1;
 
@@ -63,6 +71,7 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate: serve wss:// (SIGHUP reloads it)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--tls-ca <file>', 'CA bundle: require client certificates signed by it')
+    .option('--workers <n|auto>', 'processes sharing the port (node:cluster), "auto" = one per core (default 1)', workersArg)
     .action(async (opts: Record<string, unknown>) => {
       // Loaded on demand: `call` should not pay for the server's imports.
       const { runServe } = await import('./serve.js');
@@ -85,6 +94,7 @@ export function buildProgram(): Command {
     .option('--request-timeout-ms <ms>', 'upstream answer timeout per request (default 60000)', int('--request-timeout-ms', 1))
     .option('--on-upstream-lost <policy>', 'close (4003, default) | reestablish')
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
+    .option('--workers <n|auto>', 'processes sharing the port (node:cluster), each with its own pool, "auto" = one per core (default 1)', workersArg)
     .action(async (opts: Record<string, unknown>) => {
       const { runGateway } = await import('./gateway.js');
       await runGateway(opts);

@@ -13,6 +13,7 @@ import { McpWsServer } from '../server/server.js';
 import type { HandlerSource } from '../server/server-options.js';
 import { loadHandlerModule } from './load-module.js';
 import { exitOnSignals } from './signals.js';
+import { announceReady, takeClusterPart } from '../cluster/cli.js';
 
 const FLAG_KEYS = [
   'host',
@@ -26,6 +27,7 @@ const FLAG_KEYS = [
   'drainTimeoutMs',
   'logLevel',
   'module',
+  'workers',
 ] as const;
 
 /** Merges the config file (if any) and flags into one validated config. */
@@ -57,6 +59,8 @@ export function resolveServeConfig(opts: Record<string, unknown>): ServeConfig {
 export async function runServe(opts: Record<string, unknown>): Promise<void> {
   const config = resolveServeConfig(opts);
   const logger = createLogger({ level: config.logLevel ?? CLI_OPTIONS.defaults.logLevel });
+  // With --workers N the first process supervises (and returns only by exiting); each worker goes on here.
+  const part = await takeClusterPart(config.workers, logger);
   let handler: HandlerSource;
   let kind: string;
   if (config.module) {
@@ -72,11 +76,11 @@ export async function runServe(opts: Record<string, unknown>): Promise<void> {
     }
     handler.setPageSize(config.pageSize);
   }
-  const { logLevel: _l, module: _m, pageSize: _p, auth: authConfig, ...serverOptions } = config;
+  const { logLevel: _l, module: _m, pageSize: _p, workers: _w, auth: authConfig, ...serverOptions } = config;
   const auth = resolveAuth(authConfig);
   let server: McpWsServer;
   try {
-    server = new McpWsServer({ ...serverOptions, auth, handler, logger });
+    server = new McpWsServer({ ...serverOptions, auth, handler, logger, cluster: part.role === 'worker' ? part.member : undefined });
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
@@ -85,6 +89,6 @@ export async function runServe(opts: Record<string, unknown>): Promise<void> {
   }
   const address = await server.listen();
   // Handlers first: a script that signals as soon as it reads the ready line must find them installed.
-  exitOnSignals(logger, () => server.close(), server);
-  process.stdout.write(`mcp-ws serving ${kind} on ${address.url}\n`);
+  exitOnSignals(logger, () => server.close(), server, part.role === 'worker');
+  announceReady(part, address.url, `mcp-ws serving ${kind} on ${address.url}`);
 }

@@ -7,8 +7,14 @@
 import type { Logger } from 'pino';
 import type { McpWsServer } from '../server/server.js';
 
-/** Installs the signal handlers. `shutdown` closes whatever the command runs (server, then gateway, …). */
-export function exitOnSignals(logger: Logger, shutdown: () => Promise<void>, server?: McpWsServer): void {
+/**
+ * Installs the signal handlers. `shutdown` closes whatever the command runs
+ * (server, then gateway, …). A cluster worker (`clusterWorker`) stops on
+ * SIGTERM from its primary or when the primary is gone, and ignores SIGINT:
+ * a terminal's Ctrl-C reaches the whole process group, and the primary
+ * decides how its workers stop.
+ */
+export function exitOnSignals(logger: Logger, shutdown: () => Promise<void>, server?: McpWsServer, clusterWorker = false): void {
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -29,7 +35,12 @@ export function exitOnSignals(logger: Logger, shutdown: () => Promise<void>, ser
     );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  if (clusterWorker) {
+    process.on('SIGINT', () => {});
+    process.on('disconnect', () => {
+      if (!stopping) stop('primary gone');
+    });
+  } else process.on('SIGINT', () => stop('SIGINT'));
   if (server?.options.tls) {
     process.on('SIGHUP', () => {
       try {

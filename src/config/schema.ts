@@ -33,6 +33,7 @@ export const ServeConfigSchema = z.strictObject({
   ...CLI_OPTIONS.shape,
   pageSize: positiveInt.optional(),
   module: z.string().min(1).optional(),
+  workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).optional(),
   allowedOrigins: z.array(z.string().min(1)).optional(),
   allowedHosts: z.array(z.string().min(1)).optional(),
   auth: z

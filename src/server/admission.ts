@@ -17,6 +17,7 @@
  *          ─► handshake rate? 503 + Retry-After
  *          ─► take the slot
  *          ─► shared handshake rate (Redis)? 503 + Retry-After
+ *          ─► in a cluster, per-IP slots of every worker (the primary)? 503
  *          ─► verify credential? 401 | 403 | 503 (keys unavailable) ─► draining? 503
  *          ─► ws.handleUpgrade (a negotiated codec, else mcp.version.<v>, else `mcp`) ─► admitted
  *
@@ -41,6 +42,7 @@ import type { CodecNegotiator } from '../compression/negotiate.js';
 import type { ResolvedServerOptions } from './server-options.js';
 import { ALL_PROTOCOL_VERSIONS } from '../protocol/versions.js';
 import { VERSION_SUBPROTOCOL_PREFIX } from './resume.js';
+import type { ClusterMember } from '../cluster/member.js';
 
 /** What the door reads from its server. */
 export interface AdmissionHost {
@@ -50,6 +52,8 @@ export interface AdmissionHost {
   readonly auth: Authenticator | undefined;
   readonly rateLimiter: RateLimiter | undefined;
   readonly draining: boolean;
+  /** Set in a cluster worker: maxConnectionsPerIp is counted across workers. */
+  readonly cluster: ClusterMember | undefined;
 }
 
 /** A refusal at the door: the HTTP status, the metric reason, extra headers, a one-line message. */
@@ -196,8 +200,10 @@ export class Admission {
     if (rate !== null && !(rate instanceof Promise)) return this.rejectWith(socket, rate);
     // Take the slot now, synchronously: concurrent upgrades see it at once.
     this.holdSlot(socket, ip);
-    if (rate instanceof Promise) {
-      rate.then(
+    const shared = this.holdClusterSlot(socket, ip);
+    const pending = shared === null ? rate : rate instanceof Promise ? Promise.all([rate, shared]).then(([a, b]) => a ?? b) : shared;
+    if (pending instanceof Promise) {
+      pending.then(
         (r) => {
           if (r) return this.rejectWith(socket, r);
           this.authenticate(req, socket, head, ip, token);
@@ -266,6 +272,23 @@ export class Admission {
   private holdSlot(socket: Socket, ip: string): void {
     this.takeSlot(ip);
     socket.once('close', () => this.releaseSlot(ip));
+  }
+
+  /**
+   * In a cluster worker with maxConnectionsPerIp set: a slot of `ip` counted
+   * by the primary across workers, held until the socket closes; null when
+   * there is nothing to share. (HTTP sessions are counted per worker.)
+   */
+  private holdClusterSlot(socket: Socket, ip: string): Promise<Rejection | null> | null {
+    const cluster = this.host.cluster;
+    const limit = this.host.options.maxConnectionsPerIp;
+    if (cluster === undefined || limit <= 0) return null;
+    return cluster.acquireSlot(ip, limit).then((ok) => {
+      if (!ok) return rejection(503, 'max_connections_per_ip');
+      if (socket.destroyed) cluster.releaseSlot(ip);
+      else socket.once('close', () => cluster.releaseSlot(ip));
+      return null;
+    });
   }
 
   /** Takes a connection slot for `ip` (an HTTP session or request releases it with releaseSlot). */

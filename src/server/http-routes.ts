@@ -5,14 +5,16 @@
  *   <paths>   Streamable HTTP (http-transport.ts)
  *   /healthz  200 while the process serves
  *   /readyz   200 with the session count; 503 once draining, so a load
- *             balancer stops routing here
- *   /metrics  Prometheus text
+ *             balancer stops routing here (in a cluster: once the cluster
+ *             drains, and the body says how many workers are up)
+ *   /metrics  Prometheus text (in a cluster: every worker's, merged)
  *   other     405 for methods other than GET/HEAD, else 404
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { ServerMetrics } from '../metrics/metrics.js';
+import type { ClusterMember } from '../cluster/member.js';
 
 /** What the routes read from their server. */
 export interface HttpRoutesHost {
@@ -24,6 +26,8 @@ export interface HttpRoutesHost {
   readonly logger: Logger;
   readonly draining: boolean;
   readonly sessionCount: number;
+  /** Set in a cluster worker: /metrics and /readyz speak for every worker. */
+  readonly cluster: ClusterMember | undefined;
 }
 
 /** Answers one non-upgrade request. */
@@ -44,12 +48,16 @@ export function serveHttp(host: HttpRoutesHost, req: IncomingMessage, res: Serve
     case '/healthz':
       sendJson(res, 200, { status: 'ok' });
       return;
-    case '/readyz':
-      if (host.draining) sendJson(res, 503, { status: 'draining' });
-      else sendJson(res, 200, { status: 'ready', sessions: host.sessionCount });
+    case '/readyz': {
+      const c = host.cluster?.state;
+      const workers = c === undefined ? undefined : { up: c.up, total: c.total };
+      if (host.draining || c?.draining === true) sendJson(res, 503, { status: 'draining', workers });
+      else sendJson(res, 200, { status: 'ready', sessions: host.sessionCount, workers });
       return;
-    case '/metrics':
-      host.registry.metrics().then(
+    }
+    case '/metrics': {
+      const local = (): Promise<string> => host.registry.metrics();
+      (host.cluster ? host.cluster.scrape(local) : local()).then(
         (text) => {
           res.writeHead(200, { 'Content-Type': host.registry.contentType });
           res.end(text);
@@ -61,6 +69,7 @@ export function serveHttp(host: HttpRoutesHost, req: IncomingMessage, res: Serve
         },
       );
       return;
+    }
     default:
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('Not Found\n');

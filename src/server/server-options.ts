@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { ExtraMetric } from '../metrics/metrics.js';
+import type { ClusterMember } from '../cluster/member.js';
 import type { AuthOptions, Authenticator } from './auth.js';
 import type { RateLimiter, RateLimiterOptions } from '../ratelimit/limiter.js';
 import type { CompressionConfig } from '../compression/config.js';
@@ -106,6 +107,12 @@ export interface McpWsServerOptions {
   resumeBufferBytes?: number;
   /** Logger. Default: silent (the CLI passes its own). */
   logger?: Logger;
+  /**
+   * This process is one worker of a cluster (`mcp-ws serve --workers N`):
+   * /metrics merges every worker's, /readyz reports the cluster, and
+   * maxConnectionsPerIp is counted across workers. Set by the CLI.
+   */
+  cluster?: ClusterMember;
 }
 
 /** TLS certificate files. */
@@ -117,7 +124,7 @@ export interface TlsFiles {
 }
 
 /** Options after defaults: every limit set, the optional features as given. */
-export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'compression' | 'path'>> &
+export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'cluster' | 'compression' | 'path'>> &
   Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'compression'> & {
     /** The first endpoint path (the one printed). */
     readonly path: string;

@@ -32,6 +32,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Registry } from 'prom-client';
+import type { ClusterMember } from '../cluster/member.js';
 import type { Logger } from 'pino';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ServerMetrics, createRegistry } from '../metrics/metrics.js';
@@ -65,6 +66,8 @@ export class McpWsServer implements SessionHost {
   readonly options: ResolvedServerOptions;
   readonly metrics = new ServerMetrics();
   readonly registry: Registry;
+  /** The cluster this server is a worker of (`--workers`), if any. */
+  readonly cluster: ClusterMember | undefined;
   readonly logger: Logger;
   readonly http: HttpServer | HttpsServer;
   readonly maxBufferedBytes: number;
@@ -96,7 +99,8 @@ export class McpWsServer implements SessionHost {
   private drained: (() => void) | undefined;
 
   constructor(options: McpWsServerOptions) {
-    const { handler, logger, metrics: extraMetrics, ...rest } = options;
+    const { handler, logger, metrics: extraMetrics, cluster, ...rest } = options;
+    this.cluster = cluster;
     if (handler === undefined) throw new TypeError('handler is required: pass an McpRouter, an SdkHost or a factory');
     this.options = resolveServerOptions(rest);
     this.maxBufferedBytes = this.options.maxBufferedBytes;
@@ -158,6 +162,7 @@ export class McpWsServer implements SessionHost {
         ...(extraMetrics ?? []),
       ],
     });
+    this.cluster?.attach(() => this.registry.metrics());
     const httpOptions = handshakeHttpOptions(this.options);
     this.http = this.options.tls
       ? createHttpsServer({ ...httpOptions, ...readTls(this.options.tls) })
@@ -320,6 +325,9 @@ export class McpWsServer implements SessionHost {
     // Stay reachable while draining: /readyz answers 503 so a load balancer
     // stops routing here, and late upgrades get 503 + Retry-After, not a reset.
     this.draining = true;
+    // A cluster worker stops taking connections at once: the primary hands new
+    // ones to the other workers (a rolling restart never refuses a client).
+    let stopped: Promise<void> | undefined = this.cluster ? new Promise<void>((resolve) => this.http.close(() => resolve())) : undefined;
     // Detached sessions are released now; attached ones are released as their sockets close.
     this.resumer.close();
     this.logger.info({ sessions: this.sessions.size, inFlight: this.metrics.requestsInFlight }, 'draining');
@@ -332,7 +340,7 @@ export class McpWsServer implements SessionHost {
     if (this.sessions.size > 0) await this.waitDrained(this.options.closeTimeoutMs, () => this.sessions.size === 0);
     for (const s of this.sessions) s.terminate();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    stopped ??= new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
     await stopped;
     if (this.ownsRateLimiter) await this.rateLimiter?.close();

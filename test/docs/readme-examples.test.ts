@@ -36,6 +36,8 @@ const NOT_RUN: Array<[RegExp, string]> = [
   [/^npm ci\b/, 'the install the test suite itself runs on'],
   [/^npm test\b/, 'the whole suite, this test among it'],
   [/^npx mcp-ws gateway\b/, 'gateway examples need server-everything or remote upstreams; test/gateway covers them'],
+  [/^npx mcp-ws serve --workers\b/, 'a cluster on the default port 8080; test/cluster runs --workers on free ports'],
+  [/^kill -USR2\b/, "signals a running cluster's primary; test/cluster sends SIGUSR2 to one"],
 ];
 
 const blocks = readmeBlocks();
