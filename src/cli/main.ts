@@ -2,6 +2,7 @@
  * The `mcp-ws` command line.
  *
  *   mcp-ws serve [options]            run a server (the demo router by default)
+ *   mcp-ws doctor [--connections N]   can this machine hold N sessions? what to fix
  *   mcp-ws call URL METHOD [JSON]     one request, result printed as JSON
  *   mcp-ws bench URL [options]        MCP-aware load test (latency percentiles, req/s)
  *
@@ -98,6 +99,19 @@ export function buildProgram(): Command {
     .action(async (opts: Record<string, unknown>) => {
       const { runGateway } = await import('./gateway.js');
       await runGateway(opts);
+    });
+
+  program
+    .command('doctor')
+    .description('Check this machine for N concurrent sessions: descriptor limits, accept queue, memory, the seed\'s TCP tuning; prints the fix for what is short (exit 1)')
+    .option('--connections <n>', 'concurrent sessions to plan for (default 10000)', int('--connections', 1))
+    .option('--workers <n|auto>', 'server processes the sessions are spread over (default auto: one per core)', workersArg)
+    .option('--backlog <n>', 'the server\'s listen backlog (default 1024)', int('--backlog', 1))
+    .option('--json', 'print readings and checks as JSON')
+    .action(async (opts: Record<string, unknown>) => {
+      const { runDoctor } = await import('./doctor.js');
+      const code = runDoctor(opts as { connections?: number; workers?: number | 'auto'; backlog?: number; json?: boolean });
+      if (code !== 0) process.exitCode = code;
     });
 
   program

@@ -82,8 +82,11 @@ export function handshakeHttpOptions(options: ResolvedServerOptions): {
   requestTimeout: number;
   connectionsCheckingInterval: number;
   maxHeaderSize: number;
+  noDelay: boolean;
 } {
   return {
+    // Nagle off on every accepted socket (the seed's set_nodelay): replies go out when written.
+    noDelay: true,
     headersTimeout: options.handshakeTimeoutMs,
     requestTimeout: Math.max(options.handshakeTimeoutMs, 30_000),
     connectionsCheckingInterval: Math.min(1000, options.handshakeTimeoutMs),

@@ -79,6 +79,11 @@ export interface McpWsServerOptions {
   tls?: TlsFiles;
   /** Most request headers an upgrade may carry (more → 400). Default 100. */
   maxHeaders?: number;
+  /**
+   * Listen backlog: connections the kernel queues before accept (capped by
+   * net.core.somaxconn; `mcp-ws doctor` checks it). Default 1024, the seed's.
+   */
+  backlog?: number;
   /** Most fragments one message may have (ws maxFragments; more → 1009). Default 1024. */
   maxFragments?: number;
   /** Most chunks ws buffers while parsing (ws maxBufferedChunks; more → 1009). Default 65536. */
@@ -157,6 +162,7 @@ export const SERVER_OPTIONS = defineOptions({
   retryAfterSeconds: int({ min: 0, default: 1 }),
   processMetrics: bool({ default: true }),
   maxHeaders: int({ min: 1, default: 100 }),
+  backlog: int({ min: 1, max: 65535, default: 1024 }),
   maxFragments: int({ min: 1, default: 1024 }),
   maxBufferedChunks: int({ min: 1, default: 65536 }),
   messageTimeoutMs: int({ min: 0, default: 30_000 }),

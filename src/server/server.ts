@@ -213,7 +213,7 @@ export class McpWsServer implements SessionHost {
       };
       this.http.once('error', onError);
       this.http.once('listening', onListening);
-      this.http.listen(port, host);
+      this.http.listen({ port, host, backlog: this.options.backlog });
     });
     const bound = this.http.address();
     const actualPort = typeof bound === 'object' && bound !== null ? bound.port : port;
