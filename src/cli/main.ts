@@ -62,6 +62,7 @@ export function buildProgram(): Command {
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
     .option('--allowed-origin <origin>', 'browser origin allowed to connect (repeatable; "*" = any; default loopback only)', collect)
     .option('--allowed-host <host>', 'Host header allowed (repeatable; default loopback names when bound to loopback)', collect)
+    .option('--trusted-proxy <addr>', 'reverse proxy (address or CIDR) whose X-Forwarded-For names the client (repeatable)', collect)
     .option('--auth-token <token>', 'static bearer token (repeatable; visible in ps: prefer --auth-token-file or $MCP_WS_AUTH_TOKENS)', collect)
     .option('--auth-token-file <file>', 'file of bearer tokens, one per line')
     .option('--jwt-secret-env <name>', 'environment variable holding the HS256/384/512 secret')

@@ -37,6 +37,7 @@ export function resolveServeConfig(opts: Record<string, unknown>): ServeConfig {
   for (const k of FLAG_KEYS) if (opts[k] !== undefined) fromFlags[k] = opts[k];
   if (opts.allowedOrigin !== undefined) fromFlags.allowedOrigins = opts.allowedOrigin;
   if (opts.allowedHost !== undefined) fromFlags.allowedHosts = opts.allowedHost;
+  if (opts.trustedProxy !== undefined) fromFlags.trustedProxies = opts.trustedProxy;
   const merged: Record<string, unknown> = { ...fromFile, ...fromFlags };
   // Auth and TLS flags fold into their sections.
   const auth: Record<string, unknown> = { ...(fromFile.auth ?? {}) };

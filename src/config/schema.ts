@@ -36,6 +36,7 @@ export const ServeConfigSchema = z.strictObject({
   workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).optional(),
   allowedOrigins: z.array(z.string().min(1)).optional(),
   allowedHosts: z.array(z.string().min(1)).optional(),
+  trustedProxies: z.array(z.string().min(1)).optional(),
   auth: z
     .strictObject({
       tokens: z.array(z.union([z.string().min(16), z.strictObject({ token: z.string().min(16), subject: z.string().optional(), scopes: z.array(z.string()).optional() })])).optional(),

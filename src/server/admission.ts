@@ -10,7 +10,8 @@
  * A slot is released when the TCP socket closes, whatever happened to the
  * handshake.
  *
- *   upgrade ─► path? 404 ─► headers > maxHeaders? 400 ─► Origin? 403 ─► Host? 403
+ *   upgrade ─► client address (the peer, or X-Forwarded-For from trustedProxies: client-ip.ts)
+ *          ─► path? 404 ─► headers > maxHeaders? 400 ─► Origin? 403 ─► Host? 403
  *          ─► mcp.version.<v> offered, none spoken? 400
  *          ─► credential malformed? 401 (auth on)
  *          ─► draining? 503 ─► slots? 503 ─► per-IP slots? 503
@@ -42,6 +43,7 @@ import type { CodecNegotiator } from '../compression/negotiate.js';
 import type { ResolvedServerOptions } from './server-options.js';
 import { ALL_PROTOCOL_VERSIONS } from '../protocol/versions.js';
 import { VERSION_SUBPROTOCOL_PREFIX } from './resume.js';
+import { ClientIp } from './client-ip.js';
 import type { ClusterMember } from '../cluster/member.js';
 
 /** What the door reads from its server. */
@@ -101,6 +103,9 @@ export class Admission {
   private readonly perIp = new Map<string, number>();
   private slotsTaken = 0;
 
+  /** The client address of a request (X-Forwarded-For from trusted proxies only). */
+  private readonly clientIp: ClientIp;
+
   constructor(
     private readonly host: AdmissionHost,
     negotiator: CodecNegotiator | undefined,
@@ -108,6 +113,7 @@ export class Admission {
     private readonly admitted: Admitted,
   ) {
     const o = host.options;
+    this.clientIp = new ClientIp(o.trustedProxies);
     this.origins = new OriginPolicy({ allowedOrigins: o.allowedOrigins, allowedHosts: o.allowedHosts, bindHost: o.host });
     this.wss = new WebSocketServer({
       noServer: true,
@@ -195,7 +201,7 @@ export class Admission {
     const screened = this.screen(req, url, req.headers['sec-websocket-protocol']);
     if ('status' in screened) return this.rejectWith(socket, screened);
     const token = screened.token;
-    const ip = socket.remoteAddress ?? '';
+    const ip = this.clientIp.of(req, socket.remoteAddress ?? '');
     const full = this.checkCapacity(ip);
     if (full) return this.rejectWith(socket, full);
     // A shared (Redis) handshake limit answers asynchronously; admission waits for it below.
@@ -292,6 +298,11 @@ export class Admission {
       else socket.once('close', () => cluster.releaseSlot(ip));
       return null;
     });
+  }
+
+  /** The address limits and logs use for `req`: its peer, or the client a trusted proxy names. */
+  addressOf(req: IncomingMessage): string {
+    return this.clientIp.of(req, req.socket.remoteAddress ?? '');
   }
 
   /** Takes a connection slot for `ip` (an HTTP session or request releases it with releaseSlot). */

@@ -196,7 +196,7 @@ export class HttpTransport {
       session.post(msg, new HttpReply(this.host, res, sse, false));
       return;
     }
-    const ip = req.socket.remoteAddress ?? '';
+    const ip = this.door.addressOf(req);
     if (request !== undefined && request.method === 'initialize') return this.initialize(res, ip, identity, msg, sse);
     if (request !== undefined) {
       const problem = checkRequestHeaders(req.headers, request);

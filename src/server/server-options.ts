@@ -73,6 +73,13 @@ export interface McpWsServerOptions {
   allowedOrigins?: string[];
   /** Host header values allowed. Default: loopback names when bound to loopback, else any. */
   allowedHosts?: string[];
+  /**
+   * Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For is
+   * believed: a connection from one of them is counted and logged as the
+   * client it names (per-IP limits, the handshake rate, rate limiting's ip
+   * scope). Default none: the TCP peer is the client.
+   */
+  trustedProxies?: string[];
   /** Authentication; off when absent. An Authenticator or its options. */
   auth?: AuthOptions | Authenticator;
   /** TLS: file paths of the certificate and key (PEM), optional CA to verify client certificates. Reloaded by reloadTls(). */
@@ -129,8 +136,8 @@ export interface TlsFiles {
 }
 
 /** Options after defaults: every limit set, the optional features as given. */
-export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'cluster' | 'compression' | 'path'>> &
-  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'auth' | 'tls' | 'rateLimit' | 'compression'> & {
+export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'trustedProxies' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'cluster' | 'compression' | 'path'>> &
+  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'trustedProxies' | 'auth' | 'tls' | 'rateLimit' | 'compression'> & {
     /** The first endpoint path (the one printed). */
     readonly path: string;
     /** Every endpoint path. */
@@ -176,7 +183,7 @@ export const SERVER_OPTIONS = defineOptions({
 /** The default endpoint paths: the seed's `/ws` and the conventional `/mcp`. */
 export const DEFAULT_PATHS: readonly string[] = Object.freeze(['/ws', '/mcp']);
 
-const OPTIONAL_KEYS = ['allowedOrigins', 'allowedHosts', 'auth', 'tls', 'rateLimit', 'compression'] as const;
+const OPTIONAL_KEYS = ['allowedOrigins', 'allowedHosts', 'trustedProxies', 'auth', 'tls', 'rateLimit', 'compression'] as const;
 
 /**
  * Resolves and validates options: defaults, then user values.
