@@ -13,11 +13,14 @@
  *   router.tool({ name: 'echo', inputSchema: {...} }, ({ text }) => String(text));
  *   new McpWsServer({ handler: router }).listen();
  */
+import { randomBytes } from 'node:crypto';
 import type { RequestId } from '../protocol/jsonrpc.js';
 import { META_SERVER_INFO, META_SUBSCRIPTION_ID } from '../protocol/meta.js';
 import { ALL_PROTOCOL_VERSIONS } from '../protocol/versions.js';
 import type { SessionHandler, SessionPeer } from '../server/handler.js';
 import { cursorOffset, pageJson, type ListKind } from './results.js';
+import type { ModernRequest } from './context.js';
+import { StateSealer, type OpenedState, type StateBinding } from './request-state.js';
 import { compileArgsValidator, releaseArgsValidator, type ArgsValidator } from './schema.js';
 import { RouterSession, type Listen, type SessionRegistry, type TemplateEntry, type ToolEntry } from './session.js';
 import { compileUriTemplate } from './uri-template.js';
@@ -54,6 +57,21 @@ export interface McpRouterOptions {
    */
   inputTimeoutMs?: number;
   /**
+   * 2026-07-28 MRTR: the key that seals every requestState the router issues
+   * (HMAC-SHA256; at least 32 bytes). Default: 32 random bytes made at
+   * construction, so a state verifies only in the process that issued it.
+   * Give the same secret to every instance behind one load balancer, where
+   * a retry may reach another process.
+   */
+  requestStateSecret?: string | Uint8Array;
+  /** 2026-07-28 MRTR: how long an issued requestState stays valid for its retry, ms. Default 900000 (15 min: a person may be typing). */
+  requestStateTtlMs?: number;
+  /**
+   * 2026-07-28 MRTR: longest requestState issued or accepted, bytes. A retry
+   * whose answers would not fit is refused with -32602. Default 65536.
+   */
+  maxRequestStateBytes?: number;
+  /**
    * 2026-07-28 cache hints (SEP-2549, `ttlMs` / `cacheScope`) of list results,
    * server/discover and resources/read (when the resource handler returns
    * none of its own). Default for each: `{ ttlMs: 0, cacheScope: 'private' }`.
@@ -88,7 +106,7 @@ const CHANGED_METHOD: Partial<Record<ListKind, string>> = {
 };
 
 /** {@link McpRouterOptions} with the defaults filled in. */
-export type RouterOptionsInEffect = Readonly<Required<Omit<McpRouterOptions, 'title' | 'instructions' | 'cacheHints'>>> &
+export type RouterOptionsInEffect = Readonly<Required<Omit<McpRouterOptions, 'title' | 'instructions' | 'cacheHints' | 'requestStateSecret'>>> &
   Pick<McpRouterOptions, 'title' | 'instructions'> & { readonly cacheHints: Readonly<Record<CacheHintKind, CacheHint>> };
 
 function checkPageSize(pageSize: unknown): number {
@@ -117,6 +135,13 @@ function resolveCacheHints(given: McpRouterOptions['cacheHints']): Record<CacheH
   return Object.freeze(out);
 }
 
+function stateSecret(given: string | Uint8Array | undefined): Uint8Array {
+  if (given === undefined) return randomBytes(32);
+  const bytes = typeof given === 'string' ? Buffer.from(given) : given;
+  if (!(bytes instanceof Uint8Array) || bytes.length < 32) throw new RangeError('requestStateSecret should be at least 32 bytes');
+  return bytes;
+}
+
 /** The native MCP router. Register handlers, then pass it as the server's handler. */
 export class McpRouter implements SessionRegistry {
   private opts: RouterOptionsInEffect;
@@ -140,6 +165,7 @@ export class McpRouter implements SessionRegistry {
   /** Serialised first pages of 2026-07-28 lists, by kind; cleared with firstPage. */
   private readonly modernFirstPage = new Map<ListKind, string>();
   private discoverJson: string | undefined;
+  private readonly sealer: StateSealer;
 
   constructor(options: McpRouterOptions) {
     if (!options || typeof options.name !== 'string' || options.name === '') {
@@ -148,13 +174,17 @@ export class McpRouter implements SessionRegistry {
     if (typeof options.version !== 'string' || options.version === '') {
       throw new TypeError('version should be a non-empty string (it becomes serverInfo.version)');
     }
+    const { requestStateSecret, ...rest } = options;
     this.opts = Object.freeze({
-      ...options,
+      ...rest,
       pageSize: checkPageSize(options.pageSize ?? 100),
       maxListensPerSession: checkPositive('maxListensPerSession', options.maxListensPerSession ?? 8),
       inputTimeoutMs: checkPositive('inputTimeoutMs', options.inputTimeoutMs ?? 300_000),
+      requestStateTtlMs: checkPositive('requestStateTtlMs', options.requestStateTtlMs ?? 900_000),
+      maxRequestStateBytes: checkPositive('maxRequestStateBytes', options.maxRequestStateBytes ?? 65_536),
       cacheHints: resolveCacheHints(options.cacheHints),
     });
+    this.sealer = new StateSealer(stateSecret(requestStateSecret), this.opts.requestStateTtlMs, this.opts.maxRequestStateBytes);
     const info: Record<string, string> = { name: options.name, version: options.version };
     if (options.title !== undefined) info.title = options.title;
     this.serverInfo = info;
@@ -398,12 +428,18 @@ export class McpRouter implements SessionRegistry {
   }
 
   /** @internal */
-  inputRequiredResult(e: InputRequired): string {
+  inputRequiredResult(e: InputRequired, m: ModernRequest): string {
     const result: Record<string, unknown> = { resultType: 'input_required' };
     if (e.inputRequests !== undefined) result.inputRequests = e.inputRequests;
-    if (e.requestState !== undefined) result.requestState = e.requestState;
+    const answers = e.answers !== undefined && Object.keys(e.answers).length > 0 ? e.answers : undefined;
+    if (e.requestState !== undefined || answers !== undefined) result.requestState = this.sealer.seal(m.binding, e.requestState, answers);
     result._meta = { [META_SERVER_INFO]: this.serverInfo };
     return JSON.stringify(result);
+  }
+
+  /** @internal */
+  openState(b: StateBinding, sealed: string): OpenedState {
+    return this.sealer.open(b, sealed);
   }
 
   /** @internal */

@@ -21,6 +21,7 @@ import { META_SUBSCRIPTION_ID, modernMeta, readRequestMeta } from '../protocol/m
 import { negotiateVersion } from '../protocol/versions.js';
 import type { Reply, SessionHandler, SessionPeer } from '../server/handler.js';
 import { RequestContext, type ContextSession, type ModernRequest } from './context.js';
+import type { OpenedState, StateBinding } from './request-state.js';
 import { LOG_LEVELS, type LogLevel } from './log-levels.js';
 import {
   isObject,
@@ -114,8 +115,10 @@ export interface SessionRegistry {
   discoverResult(): string;
   /** The serialised graceful end of a listen. */
   listenEndResult(id: RequestId): string;
-  /** The serialised `resultType: "input_required"` result of a 2026-07-28 request. */
-  inputRequiredResult(e: InputRequired): string;
+  /** The serialised `resultType: "input_required"` result of a 2026-07-28 request (its requestState sealed; may throw RpcError -32602). */
+  inputRequiredResult(e: InputRequired, m: ModernRequest): string;
+  /** Verifies a requestState a client echoed (throws RpcError -32602). */
+  openState(b: StateBinding, sealed: string): OpenedState;
   /** The cache hint of resources/read results that set none. */
   readonly readCacheHint: { readonly ttlMs: number; readonly cacheScope: 'public' | 'private' };
   addLive(s: RouterSession): void;
@@ -319,7 +322,7 @@ export class RouterSession implements SessionHandler, ContextSession {
    */
   private modernRequest(msg: JsonRpcRequest, raw: Record<string, unknown>): Reply {
     try {
-      const m = readModern(msg, raw);
+      const m = readModern(msg, raw, this.router, this.peer.identity?.subject);
       switch (msg.method) {
         case 'tools/call':
           return this.callTool(msg, m);
@@ -486,7 +489,12 @@ export class RouterSession implements SessionHandler, ContextSession {
   private failure(id: RequestId, err: unknown, isTool: boolean, m: ModernRequest | undefined): string {
     if (isTool && err instanceof ToolError) return this.ok(id, JSON.stringify(toolErrorResult(err.message)), m);
     if (err instanceof InputRequired && m !== undefined && (err.inputRequests !== undefined || err.requestState !== undefined)) {
-      return success(id, this.router.inputRequiredResult(err));
+      try {
+        return success(id, this.router.inputRequiredResult(err, m));
+      } catch (sealErr) {
+        if (sealErr instanceof RpcError) return this.fail(id, sealErr.rpcCode, sealErr.message, sealErr.data);
+        throw sealErr;
+      }
     }
     if (err instanceof RpcError) return this.fail(id, err.rpcCode, err.message, err.data);
     throw err;
@@ -607,7 +615,12 @@ const MAX_LISTEN_URIS = 1000;
  * The checked protocol fields of a 2026-07-28 request (-32602 / -32022 as
  * readRequestMeta says), its log level as an index, and its MRTR retry fields.
  */
-function readModern(msg: JsonRpcRequest, raw: Record<string, unknown>): ModernRequest {
+function readModern(
+  msg: JsonRpcRequest,
+  raw: Record<string, unknown>,
+  router: Pick<SessionRegistry, 'openState'>,
+  subject: string | undefined,
+): ModernRequest {
   const meta = readRequestMeta(raw);
   let logLevel: number = LOG_LEVELS.length;
   if (meta.logLevel !== undefined) {
@@ -619,5 +632,8 @@ function readModern(msg: JsonRpcRequest, raw: Record<string, unknown>): ModernRe
   if (inputResponses !== undefined && !isObject(inputResponses)) throw new RpcError(INVALID_PARAMS, 'Invalid params: inputResponses should be an object');
   const requestState = p.requestState;
   if (requestState !== undefined && typeof requestState !== 'string') throw new RpcError(INVALID_PARAMS, 'Invalid params: requestState should be a string');
-  return { meta, logLevel, inputResponses, requestState };
+  const binding = { method: msg.method, params: p, subject };
+  // Only a retry pays for verification; a state that does not verify stops the request here.
+  const opened = requestState === undefined ? undefined : router.openState(binding, requestState);
+  return { meta, logLevel, inputResponses, requestState: opened?.state, carried: opened?.answers, binding };
 }

@@ -142,10 +142,10 @@ export type InputRequests = Record<string, InputRequest>;
 /** Options of {@link RequestContext.requireInput}. */
 export interface RequireInputOptions {
   /**
-   * 2026-07-28 only: the opaque `requestState` the client echoes on its retry
-   * (read it back from `ctx.requestState`). It passes through the client:
-   * protect its integrity (e.g. an HMAC) when it matters for more than the
-   * request failing.
+   * 2026-07-28 only: state of this handler for its next round, read back as
+   * `ctx.requestState` on the retry. The router seals it (HMAC, bound to the
+   * call, the identity and an expiry) before it goes to the client, and
+   * refuses a retry whose state does not verify (-32602).
    */
   requestState?: string;
 }
@@ -157,6 +157,9 @@ export interface RequireInputOptions {
  * A handler may also throw one itself, e.g. with only a requestState.
  */
 export class InputRequired extends Error {
+  /** @internal Answers already given in this run, carried to the next round in the sealed requestState. */
+  answers: Record<string, unknown> | undefined;
+
   constructor(
     readonly inputRequests: InputRequests | undefined,
     readonly requestState?: string,
