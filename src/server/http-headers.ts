@@ -6,7 +6,9 @@
  * (HEADER_MISMATCH) before any handler sees it.
  *
  * Which requests are checked: every request that is 2026-07-28 by its
- * header or by its body's `_meta` protocol version. A client cannot skip the
+ * header or by its body's `_meta` protocol version. Such a request whose
+ * `_meta` lacks the protocol version or the client capabilities is refused
+ * with 400 and -32602 (INVALID_META), as the spec asks of a malformed one. A client cannot skip the
  * check by leaving a header out: a body that says 2026-07-28 requires all of
  * them. Older requests (legacy sessions) carry only MCP-Protocol-Version,
  * which must name a revision this server speaks.
@@ -69,8 +71,24 @@ export function decodeHeaderValue(v: string): string | undefined {
   return text;
 }
 
-/** What is wrong with a request's version header: nothing (null), or the refusal. */
-export type VersionProblem = { readonly kind: 'unsupported'; readonly requested: string } | { readonly kind: 'mismatch'; readonly message: string };
+/**
+ * What is wrong with a request's headers: nothing (null), or the refusal —
+ * an unsupported version (-32022), headers that disagree with the body
+ * (-32020), or a 2026-07-28 request whose `_meta` lacks a required field
+ * (-32602: the spec calls it malformed and asks for 400 on HTTP).
+ */
+export type VersionProblem =
+  | { readonly kind: 'unsupported'; readonly requested: string }
+  | { readonly kind: 'mismatch'; readonly message: string }
+  | { readonly kind: 'malformed'; readonly message: string };
+
+/** Where a 2026-07-28 request's `_meta` declares the client's capabilities. */
+const META_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
+
+/** True for a 2026-07-28 request by its MCP-Protocol-Version header or its body's `_meta` version. */
+export function isStatelessRequest(headers: Record<string, string | string[] | undefined>, msg: JsonRpcRequest): boolean {
+  return one(headers['mcp-protocol-version']) === STATELESS_PROTOCOL_VERSION || metaVersion(msg) === STATELESS_PROTOCOL_VERSION;
+}
 
 /**
  * Checks a request's mirrored headers against its body. Returns null when
@@ -86,7 +104,11 @@ export function checkRequestHeaders(headers: Record<string, string | string[] | 
     return null;
   }
   if (version === undefined) return mismatch('MCP-Protocol-Version header is required');
+  // No version in the body at all is a missing required field, not a disagreement.
+  if (bodyVersion === undefined) return malformed(`_meta["${META_VERSION}"] (string) is required`);
   if (bodyVersion !== version) return mismatch(`MCP-Protocol-Version header value '${version}' does not match body value '${String(bodyVersion)}'`);
+  const caps = (msg.params!._meta as Record<string, unknown>)[META_CAPABILITIES];
+  if (typeof caps !== 'object' || caps === null || Array.isArray(caps)) return malformed(`_meta["${META_CAPABILITIES}"] (object) is required`);
   const method = one(headers['mcp-method']);
   if (method === undefined) return mismatch('Mcp-Method header is required');
   if (method !== msg.method) return mismatch(`Mcp-Method header value '${method}' does not match body value '${msg.method}'`);
@@ -100,6 +122,10 @@ export function checkRequestHeaders(headers: Record<string, string | string[] | 
     if (name !== body) return mismatch(`Mcp-Name header value does not match body params.${field}`);
   }
   return null;
+}
+
+function malformed(message: string): VersionProblem {
+  return { kind: 'malformed', message: `Invalid params: ${message}` };
 }
 
 function mismatch(message: string): VersionProblem {

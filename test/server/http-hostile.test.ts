@@ -148,6 +148,49 @@ describe('Streamable HTTP: 2026-07-28 mirrored headers (SEP-2243)', () => {
     expect(ok.status).toBe(200);
   });
 
+  it('a 2026-07-28 header over a _meta without version or capabilities is malformed: 400 and -32602, before the handler runs', async () => {
+    let seen = 0;
+    const { base } = await startServer({ handler: (peer) => ((seen++, testHandler(peer))) });
+    const headers = { 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'server/discover' };
+    const bodies = [
+      {},
+      { _meta: { 'io.modelcontextprotocol/clientCapabilities': {} } },
+      { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } },
+      { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': [] } },
+    ];
+    for (const [i, params] of bodies.entries()) {
+      const r = await post(base, { jsonrpc: '2.0', id: 100 + i, method: 'server/discover', params }, headers);
+      expect(r.status).toBe(400);
+      const body = (await r.json()) as { id: number; error: { code: number; message: string } };
+      expect(body.id).toBe(100 + i);
+      expect(body.error.code).toBe(-32602);
+      expect(body.error.message).toMatch(/_meta/);
+    }
+    // A version in the body that differs from the header is still a mismatch.
+    const other = await post(base, { jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: { ...META, 'io.modelcontextprotocol/protocolVersion': 'v999' } } }, headers);
+    expect(other.status).toBe(400);
+    expect(((await other.json()) as { error: { code: number } }).error.code).toBe(-32020);
+    expect(seen).toBe(0);
+  });
+
+  it('a 2026-07-28 initialize opens no session: it is a stateless request, and the router answers 404 with -32601', async () => {
+    const { base, server } = await startServer();
+    const r = await stateless(base, 'initialize', { protocolVersion: '2026-07-28', capabilities: {} });
+    expect(r.status).toBe(404);
+    expect(r.headers.get('mcp-session-id')).toBeNull();
+    expect(((await r.json()) as { error: { code: number } }).error.code).toBe(-32601);
+    expect(server.httpSessionCount).toBe(0);
+    // Removed methods the same way.
+    for (const method of ['ping', 'logging/setLevel', 'resources/subscribe']) {
+      const gone = await stateless(base, method, {});
+      expect(gone.status, method).toBe(404);
+      await gone.text();
+    }
+    // A legacy initialize still opens a session.
+    await initialize(base);
+    expect(server.httpSessionCount).toBe(1);
+  });
+
   it('an unsupported MCP-Protocol-Version gets 400 and -32022 listing the supported ones', async () => {
     const { base } = await startServer({ handler: testHandler });
     const r = await post(base, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'MCP-Protocol-Version': '1999-01-01' });
