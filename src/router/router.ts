@@ -25,6 +25,8 @@ import { compileArgsValidator, releaseArgsValidator, type ArgsValidator } from '
 import { RouterSession, type Listen, type SessionRegistry, type TemplateEntry, type ToolEntry } from './session.js';
 import { compileUriTemplate } from './uri-template.js';
 import type {
+  CompletionHandler,
+  CompletionRef,
   InputRequired,
   PromptDefinition,
   PromptHandler,
@@ -135,6 +137,14 @@ function resolveCacheHints(given: McpRouterOptions['cacheHints']): Record<CacheH
   return Object.freeze(out);
 }
 
+/** The registry key of one completion, or undefined for a malformed ref. */
+function completionKey(ref: CompletionRef, argument: string): string | undefined {
+  if (typeof ref !== 'object' || ref === null) return undefined;
+  if (ref.type === 'ref/prompt' && typeof ref.name === 'string') return `prompt\0${ref.name}\0${argument}`;
+  if (ref.type === 'ref/resource' && typeof ref.uri === 'string') return `resource\0${ref.uri}\0${argument}`;
+  return undefined;
+}
+
 function stateSecret(given: string | Uint8Array | undefined): Uint8Array {
   if (given === undefined) return randomBytes(32);
   const bytes = typeof given === 'string' ? Buffer.from(given) : given;
@@ -149,6 +159,8 @@ export class McpRouter implements SessionRegistry {
   private readonly resources = new Map<string, { def: ResourceDefinition; handler: ResourceHandler }>();
   private readonly templates: TemplateEntry[] = [];
   private readonly prompts = new Map<string, { def: PromptDefinition; handler: PromptHandler }>();
+  /** completion/complete handlers, by completionKey(ref, argument). */
+  private readonly completions = new Map<string, CompletionHandler>();
   /** Serialised first pages, by list kind; cleared when the registry changes. */
   private readonly firstPage = new Map<ListKind, string>();
   /** Sessions that finished initialize: list_changed goes to them. */
@@ -307,6 +319,35 @@ export class McpRouter implements SessionRegistry {
     return had;
   }
 
+  /**
+   * Registers (or replaces) the completion of one argument for
+   * `completion/complete`: of a prompt (`{ type: 'ref/prompt', name }`) or of
+   * a resource template's variable (`{ type: 'ref/resource', uri }`, the
+   * template's `uriTemplate`). The `completions` capability is advertised
+   * (initialize, server/discover) once at least one is registered; before,
+   * completion/complete is -32601.
+   *
+   *   router.completion({ type: 'ref/prompt', name: 'greet' }, 'language',
+   *     (typed) => LANGUAGES.filter((l) => l.startsWith(typed)));
+   */
+  completion(ref: CompletionRef, argument: string, handler: CompletionHandler): this {
+    const key = completionKey(ref, argument);
+    if (key === undefined) throw new TypeError("completion ref should be { type: 'ref/prompt', name } or { type: 'ref/resource', uri }");
+    if (typeof argument !== 'string' || argument === '') throw new TypeError('completion argument should be a non-empty string');
+    if (typeof handler !== 'function') throw new TypeError(`completion of ${key}: handler should be a function`);
+    if (this.completions.size === 0) this.discoverJson = undefined;
+    this.completions.set(key, handler);
+    return this;
+  }
+
+  /** Removes the completion of one argument; returns whether it existed. */
+  removeCompletion(ref: CompletionRef, argument: string): boolean {
+    const key = completionKey(ref, argument);
+    const had = key !== undefined && this.completions.delete(key);
+    if (had && this.completions.size === 0) this.discoverJson = undefined;
+    return had;
+  }
+
   /** Sends notifications/resources/updated to every session subscribed to `uri`. */
   notifyResourceUpdated(uri: string): void {
     const subs = this.subscribers.get(uri);
@@ -408,18 +449,44 @@ export class McpRouter implements SessionRegistry {
     const result: Record<string, unknown> = {
       resultType: 'complete',
       supportedVersions: ALL_PROTOCOL_VERSIONS,
-      capabilities: {
-        tools: { listChanged: true },
-        resources: { subscribe: true, listChanged: true },
-        prompts: { listChanged: true },
-        logging: {},
-      },
+      capabilities: this.capabilities(),
     };
     if (o.instructions !== undefined) result.instructions = o.instructions;
     result.ttlMs = hint.ttlMs;
     result.cacheScope = hint.cacheScope;
     result._meta = { [META_SERVER_INFO]: this.serverInfo };
     return (this.discoverJson = JSON.stringify(result));
+  }
+
+  /** @internal The server capabilities (initialize, server/discover): `completions` only once one is registered. */
+  capabilities(): Record<string, unknown> {
+    const caps: Record<string, unknown> = {
+      tools: { listChanged: true },
+      resources: { subscribe: true, listChanged: true },
+      prompts: { listChanged: true },
+      logging: {},
+    };
+    if (this.completions.size > 0) caps.completions = {};
+    return caps;
+  }
+
+  /**
+   * @internal The handler completing `argument` of `ref`: undefined when the
+   * router has none for it; null when the ref names no prompt or template
+   * this router serves (the request is then -32602).
+   */
+  getCompletion(ref: CompletionRef, argument: string): CompletionHandler | null | undefined {
+    const key = completionKey(ref, argument);
+    if (key === undefined) return null;
+    const handler = this.completions.get(key);
+    if (handler !== undefined) return handler;
+    const known = ref.type === 'ref/prompt' ? this.prompts.has(ref.name) : this.templates.some((t) => t.def.uriTemplate === ref.uri) || this.resources.has(ref.uri);
+    return known ? undefined : null;
+  }
+
+  /** @internal */
+  get hasCompletions(): boolean {
+    return this.completions.size > 0;
   }
 
   /** @internal */

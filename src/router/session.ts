@@ -27,6 +27,7 @@ import {
   isObject,
   isThenable,
   success,
+  toCompletionResult,
   toPromptResult,
   toReadResult,
   toToolResult,
@@ -38,6 +39,8 @@ import type { CompiledTemplate } from './uri-template.js';
 import {
   InputRequired,
   ToolError,
+  type CompletionHandler,
+  type CompletionRef,
   type InputRequest,
   type JsonSchema,
   type PromptDefinition,
@@ -129,6 +132,12 @@ export interface SessionRegistry {
   getResource(uri: string): { def: ResourceDefinition; handler: ResourceHandler } | undefined;
   matchTemplate(uri: string): { entry: TemplateEntry; vars: Record<string, string> } | undefined;
   getPrompt(name: string): { def: PromptDefinition; handler: PromptHandler } | undefined;
+  /** The handler completing `argument` of `ref`; undefined: none registered; null: the ref names nothing served. */
+  getCompletion(ref: CompletionRef, argument: string): CompletionHandler | null | undefined;
+  /** At least one completion is registered (completion/complete exists). */
+  readonly hasCompletions: boolean;
+  /** The server capabilities of initialize and server/discover. */
+  capabilities(): Record<string, unknown>;
   /** The serialised result of one page of a list; throws RpcError(-32602) on a bad cursor. */
   listPage(kind: ListKind, cursor: unknown): string;
 }
@@ -201,6 +210,8 @@ export class RouterSession implements SessionHandler, ContextSession {
           return this.subscribe(msg, false);
         case 'logging/setLevel':
           return this.setLevel(msg);
+        case 'completion/complete':
+          return this.complete(msg);
         case 'initialize':
           return this.initialize(msg);
         default:
@@ -342,6 +353,8 @@ export class RouterSession implements SessionHandler, ContextSession {
           return success(msg.id, this.router.discoverResult());
         case 'subscriptions/listen':
           return this.listen(msg);
+        case 'completion/complete':
+          return this.complete(msg, m);
         default:
           // ping, logging/setLevel, initialize, resources/(un)subscribe are not methods of this era.
           return this.fail(msg.id, METHOD_NOT_FOUND, `Method not found: ${msg.method}`);
@@ -429,12 +442,7 @@ export class RouterSession implements SessionHandler, ContextSession {
     if (o.title !== undefined) serverInfo.title = o.title;
     const result: Record<string, unknown> = {
       protocolVersion: version,
-      capabilities: {
-        tools: { listChanged: true },
-        resources: { subscribe: true, listChanged: true },
-        prompts: { listChanged: true },
-        logging: {},
-      },
+      capabilities: this.router.capabilities(),
       serverInfo,
     };
     if (o.instructions !== undefined) result.instructions = o.instructions;
@@ -486,9 +494,10 @@ export class RouterSession implements SessionHandler, ContextSession {
    * input_required result; an RpcError is that error; anything else is
    * rethrown (the server answers -32603 and logs it).
    */
-  private failure(id: RequestId, err: unknown, isTool: boolean, m: ModernRequest | undefined): string {
+  private failure(id: RequestId, err: unknown, isTool: boolean, m: ModernRequest | undefined, mrtr = true): string {
     if (isTool && err instanceof ToolError) return this.ok(id, JSON.stringify(toolErrorResult(err.message)), m);
-    if (err instanceof InputRequired && m !== undefined && (err.inputRequests !== undefined || err.requestState !== undefined)) {
+    // Only tools/call, prompts/get and resources/read may answer input_required (SEP-2322).
+    if (err instanceof InputRequired && mrtr && m !== undefined && (err.inputRequests !== undefined || err.requestState !== undefined)) {
       try {
         return success(id, this.router.inputRequiredResult(err, m));
       } catch (sealErr) {
@@ -521,7 +530,7 @@ export class RouterSession implements SessionHandler, ContextSession {
       (err: unknown) => {
         if (inflight.get(id) === ctx) inflight.delete(id);
         if (ctx.cancelled) return undefined;
-        return this.failure(id, err, isTool, ctx.modern);
+        return this.failure(id, err, isTool, ctx.modern, ctx.method !== 'completion/complete');
       },
     );
   }
@@ -600,6 +609,45 @@ export class RouterSession implements SessionHandler, ContextSession {
       return this.failure(msg.id, err, false, m);
     }
     const serialise = (r: unknown): string => JSON.stringify(toPromptResult(prompt.def, r));
+    if (!isThenable(out)) return this.ok(msg.id, serialise(out), m);
+    return this.track(msg.id, ctx, out, serialise, false);
+  }
+
+  // ------------------------------------------------------------ completion
+
+  /**
+   * completion/complete: the registered completion of the argument, its
+   * result at most 100 values. -32601 when the router has no completions
+   * (the capability is not advertised); -32602 for a malformed request or a
+   * ref that names no prompt or template; no handler for that argument of a
+   * known ref: no suggestions.
+   */
+  private complete(msg: JsonRpcRequest, m?: ModernRequest): Reply {
+    if (!this.router.hasCompletions) return this.fail(msg.id, METHOD_NOT_FOUND, `Method not found: ${msg.method}`);
+    const p = msg.params;
+    const ref = p?.ref;
+    const argument = p?.argument;
+    if (!isObject(ref) || !isObject(argument) || typeof argument.name !== 'string' || typeof argument.value !== 'string') {
+      return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: completion/complete needs ref { type, name | uri } and argument { name, value } (strings)');
+    }
+    const given = isObject(p!.context) ? p!.context.arguments : undefined;
+    if (given !== undefined && (!isObject(given) || Object.values(given).some((v) => typeof v !== 'string'))) {
+      return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: context.arguments should be an object of strings');
+    }
+    const handler = this.router.getCompletion(ref as CompletionRef, argument.name);
+    if (handler === null) {
+      const what = ref.type === 'ref/prompt' ? `prompt ${String(ref.name)}` : ref.type === 'ref/resource' ? `resource template ${String(ref.uri)}` : 'ref';
+      return this.fail(msg.id, INVALID_PARAMS, `Invalid params: unknown ${what}`.slice(0, 300));
+    }
+    if (handler === undefined) return this.ok(msg.id, '{"completion":{"values":[],"hasMore":false}}', m);
+    const ctx = new RequestContext(this, msg.id, 'completion/complete', p!._meta as Record<string, unknown> | undefined, m);
+    let out: unknown;
+    try {
+      out = handler(argument.value, { arguments: (given ?? {}) as Record<string, string> }, ctx);
+    } catch (err) {
+      return this.failure(msg.id, err, false, m, false);
+    }
+    const serialise = (r: unknown): string => JSON.stringify(toCompletionResult(r));
     if (!isThenable(out)) return this.ok(msg.id, serialise(out), m);
     return this.track(msg.id, ctx, out, serialise, false);
   }

@@ -168,3 +168,36 @@ export class InputRequired extends Error {
     this.name = 'InputRequired';
   }
 }
+
+/**
+ * What `completion/complete` completes: a prompt's argument (by prompt
+ * name) or a resource template's variable (by the template's `uriTemplate`,
+ * as registered).
+ */
+export type CompletionRef = { type: 'ref/prompt'; name: string } | { type: 'ref/resource'; uri: string };
+
+/** What the client already resolved: `context.arguments` of the request (strings only). */
+export interface CompletionContext {
+  readonly arguments: Readonly<Record<string, string>>;
+}
+
+/** The completion result: suggestions ranked by relevance (at most 100 are sent). */
+export interface CompletionValues {
+  values: string[];
+  /** Total matches, when known (may exceed values.length). */
+  total?: number;
+  /** More matches exist than were sent. */
+  hasMore?: boolean;
+}
+
+/**
+ * Suggests values for one argument from what the user has typed so far.
+ * Return the suggestions (a list: the first 100 are sent, `total` and
+ * `hasMore` say how many there were) or a {@link CompletionValues}.
+ * Throw RpcError for a specific JSON-RPC error; any other throw is -32603.
+ */
+export type CompletionHandler = (
+  value: string,
+  context: CompletionContext,
+  ctx: RequestContext,
+) => string[] | CompletionValues | Promise<string[] | CompletionValues>;
