@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { RequestId } from '../protocol/jsonrpc.js';
 import { META_SERVER_INFO, META_SUBSCRIPTION_ID } from '../protocol/meta.js';
 import { ALL_PROTOCOL_VERSIONS } from '../protocol/versions.js';
-import type { SessionHandler, SessionPeer } from '../server/handler.js';
+import type { HeaderParam, SessionHandler, SessionPeer } from '../server/handler.js';
 import { cursorOffset, pageJson, type ListKind } from './results.js';
 import type { ModernRequest } from './context.js';
 import { StateSealer, type OpenedState, type StateBinding } from './request-state.js';
@@ -25,6 +25,7 @@ import { compileArgsValidator, releaseArgsValidator, type ArgsValidator } from '
 import { RouterSession, type Listen, type SessionRegistry, type TemplateEntry, type ToolEntry } from './session.js';
 import { compileUriTemplate } from './uri-template.js';
 import type {
+  JsonSchema,
   CompletionHandler,
   CompletionRef,
   InputRequired,
@@ -135,6 +136,44 @@ function resolveCacheHints(given: McpRouterOptions['cacheHints']): Record<CacheH
   const out = {} as Record<CacheHintKind, CacheHint>;
   for (const kind of CACHE_HINT_KINDS) out[kind] = given?.[kind] === undefined ? DEFAULT_CACHE_HINT : checkCacheHint(kind, given[kind]);
   return Object.freeze(out);
+}
+
+/** An HTTP field-name token (RFC 9110 tchar). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The `x-mcp-header` arguments of an inputSchema: annotations reachable from
+ * the root through `properties` only (the spec's "statically reachable").
+ * Throws TypeError for an annotation the spec forbids (not a token, a
+ * duplicate, or on a type other than string, integer, boolean), since
+ * clients drop such a tool.
+ */
+function headerParamsOf(tool: string, schema: JsonSchema): readonly HeaderParam[] | undefined {
+  let out: HeaderParam[] | undefined;
+  const seen = new Set<string>();
+  const walk = (node: unknown, path: string[], depth: number): void => {
+    if (depth > 32 || typeof node !== 'object' || node === null) return;
+    const props = (node as JsonSchema).properties;
+    if (typeof props !== 'object' || props === null) return;
+    for (const [key, sub] of Object.entries(props as Record<string, unknown>)) {
+      if (typeof sub !== 'object' || sub === null) continue;
+      const name = (sub as JsonSchema)['x-mcp-header'];
+      if (name !== undefined) {
+        const type = (sub as JsonSchema).type;
+        if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`tool "${tool}": x-mcp-header of ${[...path, key].join('.')} should be an HTTP token`);
+        if (type !== 'string' && type !== 'integer' && type !== 'boolean') {
+          throw new TypeError(`tool "${tool}": x-mcp-header applies only to string, integer or boolean arguments (${[...path, key].join('.')})`);
+        }
+        const header = `mcp-param-${name.toLowerCase()}`;
+        if (seen.has(header)) throw new TypeError(`tool "${tool}": x-mcp-header "${name}" is used twice`);
+        seen.add(header);
+        (out ??= []).push(Object.freeze({ header, path: Object.freeze([...path, key]) }));
+      }
+      walk(sub, [...path, key], depth + 1);
+    }
+  };
+  walk(schema, [], 0);
+  return out === undefined ? undefined : Object.freeze(out);
 }
 
 /** The registry key of one completion, or undefined for a malformed ref. */
@@ -254,6 +293,8 @@ export class McpRouter implements SessionRegistry {
     // Release the replaced tool's schema first: a new schema may reuse its $id.
     const previous = this.tools.get(def.name);
     if (previous) releaseArgsValidator(previous.schema);
+    // Before anything is replaced: a bad x-mcp-header annotation refuses the tool.
+    const headers = headerParamsOf(def.name, inputSchema);
     let validate: ArgsValidator;
     try {
       validate = compileArgsValidator(def.name, inputSchema);
@@ -262,7 +303,7 @@ export class McpRouter implements SessionRegistry {
       if (previous) compileArgsValidator(def.name, previous.schema);
       throw err;
     }
-    this.tools.set(def.name, { def: { ...def, inputSchema }, handler, validate, schema: inputSchema, wantsContext: handler.length !== 1 });
+    this.tools.set(def.name, { def: { ...def, inputSchema }, handler, validate, schema: inputSchema, wantsContext: handler.length !== 1, headers });
     this.changed('tools');
     return this;
   }
@@ -502,6 +543,15 @@ export class McpRouter implements SessionRegistry {
     if (e.requestState !== undefined || answers !== undefined) result.requestState = this.sealer.seal(m.binding, e.requestState, answers);
     result._meta = { [META_SERVER_INFO]: this.serverInfo };
     return JSON.stringify(result);
+  }
+
+  /**
+   * The arguments of tool `name` annotated `x-mcp-header` (SEP-2243), which
+   * Streamable HTTP requests mirror in `Mcp-Param-{Name}` headers; the
+   * server checks those headers against the body. Undefined: none.
+   */
+  headerParams(name: string): readonly HeaderParam[] | undefined {
+    return this.tools.get(name)?.headers;
   }
 
   /** @internal */

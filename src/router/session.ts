@@ -19,7 +19,7 @@ import {
 import { countRpcError, errorCountersOf, type ErrorKind } from '../metrics/metrics.js';
 import { META_SUBSCRIPTION_ID, modernMeta, readRequestMeta } from '../protocol/meta.js';
 import { negotiateVersion } from '../protocol/versions.js';
-import type { Reply, SessionHandler, SessionPeer } from '../server/handler.js';
+import type { HeaderParam, Reply, SessionHandler, SessionPeer } from '../server/handler.js';
 import { RequestContext, type ContextSession, type ModernRequest } from './context.js';
 import type { OpenedState, StateBinding } from './request-state.js';
 import { LOG_LEVELS, type LogLevel } from './log-levels.js';
@@ -62,6 +62,8 @@ export interface ToolEntry {
   readonly schema: JsonSchema;
   /** The handler declares a second parameter: it gets a RequestContext (otherwise none is made). */
   readonly wantsContext: boolean;
+  /** Its `x-mcp-header` arguments (SEP-2243), checked by the HTTP transport. */
+  readonly headers: readonly HeaderParam[] | undefined;
 }
 
 /** A registered resource template, as the registry keeps it. */
