@@ -107,9 +107,9 @@ export function checkRequestHeaders(headers: Record<string, string | string[] | 
     return null;
   }
   if (version === undefined) return mismatch('MCP-Protocol-Version header is required');
-  // No version in the body at all is a missing required field, not a disagreement.
-  if (bodyVersion === undefined) return malformed(`_meta["${META_VERSION}"] (string) is required`);
-  if (bodyVersion !== version) return mismatch(`MCP-Protocol-Version header value '${version}' does not match body value '${String(bodyVersion)}'`);
+  // No version in the body (or not a string) is a missing required field, not a disagreement.
+  if (typeof bodyVersion !== 'string') return malformed(`_meta["${META_VERSION}"] (string) is required`);
+  if (bodyVersion !== version) return mismatch(`MCP-Protocol-Version header value '${version}' does not match body value '${bodyVersion.slice(0, 64)}'`);
   const caps = (msg.params!._meta as Record<string, unknown>)[META_CAPABILITIES];
   if (typeof caps !== 'object' || caps === null || Array.isArray(caps)) return malformed(`_meta["${META_CAPABILITIES}"] (object) is required`);
   const method = one(headers['mcp-method']);
