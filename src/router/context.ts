@@ -26,8 +26,11 @@ export interface ContextSession {
   askClient(request: InputRequest, signal: AbortSignal): Promise<unknown>;
 }
 
-/** What a 2026-07-28 request brought besides its method's params. */
-export interface ModernRequest {
+/**
+ * What a 2026-07-28 request brought besides its method's params. It is also
+ * what a requestState issued for it is bound to (method, params, subject).
+ */
+export interface ModernRequest extends StateBinding {
   readonly meta: RequestMeta;
   /** Index into LOG_LEVELS of the lowest level sent; LOG_LEVELS.length when the request set none (nothing sent). */
   readonly logLevel: number;
@@ -36,8 +39,6 @@ export interface ModernRequest {
   readonly requestState: string | undefined;
   /** Answers of earlier rounds from a verified requestState, by input key. */
   readonly carried: Readonly<Record<string, unknown>> | undefined;
-  /** What a requestState issued for this request is bound to. */
-  readonly binding: StateBinding;
 }
 
 /** The client capability each input request needs. */

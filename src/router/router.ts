@@ -540,7 +540,7 @@ export class McpRouter implements SessionRegistry {
     const result: Record<string, unknown> = { resultType: 'input_required' };
     if (e.inputRequests !== undefined) result.inputRequests = e.inputRequests;
     const answers = e.answers !== undefined && Object.keys(e.answers).length > 0 ? e.answers : undefined;
-    if (e.requestState !== undefined || answers !== undefined) result.requestState = this.sealer.seal(m.binding, e.requestState, answers);
+    if (e.requestState !== undefined || answers !== undefined) result.requestState = this.sealer.seal(m, e.requestState, answers);
     result._meta = { [META_SERVER_INFO]: this.serverInfo };
     return JSON.stringify(result);
   }

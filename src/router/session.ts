@@ -682,8 +682,9 @@ function readModern(
   if (inputResponses !== undefined && !isObject(inputResponses)) throw new RpcError(INVALID_PARAMS, 'Invalid params: inputResponses should be an object');
   const requestState = p.requestState;
   if (requestState !== undefined && typeof requestState !== 'string') throw new RpcError(INVALID_PARAMS, 'Invalid params: requestState should be a string');
-  const binding = { method: msg.method, params: p, subject };
+  const method = msg.method;
+  if (requestState === undefined) return { meta, logLevel, inputResponses, requestState: undefined, carried: undefined, method, params: p, subject };
   // Only a retry pays for verification; a state that does not verify stops the request here.
-  const opened = requestState === undefined ? undefined : router.openState(binding, requestState);
-  return { meta, logLevel, inputResponses, requestState: opened?.state, carried: opened?.answers, binding };
+  const opened = router.openState({ method, params: p, subject }, requestState);
+  return { meta, logLevel, inputResponses, requestState: opened.state, carried: opened.answers, method, params: p, subject };
 }
