@@ -38,6 +38,7 @@ export const ERRORS = {
   BATCH_TOO_LARGE: { rpc: INVALID_REQUEST, message: 'Invalid request: batch longer than maxInFlightPerSession', http: 400 },
   METHOD_NOT_FOUND: { rpc: METHOD_NOT_FOUND, message: 'Method not found', http: 404 },
   INVALID_PARAMS: { rpc: INVALID_PARAMS, message: 'Invalid params', http: 200 },
+  INVALID_META: { rpc: INVALID_PARAMS, message: 'Invalid params: a required _meta field is missing', http: 400 },
   INTERNAL_ERROR: { rpc: INTERNAL_ERROR, message: 'Internal error', http: 500 },
   NOT_INITIALIZED: { rpc: -32011, message: 'Session not initialized: send initialize first', http: 400 },
   ALREADY_INITIALIZED: { rpc: INVALID_REQUEST, message: 'Session already initialized', http: 400 },
@@ -64,8 +65,9 @@ const HTTP_BY_RPC = new Map<number, number>();
 for (const spec of Object.values(ERRORS) as ErrorSpec[]) if (!HTTP_BY_RPC.has(spec.rpc)) HTTP_BY_RPC.set(spec.rpc, spec.http);
 
 /**
- * HTTP status of a response carrying JSON-RPC error `rpc`: the first table
- * row with that code (rows sharing a code share a status), else 200 (an
+ * HTTP status of a handler's reply carrying JSON-RPC error `rpc`: the first
+ * table row with that code (a later row of the same code that the transport
+ * sends itself, such as INVALID_META, carries its own status), else 200 (an
  * application's own error code: the body says what happened).
  */
 export function httpStatusOfRpc(rpc: number): number {

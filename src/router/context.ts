@@ -12,6 +12,7 @@ import type { RequestId } from '../protocol/jsonrpc.js';
 import type { RequestMeta, TraceContext } from '../protocol/meta.js';
 import type { Identity, SessionPeer } from '../server/handler.js';
 import { LOG_LEVELS, type LogLevel } from './log-levels.js';
+import { isInputResponse, type StateBinding } from './request-state.js';
 import { InputRequired, type InputRequest, type InputRequests, type RequireInputOptions } from './types.js';
 
 /** Per-session state a context reads (owned by RouterSession). */
@@ -25,13 +26,19 @@ export interface ContextSession {
   askClient(request: InputRequest, signal: AbortSignal): Promise<unknown>;
 }
 
-/** What a 2026-07-28 request brought besides its method's params. */
-export interface ModernRequest {
+/**
+ * What a 2026-07-28 request brought besides its method's params. It is also
+ * what a requestState issued for it is bound to (method, params, subject).
+ */
+export interface ModernRequest extends StateBinding {
   readonly meta: RequestMeta;
   /** Index into LOG_LEVELS of the lowest level sent; LOG_LEVELS.length when the request set none (nothing sent). */
   readonly logLevel: number;
   readonly inputResponses: Readonly<Record<string, unknown>> | undefined;
+  /** The handler's own state from a verified requestState (see request-state.ts). */
   readonly requestState: string | undefined;
+  /** Answers of earlier rounds from a verified requestState, by input key. */
+  readonly carried: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** The client capability each input request needs. */
@@ -50,6 +57,8 @@ export class RequestContext {
   /** @internal */
   cancelled = false;
   private controller: AbortController | undefined;
+  /** 2026-07-28: the answers requireInput resolved so far in this run (carried to the next round). */
+  private answered: Record<string, unknown> | undefined;
   private readonly progressToken: string | number | undefined;
 
   constructor(
@@ -113,7 +122,11 @@ export class RequestContext {
     return this.modern?.inputResponses;
   }
 
-  /** 2026-07-28: the `requestState` of a retry, exactly as the client echoed it (attacker-controlled). */
+  /**
+   * 2026-07-28: the state this handler gave `requireInput` (or InputRequired)
+   * in the previous round, from the retry's requestState once the router has
+   * verified it (sealed, bound to this call and identity, not expired).
+   */
   get requestState(): string | undefined {
     return this.modern?.requestState;
   }
@@ -127,12 +140,17 @@ export class RequestContext {
    * Asks the client for input and resolves with its answers, by key — one
    * call that works in both eras:
    *
-   * - 2026-07-28 (MRTR, SEP-2322): when the request already carries an
-   *   `inputResponses` entry for every key, resolves with them. Otherwise it
-   *   rejects with {@link InputRequired}; let it propagate, and the router
-   *   answers `resultType: "input_required"` with the missing requests (and
-   *   `options.requestState`). The client retries the request with
-   *   `inputResponses`, and the handler runs again from the start.
+   * - 2026-07-28 (MRTR, SEP-2322): a key is answered by the retry's
+   *   `inputResponses` (checked to be a result of the method asked, else
+   *   -32602) or by an earlier round's answer the router carried in the
+   *   verified requestState. When every key is answered, resolves with them.
+   *   Otherwise it rejects with {@link InputRequired}; let it propagate, and
+   *   the router answers `resultType: "input_required"` with the missing
+   *   requests and, when there is anything to carry (`options.requestState`,
+   *   answers already given), a sealed requestState. The client retries with
+   *   `inputResponses` and that state, and the handler runs again from the
+   *   start: asking in several steps (one `requireInput` after another) takes
+   *   one round per step, earlier answers coming back from the state.
    * - Legacy session: sends each request to the client (e.g.
    *   `elicitation/create`), waits for the answers (bounded by the router's
    *   `inputTimeoutMs`; cancelled with the request or the session) and
@@ -149,22 +167,40 @@ export class RequestContext {
     const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     let missing: InputRequests | undefined;
     for (const key of keys) {
+      const request = requests[key]!;
       const have = modern?.inputResponses;
-      if (have !== undefined && Object.hasOwn(have, key)) out[key] = have[key];
-      else (missing ??= Object.create(null) as InputRequests)[key] = requests[key]!;
+      if (have !== undefined && Object.hasOwn(have, key)) {
+        if (!isInputResponse(request.method, have[key])) {
+          return Promise.reject(new RpcError(ERRORS.INVALID_PARAMS.rpc, `Invalid params: inputResponses.${key.slice(0, 64)} is not a result of ${request.method}`));
+        }
+        out[key] = have[key];
+      } else if (modern?.carried !== undefined && Object.hasOwn(modern.carried, key)) {
+        out[key] = modern.carried[key];
+      } else (missing ??= Object.create(null) as InputRequests)[key] = request;
     }
+    if (modern !== undefined) Object.assign((this.answered ??= Object.create(null) as Record<string, unknown>), out);
     if (missing === undefined) return Promise.resolve(out);
     const lacking = this.lackingCapabilities(missing);
     if (lacking !== undefined) {
       const e = ERRORS.MISSING_REQUIRED_CLIENT_CAPABILITY;
       return Promise.reject(new RpcError(e.rpc, `${e.message}: ${Object.keys(lacking).join(', ')}`, { requiredCapabilities: lacking }));
     }
-    if (modern !== undefined) return Promise.reject(new InputRequired(missing, options?.requestState));
+    if (modern !== undefined) {
+      const e = new InputRequired(missing, options?.requestState);
+      e.answers = this.answered;
+      return Promise.reject(e);
+    }
     const signal = this.signal;
     return Promise.all(keys.map((k) => this.session.askClient(requests[k]!, signal))).then((answers) => {
       keys.forEach((k, i) => (out[k] = answers[i]));
       return out;
     });
+  }
+
+  /** The client declared `capability` (`elicitation`, `sampling`, `roots`, …): in this request's `_meta` (2026-07-28) or at initialize. */
+  clientSupports(capability: string): boolean {
+    const caps = this.clientCapabilities;
+    return caps !== undefined && caps[capability] !== undefined && caps[capability] !== null;
   }
 
   private lackingCapabilities(requests: InputRequests): Record<string, object> | undefined {

@@ -7,6 +7,7 @@ import { RpcError } from '../protocol/errors.js';
 import { INVALID_PARAMS, type RequestId } from '../protocol/jsonrpc.js';
 import type {
   CallToolResult,
+  CompletionValues,
   GetPromptResult,
   PromptDefinition,
   PromptMessage,
@@ -88,4 +89,22 @@ export function toPromptResult(def: PromptDefinition, out: unknown): GetPromptRe
   if (Array.isArray(out)) return { messages: out as PromptMessage[] };
   if (isObject(out) && Array.isArray(out.messages)) return out as unknown as GetPromptResult;
   throw new TypeError(`prompt handler for ${def.name} returned neither a string, messages nor { messages }`);
+}
+
+/** Most completion values one result carries (the spec's limit). */
+export const MAX_COMPLETION_VALUES = 100;
+
+/** What a completion handler returned, as a completion/complete result. */
+export function toCompletionResult(out: unknown): { completion: CompletionValues } {
+  const given: unknown = Array.isArray(out) ? { values: out } : out;
+  if (!isObject(given) || !Array.isArray(given.values) || !given.values.every((v) => typeof v === 'string')) {
+    throw new TypeError('completion handler returned neither a list of strings nor { values: string[] }');
+  }
+  const values = given.values as string[];
+  const completion: CompletionValues = { values: values.length > MAX_COMPLETION_VALUES ? values.slice(0, MAX_COMPLETION_VALUES) : values };
+  const total = typeof given.total === 'number' && Number.isInteger(given.total) && given.total >= 0 ? given.total : Array.isArray(out) ? values.length : undefined;
+  if (total !== undefined) completion.total = total;
+  const hasMore = given.hasMore === true || values.length > MAX_COMPLETION_VALUES || (total !== undefined && total > completion.values.length);
+  completion.hasMore = hasMore;
+  return { completion };
 }

@@ -13,15 +13,21 @@
  *   router.tool({ name: 'echo', inputSchema: {...} }, ({ text }) => String(text));
  *   new McpWsServer({ handler: router }).listen();
  */
+import { randomBytes } from 'node:crypto';
 import type { RequestId } from '../protocol/jsonrpc.js';
 import { META_SERVER_INFO, META_SUBSCRIPTION_ID } from '../protocol/meta.js';
 import { ALL_PROTOCOL_VERSIONS } from '../protocol/versions.js';
-import type { SessionHandler, SessionPeer } from '../server/handler.js';
+import type { HeaderParam, SessionHandler, SessionPeer } from '../server/handler.js';
 import { cursorOffset, pageJson, type ListKind } from './results.js';
+import type { ModernRequest } from './context.js';
+import { StateSealer, type OpenedState, type StateBinding } from './request-state.js';
 import { compileArgsValidator, releaseArgsValidator, type ArgsValidator } from './schema.js';
 import { RouterSession, type Listen, type SessionRegistry, type TemplateEntry, type ToolEntry } from './session.js';
 import { compileUriTemplate } from './uri-template.js';
 import type {
+  JsonSchema,
+  CompletionHandler,
+  CompletionRef,
   InputRequired,
   PromptDefinition,
   PromptHandler,
@@ -53,6 +59,21 @@ export interface McpRouterOptions {
    * call fails with -32001. Default 300000 (a person may be typing).
    */
   inputTimeoutMs?: number;
+  /**
+   * 2026-07-28 MRTR: the key that seals every requestState the router issues
+   * (HMAC-SHA256; at least 32 bytes). Default: 32 random bytes made at
+   * construction, so a state verifies only in the process that issued it.
+   * Give the same secret to every instance behind one load balancer, where
+   * a retry may reach another process.
+   */
+  requestStateSecret?: string | Uint8Array;
+  /** 2026-07-28 MRTR: how long an issued requestState stays valid for its retry, ms. Default 900000 (15 min: a person may be typing). */
+  requestStateTtlMs?: number;
+  /**
+   * 2026-07-28 MRTR: longest requestState issued or accepted, bytes. A retry
+   * whose answers would not fit is refused with -32602. Default 65536.
+   */
+  maxRequestStateBytes?: number;
   /**
    * 2026-07-28 cache hints (SEP-2549, `ttlMs` / `cacheScope`) of list results,
    * server/discover and resources/read (when the resource handler returns
@@ -88,7 +109,7 @@ const CHANGED_METHOD: Partial<Record<ListKind, string>> = {
 };
 
 /** {@link McpRouterOptions} with the defaults filled in. */
-export type RouterOptionsInEffect = Readonly<Required<Omit<McpRouterOptions, 'title' | 'instructions' | 'cacheHints'>>> &
+export type RouterOptionsInEffect = Readonly<Required<Omit<McpRouterOptions, 'title' | 'instructions' | 'cacheHints' | 'requestStateSecret'>>> &
   Pick<McpRouterOptions, 'title' | 'instructions'> & { readonly cacheHints: Readonly<Record<CacheHintKind, CacheHint>> };
 
 function checkPageSize(pageSize: unknown): number {
@@ -117,6 +138,59 @@ function resolveCacheHints(given: McpRouterOptions['cacheHints']): Record<CacheH
   return Object.freeze(out);
 }
 
+/** An HTTP field-name token (RFC 9110 tchar). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The `x-mcp-header` arguments of an inputSchema: annotations reachable from
+ * the root through `properties` only (the spec's "statically reachable").
+ * Throws TypeError for an annotation the spec forbids (not a token, a
+ * duplicate, or on a type other than string, integer, boolean), since
+ * clients drop such a tool.
+ */
+function headerParamsOf(tool: string, schema: JsonSchema): readonly HeaderParam[] | undefined {
+  let out: HeaderParam[] | undefined;
+  const seen = new Set<string>();
+  const walk = (node: unknown, path: string[], depth: number): void => {
+    if (depth > 32 || typeof node !== 'object' || node === null) return;
+    const props = (node as JsonSchema).properties;
+    if (typeof props !== 'object' || props === null) return;
+    for (const [key, sub] of Object.entries(props as Record<string, unknown>)) {
+      if (typeof sub !== 'object' || sub === null) continue;
+      const name = (sub as JsonSchema)['x-mcp-header'];
+      if (name !== undefined) {
+        const type = (sub as JsonSchema).type;
+        if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`tool "${tool}": x-mcp-header of ${[...path, key].join('.')} should be an HTTP token`);
+        if (type !== 'string' && type !== 'integer' && type !== 'boolean') {
+          throw new TypeError(`tool "${tool}": x-mcp-header applies only to string, integer or boolean arguments (${[...path, key].join('.')})`);
+        }
+        const header = `mcp-param-${name.toLowerCase()}`;
+        if (seen.has(header)) throw new TypeError(`tool "${tool}": x-mcp-header "${name}" is used twice`);
+        seen.add(header);
+        (out ??= []).push(Object.freeze({ header, path: Object.freeze([...path, key]) }));
+      }
+      walk(sub, [...path, key], depth + 1);
+    }
+  };
+  walk(schema, [], 0);
+  return out === undefined ? undefined : Object.freeze(out);
+}
+
+/** The registry key of one completion, or undefined for a malformed ref. */
+function completionKey(ref: CompletionRef, argument: string): string | undefined {
+  if (typeof ref !== 'object' || ref === null) return undefined;
+  if (ref.type === 'ref/prompt' && typeof ref.name === 'string') return `prompt\0${ref.name}\0${argument}`;
+  if (ref.type === 'ref/resource' && typeof ref.uri === 'string') return `resource\0${ref.uri}\0${argument}`;
+  return undefined;
+}
+
+function stateSecret(given: string | Uint8Array | undefined): Uint8Array {
+  if (given === undefined) return randomBytes(32);
+  const bytes = typeof given === 'string' ? Buffer.from(given) : given;
+  if (!(bytes instanceof Uint8Array) || bytes.length < 32) throw new RangeError('requestStateSecret should be at least 32 bytes');
+  return bytes;
+}
+
 /** The native MCP router. Register handlers, then pass it as the server's handler. */
 export class McpRouter implements SessionRegistry {
   private opts: RouterOptionsInEffect;
@@ -124,6 +198,8 @@ export class McpRouter implements SessionRegistry {
   private readonly resources = new Map<string, { def: ResourceDefinition; handler: ResourceHandler }>();
   private readonly templates: TemplateEntry[] = [];
   private readonly prompts = new Map<string, { def: PromptDefinition; handler: PromptHandler }>();
+  /** completion/complete handlers, by completionKey(ref, argument). */
+  private readonly completions = new Map<string, CompletionHandler>();
   /** Serialised first pages, by list kind; cleared when the registry changes. */
   private readonly firstPage = new Map<ListKind, string>();
   /** Sessions that finished initialize: list_changed goes to them. */
@@ -140,6 +216,7 @@ export class McpRouter implements SessionRegistry {
   /** Serialised first pages of 2026-07-28 lists, by kind; cleared with firstPage. */
   private readonly modernFirstPage = new Map<ListKind, string>();
   private discoverJson: string | undefined;
+  private readonly sealer: StateSealer;
 
   constructor(options: McpRouterOptions) {
     if (!options || typeof options.name !== 'string' || options.name === '') {
@@ -148,13 +225,17 @@ export class McpRouter implements SessionRegistry {
     if (typeof options.version !== 'string' || options.version === '') {
       throw new TypeError('version should be a non-empty string (it becomes serverInfo.version)');
     }
+    const { requestStateSecret, ...rest } = options;
     this.opts = Object.freeze({
-      ...options,
+      ...rest,
       pageSize: checkPageSize(options.pageSize ?? 100),
       maxListensPerSession: checkPositive('maxListensPerSession', options.maxListensPerSession ?? 8),
       inputTimeoutMs: checkPositive('inputTimeoutMs', options.inputTimeoutMs ?? 300_000),
+      requestStateTtlMs: checkPositive('requestStateTtlMs', options.requestStateTtlMs ?? 900_000),
+      maxRequestStateBytes: checkPositive('maxRequestStateBytes', options.maxRequestStateBytes ?? 65_536),
       cacheHints: resolveCacheHints(options.cacheHints),
     });
+    this.sealer = new StateSealer(stateSecret(requestStateSecret), this.opts.requestStateTtlMs, this.opts.maxRequestStateBytes);
     const info: Record<string, string> = { name: options.name, version: options.version };
     if (options.title !== undefined) info.title = options.title;
     this.serverInfo = info;
@@ -212,6 +293,8 @@ export class McpRouter implements SessionRegistry {
     // Release the replaced tool's schema first: a new schema may reuse its $id.
     const previous = this.tools.get(def.name);
     if (previous) releaseArgsValidator(previous.schema);
+    // Before anything is replaced: a bad x-mcp-header annotation refuses the tool.
+    const headers = headerParamsOf(def.name, inputSchema);
     let validate: ArgsValidator;
     try {
       validate = compileArgsValidator(def.name, inputSchema);
@@ -220,7 +303,7 @@ export class McpRouter implements SessionRegistry {
       if (previous) compileArgsValidator(def.name, previous.schema);
       throw err;
     }
-    this.tools.set(def.name, { def: { ...def, inputSchema }, handler, validate, schema: inputSchema, wantsContext: handler.length !== 1 });
+    this.tools.set(def.name, { def: { ...def, inputSchema }, handler, validate, schema: inputSchema, wantsContext: handler.length !== 1, headers });
     this.changed('tools');
     return this;
   }
@@ -274,6 +357,35 @@ export class McpRouter implements SessionRegistry {
   removePrompt(name: string): boolean {
     const had = this.prompts.delete(name);
     if (had) this.changed('prompts');
+    return had;
+  }
+
+  /**
+   * Registers (or replaces) the completion of one argument for
+   * `completion/complete`: of a prompt (`{ type: 'ref/prompt', name }`) or of
+   * a resource template's variable (`{ type: 'ref/resource', uri }`, the
+   * template's `uriTemplate`). The `completions` capability is advertised
+   * (initialize, server/discover) once at least one is registered; before,
+   * completion/complete is -32601.
+   *
+   *   router.completion({ type: 'ref/prompt', name: 'greet' }, 'language',
+   *     (typed) => LANGUAGES.filter((l) => l.startsWith(typed)));
+   */
+  completion(ref: CompletionRef, argument: string, handler: CompletionHandler): this {
+    const key = completionKey(ref, argument);
+    if (key === undefined) throw new TypeError("completion ref should be { type: 'ref/prompt', name } or { type: 'ref/resource', uri }");
+    if (typeof argument !== 'string' || argument === '') throw new TypeError('completion argument should be a non-empty string');
+    if (typeof handler !== 'function') throw new TypeError(`completion of ${key}: handler should be a function`);
+    if (this.completions.size === 0) this.discoverJson = undefined;
+    this.completions.set(key, handler);
+    return this;
+  }
+
+  /** Removes the completion of one argument; returns whether it existed. */
+  removeCompletion(ref: CompletionRef, argument: string): boolean {
+    const key = completionKey(ref, argument);
+    const had = key !== undefined && this.completions.delete(key);
+    if (had && this.completions.size === 0) this.discoverJson = undefined;
     return had;
   }
 
@@ -378,12 +490,7 @@ export class McpRouter implements SessionRegistry {
     const result: Record<string, unknown> = {
       resultType: 'complete',
       supportedVersions: ALL_PROTOCOL_VERSIONS,
-      capabilities: {
-        tools: { listChanged: true },
-        resources: { subscribe: true, listChanged: true },
-        prompts: { listChanged: true },
-        logging: {},
-      },
+      capabilities: this.capabilities(),
     };
     if (o.instructions !== undefined) result.instructions = o.instructions;
     result.ttlMs = hint.ttlMs;
@@ -392,18 +499,64 @@ export class McpRouter implements SessionRegistry {
     return (this.discoverJson = JSON.stringify(result));
   }
 
+  /** @internal The server capabilities (initialize, server/discover): `completions` only once one is registered. */
+  capabilities(): Record<string, unknown> {
+    const caps: Record<string, unknown> = {
+      tools: { listChanged: true },
+      resources: { subscribe: true, listChanged: true },
+      prompts: { listChanged: true },
+      logging: {},
+    };
+    if (this.completions.size > 0) caps.completions = {};
+    return caps;
+  }
+
+  /**
+   * @internal The handler completing `argument` of `ref`: undefined when the
+   * router has none for it; null when the ref names no prompt or template
+   * this router serves (the request is then -32602).
+   */
+  getCompletion(ref: CompletionRef, argument: string): CompletionHandler | null | undefined {
+    const key = completionKey(ref, argument);
+    if (key === undefined) return null;
+    const handler = this.completions.get(key);
+    if (handler !== undefined) return handler;
+    const known = ref.type === 'ref/prompt' ? this.prompts.has(ref.name) : this.templates.some((t) => t.def.uriTemplate === ref.uri) || this.resources.has(ref.uri);
+    return known ? undefined : null;
+  }
+
+  /** @internal */
+  get hasCompletions(): boolean {
+    return this.completions.size > 0;
+  }
+
   /** @internal */
   listenEndResult(id: RequestId): string {
     return JSON.stringify({ resultType: 'complete', _meta: { [META_SERVER_INFO]: this.serverInfo, [META_SUBSCRIPTION_ID]: id } });
   }
 
   /** @internal */
-  inputRequiredResult(e: InputRequired): string {
+  inputRequiredResult(e: InputRequired, m: ModernRequest): string {
     const result: Record<string, unknown> = { resultType: 'input_required' };
     if (e.inputRequests !== undefined) result.inputRequests = e.inputRequests;
-    if (e.requestState !== undefined) result.requestState = e.requestState;
+    const answers = e.answers !== undefined && Object.keys(e.answers).length > 0 ? e.answers : undefined;
+    if (e.requestState !== undefined || answers !== undefined) result.requestState = this.sealer.seal(m, e.requestState, answers);
     result._meta = { [META_SERVER_INFO]: this.serverInfo };
     return JSON.stringify(result);
+  }
+
+  /**
+   * The arguments of tool `name` annotated `x-mcp-header` (SEP-2243), which
+   * Streamable HTTP requests mirror in `Mcp-Param-{Name}` headers; the
+   * server checks those headers against the body. Undefined: none.
+   */
+  headerParams(name: string): readonly HeaderParam[] | undefined {
+    return this.tools.get(name)?.headers;
+  }
+
+  /** @internal */
+  openState(b: StateBinding, sealed: string): OpenedState {
+    return this.sealer.open(b, sealed);
   }
 
   /** @internal */

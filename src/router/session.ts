@@ -19,13 +19,15 @@ import {
 import { countRpcError, errorCountersOf, type ErrorKind } from '../metrics/metrics.js';
 import { META_SUBSCRIPTION_ID, modernMeta, readRequestMeta } from '../protocol/meta.js';
 import { negotiateVersion } from '../protocol/versions.js';
-import type { Reply, SessionHandler, SessionPeer } from '../server/handler.js';
+import type { HeaderParam, Reply, SessionHandler, SessionPeer } from '../server/handler.js';
 import { RequestContext, type ContextSession, type ModernRequest } from './context.js';
+import type { OpenedState, StateBinding } from './request-state.js';
 import { LOG_LEVELS, type LogLevel } from './log-levels.js';
 import {
   isObject,
   isThenable,
   success,
+  toCompletionResult,
   toPromptResult,
   toReadResult,
   toToolResult,
@@ -37,6 +39,8 @@ import type { CompiledTemplate } from './uri-template.js';
 import {
   InputRequired,
   ToolError,
+  type CompletionHandler,
+  type CompletionRef,
   type InputRequest,
   type JsonSchema,
   type PromptDefinition,
@@ -58,6 +62,8 @@ export interface ToolEntry {
   readonly schema: JsonSchema;
   /** The handler declares a second parameter: it gets a RequestContext (otherwise none is made). */
   readonly wantsContext: boolean;
+  /** Its `x-mcp-header` arguments (SEP-2243), checked by the HTTP transport. */
+  readonly headers: readonly HeaderParam[] | undefined;
 }
 
 /** A registered resource template, as the registry keeps it. */
@@ -114,8 +120,10 @@ export interface SessionRegistry {
   discoverResult(): string;
   /** The serialised graceful end of a listen. */
   listenEndResult(id: RequestId): string;
-  /** The serialised `resultType: "input_required"` result of a 2026-07-28 request. */
-  inputRequiredResult(e: InputRequired): string;
+  /** The serialised `resultType: "input_required"` result of a 2026-07-28 request (its requestState sealed; may throw RpcError -32602). */
+  inputRequiredResult(e: InputRequired, m: ModernRequest): string;
+  /** Verifies a requestState a client echoed (throws RpcError -32602). */
+  openState(b: StateBinding, sealed: string): OpenedState;
   /** The cache hint of resources/read results that set none. */
   readonly readCacheHint: { readonly ttlMs: number; readonly cacheScope: 'public' | 'private' };
   addLive(s: RouterSession): void;
@@ -126,6 +134,12 @@ export interface SessionRegistry {
   getResource(uri: string): { def: ResourceDefinition; handler: ResourceHandler } | undefined;
   matchTemplate(uri: string): { entry: TemplateEntry; vars: Record<string, string> } | undefined;
   getPrompt(name: string): { def: PromptDefinition; handler: PromptHandler } | undefined;
+  /** The handler completing `argument` of `ref`; undefined: none registered; null: the ref names nothing served. */
+  getCompletion(ref: CompletionRef, argument: string): CompletionHandler | null | undefined;
+  /** At least one completion is registered (completion/complete exists). */
+  readonly hasCompletions: boolean;
+  /** The server capabilities of initialize and server/discover. */
+  capabilities(): Record<string, unknown>;
   /** The serialised result of one page of a list; throws RpcError(-32602) on a bad cursor. */
   listPage(kind: ListKind, cursor: unknown): string;
 }
@@ -198,6 +212,8 @@ export class RouterSession implements SessionHandler, ContextSession {
           return this.subscribe(msg, false);
         case 'logging/setLevel':
           return this.setLevel(msg);
+        case 'completion/complete':
+          return this.complete(msg);
         case 'initialize':
           return this.initialize(msg);
         default:
@@ -319,7 +335,7 @@ export class RouterSession implements SessionHandler, ContextSession {
    */
   private modernRequest(msg: JsonRpcRequest, raw: Record<string, unknown>): Reply {
     try {
-      const m = readModern(msg, raw);
+      const m = readModern(msg, raw, this.router, this.peer.identity?.subject);
       switch (msg.method) {
         case 'tools/call':
           return this.callTool(msg, m);
@@ -339,6 +355,8 @@ export class RouterSession implements SessionHandler, ContextSession {
           return success(msg.id, this.router.discoverResult());
         case 'subscriptions/listen':
           return this.listen(msg);
+        case 'completion/complete':
+          return this.complete(msg, m);
         default:
           // ping, logging/setLevel, initialize, resources/(un)subscribe are not methods of this era.
           return this.fail(msg.id, METHOD_NOT_FOUND, `Method not found: ${msg.method}`);
@@ -426,12 +444,7 @@ export class RouterSession implements SessionHandler, ContextSession {
     if (o.title !== undefined) serverInfo.title = o.title;
     const result: Record<string, unknown> = {
       protocolVersion: version,
-      capabilities: {
-        tools: { listChanged: true },
-        resources: { subscribe: true, listChanged: true },
-        prompts: { listChanged: true },
-        logging: {},
-      },
+      capabilities: this.router.capabilities(),
       serverInfo,
     };
     if (o.instructions !== undefined) result.instructions = o.instructions;
@@ -483,10 +496,16 @@ export class RouterSession implements SessionHandler, ContextSession {
    * input_required result; an RpcError is that error; anything else is
    * rethrown (the server answers -32603 and logs it).
    */
-  private failure(id: RequestId, err: unknown, isTool: boolean, m: ModernRequest | undefined): string {
+  private failure(id: RequestId, err: unknown, isTool: boolean, m: ModernRequest | undefined, mrtr = true): string {
     if (isTool && err instanceof ToolError) return this.ok(id, JSON.stringify(toolErrorResult(err.message)), m);
-    if (err instanceof InputRequired && m !== undefined && (err.inputRequests !== undefined || err.requestState !== undefined)) {
-      return success(id, this.router.inputRequiredResult(err));
+    // Only tools/call, prompts/get and resources/read may answer input_required (SEP-2322).
+    if (err instanceof InputRequired && mrtr && m !== undefined && (err.inputRequests !== undefined || err.requestState !== undefined)) {
+      try {
+        return success(id, this.router.inputRequiredResult(err, m));
+      } catch (sealErr) {
+        if (sealErr instanceof RpcError) return this.fail(id, sealErr.rpcCode, sealErr.message, sealErr.data);
+        throw sealErr;
+      }
     }
     if (err instanceof RpcError) return this.fail(id, err.rpcCode, err.message, err.data);
     throw err;
@@ -513,7 +532,7 @@ export class RouterSession implements SessionHandler, ContextSession {
       (err: unknown) => {
         if (inflight.get(id) === ctx) inflight.delete(id);
         if (ctx.cancelled) return undefined;
-        return this.failure(id, err, isTool, ctx.modern);
+        return this.failure(id, err, isTool, ctx.modern, ctx.method !== 'completion/complete');
       },
     );
   }
@@ -595,6 +614,45 @@ export class RouterSession implements SessionHandler, ContextSession {
     if (!isThenable(out)) return this.ok(msg.id, serialise(out), m);
     return this.track(msg.id, ctx, out, serialise, false);
   }
+
+  // ------------------------------------------------------------ completion
+
+  /**
+   * completion/complete: the registered completion of the argument, its
+   * result at most 100 values. -32601 when the router has no completions
+   * (the capability is not advertised); -32602 for a malformed request or a
+   * ref that names no prompt or template; no handler for that argument of a
+   * known ref: no suggestions.
+   */
+  private complete(msg: JsonRpcRequest, m?: ModernRequest): Reply {
+    if (!this.router.hasCompletions) return this.fail(msg.id, METHOD_NOT_FOUND, `Method not found: ${msg.method}`);
+    const p = msg.params;
+    const ref = p?.ref;
+    const argument = p?.argument;
+    if (!isObject(ref) || !isObject(argument) || typeof argument.name !== 'string' || typeof argument.value !== 'string') {
+      return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: completion/complete needs ref { type, name | uri } and argument { name, value } (strings)');
+    }
+    const given = isObject(p!.context) ? p!.context.arguments : undefined;
+    if (given !== undefined && (!isObject(given) || Object.values(given).some((v) => typeof v !== 'string'))) {
+      return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: context.arguments should be an object of strings');
+    }
+    const handler = this.router.getCompletion(ref as CompletionRef, argument.name);
+    if (handler === null) {
+      const what = ref.type === 'ref/prompt' ? `prompt ${String(ref.name)}` : ref.type === 'ref/resource' ? `resource template ${String(ref.uri)}` : 'ref';
+      return this.fail(msg.id, INVALID_PARAMS, `Invalid params: unknown ${what}`.slice(0, 300));
+    }
+    if (handler === undefined) return this.ok(msg.id, '{"completion":{"values":[],"hasMore":false}}', m);
+    const ctx = new RequestContext(this, msg.id, 'completion/complete', p!._meta as Record<string, unknown> | undefined, m);
+    let out: unknown;
+    try {
+      out = handler(argument.value, { arguments: (given ?? {}) as Record<string, string> }, ctx);
+    } catch (err) {
+      return this.failure(msg.id, err, false, m, false);
+    }
+    const serialise = (r: unknown): string => JSON.stringify(toCompletionResult(r));
+    if (!isThenable(out)) return this.ok(msg.id, serialise(out), m);
+    return this.track(msg.id, ctx, out, serialise, false);
+  }
 }
 
 /** The boolean filters of subscriptions/listen. */
@@ -607,7 +665,12 @@ const MAX_LISTEN_URIS = 1000;
  * The checked protocol fields of a 2026-07-28 request (-32602 / -32022 as
  * readRequestMeta says), its log level as an index, and its MRTR retry fields.
  */
-function readModern(msg: JsonRpcRequest, raw: Record<string, unknown>): ModernRequest {
+function readModern(
+  msg: JsonRpcRequest,
+  raw: Record<string, unknown>,
+  router: Pick<SessionRegistry, 'openState'>,
+  subject: string | undefined,
+): ModernRequest {
   const meta = readRequestMeta(raw);
   let logLevel: number = LOG_LEVELS.length;
   if (meta.logLevel !== undefined) {
@@ -619,5 +682,9 @@ function readModern(msg: JsonRpcRequest, raw: Record<string, unknown>): ModernRe
   if (inputResponses !== undefined && !isObject(inputResponses)) throw new RpcError(INVALID_PARAMS, 'Invalid params: inputResponses should be an object');
   const requestState = p.requestState;
   if (requestState !== undefined && typeof requestState !== 'string') throw new RpcError(INVALID_PARAMS, 'Invalid params: requestState should be a string');
-  return { meta, logLevel, inputResponses, requestState };
+  const method = msg.method;
+  if (requestState === undefined) return { meta, logLevel, inputResponses, requestState: undefined, carried: undefined, method, params: p, subject };
+  // Only a retry pays for verification; a state that does not verify stops the request here.
+  const opened = router.openState({ method, params: p, subject }, requestState);
+  return { meta, logLevel, inputResponses, requestState: opened.state, carried: opened.answers, method, params: p, subject };
 }

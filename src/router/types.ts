@@ -142,10 +142,10 @@ export type InputRequests = Record<string, InputRequest>;
 /** Options of {@link RequestContext.requireInput}. */
 export interface RequireInputOptions {
   /**
-   * 2026-07-28 only: the opaque `requestState` the client echoes on its retry
-   * (read it back from `ctx.requestState`). It passes through the client:
-   * protect its integrity (e.g. an HMAC) when it matters for more than the
-   * request failing.
+   * 2026-07-28 only: state of this handler for its next round, read back as
+   * `ctx.requestState` on the retry. The router seals it (HMAC, bound to the
+   * call, the identity and an expiry) before it goes to the client, and
+   * refuses a retry whose state does not verify (-32602).
    */
   requestState?: string;
 }
@@ -157,6 +157,9 @@ export interface RequireInputOptions {
  * A handler may also throw one itself, e.g. with only a requestState.
  */
 export class InputRequired extends Error {
+  /** @internal Answers already given in this run, carried to the next round in the sealed requestState. */
+  answers: Record<string, unknown> | undefined;
+
   constructor(
     readonly inputRequests: InputRequests | undefined,
     readonly requestState?: string,
@@ -165,3 +168,36 @@ export class InputRequired extends Error {
     this.name = 'InputRequired';
   }
 }
+
+/**
+ * What `completion/complete` completes: a prompt's argument (by prompt
+ * name) or a resource template's variable (by the template's `uriTemplate`,
+ * as registered).
+ */
+export type CompletionRef = { type: 'ref/prompt'; name: string } | { type: 'ref/resource'; uri: string };
+
+/** What the client already resolved: `context.arguments` of the request (strings only). */
+export interface CompletionContext {
+  readonly arguments: Readonly<Record<string, string>>;
+}
+
+/** The completion result: suggestions ranked by relevance (at most 100 are sent). */
+export interface CompletionValues {
+  values: string[];
+  /** Total matches, when known (may exceed values.length). */
+  total?: number;
+  /** More matches exist than were sent. */
+  hasMore?: boolean;
+}
+
+/**
+ * Suggests values for one argument from what the user has typed so far.
+ * Return the suggestions (a list: the first 100 are sent, `total` and
+ * `hasMore` say how many there were) or a {@link CompletionValues}.
+ * Throw RpcError for a specific JSON-RPC error; any other throw is -32603.
+ */
+export type CompletionHandler = (
+  value: string,
+  context: CompletionContext,
+  ctx: RequestContext,
+) => string[] | CompletionValues | Promise<string[] | CompletionValues>;

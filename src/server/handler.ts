@@ -70,5 +70,22 @@ export interface SessionHandler {
   closed(): void;
 }
 
+/**
+ * A tool argument mirrored in an `Mcp-Param-{Name}` header of Streamable
+ * HTTP requests (2026-07-28, SEP-2243 `x-mcp-header`).
+ */
+export interface HeaderParam {
+  /** The header, lowercased: `mcp-param-region`. */
+  readonly header: string;
+  /** The chain of `properties` keys from the inputSchema root to the argument. */
+  readonly path: readonly string[];
+}
+
+/**
+ * The `x-mcp-header` arguments of a tool, for the HTTP transport to check
+ * against the body; undefined when the tool has none (or is unknown).
+ */
+export type HeaderParamsOf = (tool: string) => readonly HeaderParam[] | undefined;
+
 /** Makes the handler of a new session. A factory that throws closes that session with 1011. */
 export type HandlerFactory = (peer: SessionPeer) => SessionHandler;

@@ -15,7 +15,10 @@
  *        ─► none, `initialize` ─► capacity (maxConnections, per IP,
  *                                 maxHttpSessions) 503 ─► handshake rate 503
  *                              ─► a legacy session, Mcp-Session-Id in the reply
- *        ─► none, else: 2026-07-28 stateless ─► headers match body? 400 + -32020
+ *        ─► none, else (a 2026-07-28 `initialize` too): stateless
+ *                              ─► _meta version, capabilities? 400 + -32602
+ *                              ─► headers match body (Mcp-Param-* of the tool's
+ *                                 x-mcp-header arguments too)? 400 + -32020
  *                              ─► capacity 503 ─► a one-request session
  *   GET  ─► Mcp-Session-Id: the session's SSE stream (one at a time: 409)
  *        ─► none: 405 (426 when the client takes no SSE: a WebSocket client
@@ -34,12 +37,12 @@ import { randomUUID } from 'node:crypto';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ERRORS, type ErrorSpec } from '../protocol/errors.js';
 import { classify, errorReply, Kind, type JsonRpcRequest } from '../protocol/jsonrpc.js';
-import type { HandlerFactory } from './handler.js';
+import type { HandlerFactory, HeaderParamsOf } from './handler.js';
 import type { Admission, Rejection } from './admission.js';
 import type { VerifiedIdentity } from './auth.js';
 import { HttpReply, countStatus } from './http-reply.js';
 import { HttpSession, type HttpSessionHost } from './http-session.js';
-import { checkRequestHeaders, supportedVersions } from './http-headers.js';
+import { checkParamHeaders, checkRequestHeaders, isStatelessRequest, supportedVersions } from './http-headers.js';
 import type { ResolvedServerOptions } from './server-options.js';
 
 /** What the HTTP transport reads from its server. */
@@ -58,6 +61,8 @@ export class HttpTransport {
     private readonly host: HttpTransportHost,
     private readonly door: Admission,
     private readonly makeHandler: HandlerFactory,
+    /** The handler's `x-mcp-header` tool arguments (the native router has them), checked on 2026-07-28 tools/call. */
+    private readonly headerParams?: HeaderParamsOf,
   ) {}
 
   /** Open legacy sessions. */
@@ -197,9 +202,14 @@ export class HttpTransport {
       return;
     }
     const ip = this.door.addressOf(req);
-    if (request !== undefined && request.method === 'initialize') return this.initialize(res, ip, identity, msg, sse);
+    // A 2026-07-28 `initialize` opens nothing: that era has no such method, and the stateless path answers -32601 (404).
+    if (request !== undefined && request.method === 'initialize' && !isStatelessRequest(req.headers, request)) return this.initialize(res, ip, identity, msg, sse);
     if (request !== undefined) {
-      const problem = checkRequestHeaders(req.headers, request);
+      let problem = checkRequestHeaders(req.headers, request);
+      if (problem === null && request.method === 'tools/call' && this.headerParams !== undefined && isStatelessRequest(req.headers, request)) {
+        const name = request.params?.name;
+        problem = checkParamHeaders(req.headers, request, typeof name === 'string' ? this.headerParams(name) : undefined);
+      }
       if (problem !== null) return this.headerProblem(res, request, problem);
     }
     const full = this.door.checkCapacity(ip);
@@ -295,6 +305,7 @@ export class HttpTransport {
       const spec = ERRORS.UNSUPPORTED_PROTOCOL_VERSION;
       return this.rpcError(res, spec, errorReply(request.id, spec.rpc, spec.message, { supported: supportedVersions(), requested: problem.requested }));
     }
+    if (problem.kind === 'malformed') return this.rpcError(res, ERRORS.INVALID_META, errorReply(request.id, ERRORS.INVALID_META.rpc, problem.message));
     this.rpcError(res, ERRORS.HEADER_MISMATCH, errorReply(request.id, ERRORS.HEADER_MISMATCH.rpc, problem.message));
   }
 

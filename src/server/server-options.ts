@@ -9,14 +9,16 @@ import type { ClusterMember } from '../cluster/member.js';
 import type { AuthOptions, Authenticator } from './auth.js';
 import type { RateLimiter, RateLimiterOptions } from '../ratelimit/limiter.js';
 import type { CompressionConfig } from '../compression/config.js';
-import type { HandlerFactory, SessionHandler, SessionPeer } from './handler.js';
+import type { HandlerFactory, HeaderParamsOf, SessionHandler, SessionPeer } from './handler.js';
 import { bool, defineOptions, int, str } from '../config/option-set.js';
 import { describeValue } from '../config/describe-value.js';
 
 export { MAX_LIMIT } from '../config/option-set.js';
 
 /** Something that makes a handler per session: a factory or an object with createHandler (router, SDK host). */
-export type HandlerSource = HandlerFactory | { createHandler(peer: SessionPeer): SessionHandler; drain?(): void };
+export type HandlerSource =
+  | HandlerFactory
+  | { createHandler(peer: SessionPeer): SessionHandler; drain?(): void; headerParams?: HeaderParamsOf };
 
 /** Options of {@link McpWsServer}. Every limit has a default sized for one 2-core machine. */
 export interface McpWsServerOptions {

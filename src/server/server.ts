@@ -147,7 +147,7 @@ export class McpWsServer implements SessionHost {
     if (codecs.codecs.length > 0) this.negotiator = codecs;
     this.door = new Admission(this, this.negotiator, this.compression, (ws, socket, ip, identity) => this.accept(ws, socket, ip, identity));
     // HTTP sessions have their own ids (Mcp-Session-Id): SEP-1288 resume is for sockets.
-    this.httpTransport = new HttpTransport(this, this.door, inner);
+    this.httpTransport = new HttpTransport(this, this.door, inner, typeof handler === 'function' ? undefined : handler.headerParams?.bind(handler));
     this.registry = createRegistry(this.metrics, {
       defaultMetrics: this.options.processMetrics,
       extra: [

@@ -2,9 +2,9 @@
  * The conformance fixture itself, over mcp-ws's WebSocket endpoint with the
  * official SDK v1 Client: served by the native router (`mcp-ws serve
  * --module`), and as the SDK stdio server behind `mcp-ws gateway`. What the
- * suite will call over Streamable HTTP answers here first; what the native
- * router cannot offer yet (server→client requests, completion/complete) is
- * pinned down so that the day it can, this test says so.
+ * suite will call over Streamable HTTP answers here first, including what
+ * only the native router serves (the MRTR and diagnostic tools in a legacy
+ * session, completion/complete of the fixture's prompt and template).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -86,10 +86,28 @@ const TOOL_NAMES = [
   'json_schema_2020_12_tool',
 ];
 
-/** What both servings must answer alike. */
-async function commonContract(client: Client, logs: string[], exactProgress: boolean): Promise<void> {
+/** What only router.mjs serves: the MRTR tools of the 2026-07-28 scenarios, the diagnostic tools, the x-mcp-header tool. */
+const ROUTER_ONLY_TOOLS = [
+  'test_input_required_result_elicitation',
+  'test_input_required_result_sampling',
+  'test_input_required_result_list_roots',
+  'test_input_required_result_request_state',
+  'test_input_required_result_multiple_inputs',
+  'test_input_required_result_multi_round',
+  'test_input_required_result_tampered_state',
+  'test_input_required_result_capabilities',
+  'test_missing_capability',
+  'test_streaming_elicitation',
+  'test_logging_tool',
+  'test_trigger_tool_change',
+  'test_trigger_prompt_change',
+  'test_custom_header',
+];
+
+/** What both servings must answer alike (`extraTools`, `promptCount`: what one serving adds). */
+async function commonContract(client: Client, logs: string[], exactProgress: boolean, extraTools: string[] = [], promptCount = 4): Promise<void> {
   const { tools } = await client.listTools();
-  expect(tools.map((t) => t.name).sort()).toEqual([...TOOL_NAMES].sort());
+  expect(tools.map((t) => t.name).sort()).toEqual([...TOOL_NAMES, ...extraTools].sort());
   const schema = tools.find((t) => t.name === 'json_schema_2020_12_tool')!.inputSchema as Record<string, unknown>;
   expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
   expect(Object.keys(schema)).toEqual(expect.arrayContaining(['$defs', 'allOf', 'if', 'then', 'else', 'additionalProperties']));
@@ -131,7 +149,7 @@ async function commonContract(client: Client, logs: string[], exactProgress: boo
   expect(JSON.stringify(withArgs.messages)).toMatch(/x1[\s\S]*y2/);
   const embedded = await client.getPrompt({ name: 'test_prompt_with_embedded_resource', arguments: { resourceUri: 'test://r' } });
   expect(embedded.messages[0]!.content).toMatchObject({ type: 'resource', resource: { uri: 'test://r' } });
-  expect((await client.listPrompts()).prompts).toHaveLength(4);
+  expect((await client.listPrompts()).prompts).toHaveLength(promptCount);
 }
 
 const samplingText = async (client: Client): Promise<string> =>
@@ -140,15 +158,23 @@ const samplingText = async (client: Client): Promise<string> =>
 describe('conformance fixture over WebSocket', () => {
   it('native router (mcp-ws serve --module): every fixture tool, resource and prompt', async () => {
     const { client, logs } = await connect(await start(['serve', '--module', `${FIXTURE}router.mjs`]));
-    await commonContract(client, logs, true);
+    await commonContract(client, logs, true, ROUTER_ONLY_TOOLS, 5);
     // Input from the client needs ctx.requireInput, which this build's router may not have yet:
     // the fixture says which, and the answer must match.
     const { canAskClient } = (await import('./fixture/router.mjs')) as { canAskClient: boolean };
     expect(await samplingText(client)).toBe(canAskClient ? 'sampled: a sampled answer' : 'sampling/createMessage is not available on this server');
-    // Not in the native router: completion/complete.
-    await expect(client.complete({ ref: { type: 'ref/prompt', name: 'test_simple_prompt' }, argument: { name: 'a', value: '' } })).rejects.toThrow(
-      /Method not found/,
-    );
+    // The MRTR tools in a legacy session: the router sends the requests itself.
+    const textOf = async (name: string): Promise<string> => ((await client.callTool({ name, arguments: {} })).content as Array<{ text: string }>)[0]!.text;
+    expect(await textOf('test_input_required_result_elicitation')).toBe('Hello, stranger!');
+    expect(await textOf('test_input_required_result_sampling')).toBe('The model answered: a sampled answer');
+    // Completion of the prompt's arguments and the template's variable.
+    const done = await client.complete({ ref: { type: 'ref/prompt', name: 'test_prompt_with_arguments' }, argument: { name: 'arg1', value: 'pa' } });
+    expect(done.completion).toEqual({ values: ['paris', 'park', 'party'], total: 3, hasMore: false });
+    const ids = await client.complete({ ref: { type: 'ref/resource', uri: 'test://template/{id}/data' }, argument: { name: 'id', value: '4' } });
+    expect(ids.completion.values).toEqual(['42']);
+    // A prompt argument nobody completes: no suggestions.
+    const none = await client.complete({ ref: { type: 'ref/prompt', name: 'test_simple_prompt' }, argument: { name: 'a', value: '' } });
+    expect(none.completion.values).toEqual([]);
   });
 
   it('gateway in front of the SDK stdio fixture: the same, plus sampling and completion through the gateway', async () => {

@@ -375,13 +375,16 @@ describe('MRTR (input required) in both eras', () => {
     c.close();
   });
 
-  it('2026-07-28: requestState goes out with input_required and comes back on the retry', async () => {
+  it('2026-07-28: the handler\'s requestState goes out sealed with input_required and comes back verified on the retry', async () => {
     const c = await RawClient.open(url);
     const p = { name: 'stateful', _meta: meta({}, { elicitation: {} }) };
     const first = await c.request('tools/call', p);
-    expect(first.result).toMatchObject({ resultType: 'input_required', requestState: '2' });
-    const retry = await c.request('tools/call', { ...p, requestState: first.result.requestState, inputResponses: { name: 'Ada' } });
-    expect(retry.result.structuredContent).toEqual({ step: 2, name: 'Ada' });
+    expect(first.result).toMatchObject({ resultType: 'input_required', requestState: expect.any(String) });
+    // Sealed: the handler's '2' is not what the client sees.
+    expect(first.result.requestState).not.toBe('2');
+    const ada = { action: 'accept', content: { name: 'Ada' } };
+    const retry = await c.request('tools/call', { ...p, requestState: first.result.requestState, inputResponses: { name: ada } });
+    expect(retry.result.structuredContent).toEqual({ step: 2, name: ada });
     c.close();
   });
 

@@ -5,6 +5,7 @@
  * server, real handlers.
  */
 import { connect } from 'node:net';
+import { McpRouter } from '../../src/router/router.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SessionHandler, SessionPeer } from '../../src/server/handler.js';
 import type { JsonRpcRequest } from '../../src/protocol/jsonrpc.js';
@@ -146,6 +147,118 @@ describe('Streamable HTTP: 2026-07-28 mirrored headers (SEP-2243)', () => {
     const name = 'héllo';
     const ok = await stateless(base, 'tools/call', { name }, { 'Mcp-Name': `=?base64?${Buffer.from(name).toString('base64')}?=` });
     expect(ok.status).toBe(200);
+  });
+
+  it('a 2026-07-28 header over a _meta without version or capabilities is malformed: 400 and -32602, before the handler runs', async () => {
+    let seen = 0;
+    const { base } = await startServer({ handler: (peer) => ((seen++, testHandler(peer))) });
+    const headers = { 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'server/discover' };
+    const bodies = [
+      {},
+      { _meta: { 'io.modelcontextprotocol/clientCapabilities': {} } },
+      { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } },
+      { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': [] } },
+    ];
+    for (const [i, params] of bodies.entries()) {
+      const r = await post(base, { jsonrpc: '2.0', id: 100 + i, method: 'server/discover', params }, headers);
+      expect(r.status).toBe(400);
+      const body = (await r.json()) as { id: number; error: { code: number; message: string } };
+      expect(body.id).toBe(100 + i);
+      expect(body.error.code).toBe(-32602);
+      expect(body.error.message).toMatch(/_meta/);
+    }
+    // A version in the body that differs from the header is still a mismatch.
+    const other = await post(base, { jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: { ...META, 'io.modelcontextprotocol/protocolVersion': 'v999' } } }, headers);
+    expect(other.status).toBe(400);
+    expect(((await other.json()) as { error: { code: number } }).error.code).toBe(-32020);
+    expect(seen).toBe(0);
+  });
+
+  it('a 2026-07-28 initialize opens no session: it is a stateless request, and the router answers 404 with -32601', async () => {
+    const { base, server } = await startServer();
+    const r = await stateless(base, 'initialize', { protocolVersion: '2026-07-28', capabilities: {} });
+    expect(r.status).toBe(404);
+    expect(r.headers.get('mcp-session-id')).toBeNull();
+    expect(((await r.json()) as { error: { code: number } }).error.code).toBe(-32601);
+    expect(server.httpSessionCount).toBe(0);
+    // Removed methods the same way.
+    for (const method of ['ping', 'logging/setLevel', 'resources/subscribe']) {
+      const gone = await stateless(base, method, {});
+      expect(gone.status, method).toBe(404);
+      await gone.text();
+    }
+    // A legacy initialize still opens a session.
+    await initialize(base);
+    expect(server.httpSessionCount).toBe(1);
+  });
+
+  it('checks Mcp-Param-* headers of a router tool\'s x-mcp-header arguments against the body: 400 and -32020 otherwise', async () => {
+    const router = new McpRouter({ name: 'params', version: '1' });
+    let runs = 0;
+    router.tool(
+      {
+        name: 'sql',
+        inputSchema: {
+          type: 'object',
+          properties: {
+            region: { type: 'string', 'x-mcp-header': 'Region' },
+            shard: { type: 'integer', 'x-mcp-header': 'Shard' },
+            opts: { type: 'object', properties: { dry: { type: 'boolean', 'x-mcp-header': 'Dry' } } },
+            query: { type: 'string' },
+          },
+        },
+      },
+      () => (runs++, 'ok'),
+    );
+    const { base } = await startServer({ handler: router });
+    const call = (args: Record<string, unknown>, headers: Record<string, string>): Promise<Response> =>
+      stateless(base, 'tools/call', { name: 'sql', arguments: args }, { 'Mcp-Name': 'sql', ...headers });
+    const args = { region: 'eu-west1', shard: 42, opts: { dry: true }, query: 'select 1' };
+    const good = { 'Mcp-Param-Region': 'eu-west1', 'Mcp-Param-Shard': '42', 'mcp-param-dry': 'true' };
+    const refused: Array<[Record<string, unknown>, Record<string, string>]> = [
+      [args, { ...good, 'Mcp-Param-Region': 'us-east1' }], // different
+      [args, { 'Mcp-Param-Shard': '42', 'mcp-param-dry': 'true' }], // missing
+      [args, { ...good, 'Mcp-Param-Shard': '43' }],
+      [args, { ...good, 'Mcp-Param-Shard': '' }],
+      [args, { ...good, 'mcp-param-dry': 'TRUE' }],
+      [args, { ...good, 'Mcp-Param-Region': `=?base64?${Buffer.from('eu-west1').toString('base64').replace(/=+$/, '')}?=` }], // bad padding
+      [args, { ...good, 'Mcp-Param-Region': '=?base64?ZXUt!!!?=' }],
+      [{ shard: 42, opts: { dry: true } }, good], // a header with no value in the body to mirror
+    ];
+    for (const [a, h] of refused) {
+      const r = await call(a, h);
+      expect(r.status, JSON.stringify(h)).toBe(400);
+      expect(((await r.json()) as { error: { code: number } }).error.code).toBe(-32020);
+    }
+    expect(runs).toBe(0);
+    const ok = await call(args, { ...good, 'Mcp-Param-Shard': '42.0' }); // integers compare numerically
+    expect(ok.status).toBe(200);
+    await ok.text();
+    const encoded = await call({ ...args, region: 'Zürich ' }, { ...good, 'Mcp-Param-Region': `=?base64?${Buffer.from('Zürich ').toString('base64')}?=` });
+    expect(encoded.status).toBe(200);
+    await encoded.text();
+    // Not wrapped in both markers: a literal.
+    const literal = await call({ ...args, region: '=?base64?abc' }, { ...good, 'Mcp-Param-Region': '=?base64?abc' });
+    expect(literal.status).toBe(200);
+    await literal.text();
+    // Values absent from the body need no header.
+    const bare = await call({ query: 'select 1' }, {});
+    expect(bare.status).toBe(200);
+    await bare.text();
+    expect(runs).toBe(4);
+  });
+
+  it('refuses a tool whose x-mcp-header annotation the spec forbids', () => {
+    const router = new McpRouter({ name: 'params', version: '1' });
+    const bad = [
+      { a: { type: 'number', 'x-mcp-header': 'A' } },
+      { a: { type: 'object', 'x-mcp-header': 'A' } },
+      { a: { type: 'string', 'x-mcp-header': 'Bad Name' } },
+      { a: { type: 'string', 'x-mcp-header': '' } },
+      { a: { type: 'string', 'x-mcp-header': 'Dup' }, b: { type: 'string', 'x-mcp-header': 'dup' } },
+    ];
+    for (const properties of bad) expect(() => router.tool({ name: 't', inputSchema: { type: 'object', properties } }, () => 'x')).toThrow(TypeError);
+    expect(router.headerParams('t')).toBeUndefined();
   });
 
   it('an unsupported MCP-Protocol-Version gets 400 and -32022 listing the supported ones', async () => {
