@@ -12,6 +12,10 @@ import { CLI_OPTIONS, ServeConfigSchema } from '../../src/config/schema.js';
 import { SERVER_OPTIONS } from '../../src/server/server-options.js';
 import { POOL_OPTIONS } from '../../src/gateway/pool-config.js';
 import { GATEWAY_OPTIONS } from '../../src/gateway/session-options.js';
+import { rateLimitConfigSchema, redisConfigSchema } from '../../src/ratelimit/config.js';
+import { compressionConfigSchema, permessageDeflateSchema } from '../../src/compression/config.js';
+import { CODEC_LEVELS, COMPRESSION_OPTIONS, DEFAULT_INLINE_DECODE_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES, PERMESSAGE_DEFLATE_OPTIONS } from '../../src/compression/options.js';
+import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, LIMIT_OPTIONS, RATE_LIMITER_OPTIONS, REDIS_OPTIONS } from '../../src/ratelimit/options.js';
 
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 
@@ -31,11 +35,18 @@ function settingsTable(after: string): Map<string, string> {
   return rows;
 }
 
+/** Every declared option has a row, and a row of an option with a fixed default says it. */
 function checkDefaults(rows: Map<string, string>, specs: Record<string, OptionSpec>): void {
   for (const [name, spec] of Object.entries(specs)) {
     expect(rows.has(name), `README should have a row for ${name}`).toBe(true);
+    if (spec.default === undefined) continue; // required or derived: the cell says so in words
     expect(rows.get(name), `README's default of ${name}`).toBe(String(spec.default));
   }
+}
+
+/** The table documents exactly the settings `schema` accepts. */
+function checkNames(rows: Map<string, string>, schema: { shape: object }): void {
+  expect([...rows.keys()].sort()).toEqual(Object.keys(schema.shape).sort());
 }
 
 describe("README's settings tables", () => {
@@ -51,6 +62,41 @@ describe("README's settings tables", () => {
     const rows = settingsTable('`gateway.pool` settings');
     expect([...rows.keys()].sort()).toEqual(Object.keys(POOL_OPTIONS.specs).sort());
     checkDefaults(rows, POOL_OPTIONS.specs);
+  });
+
+  it('rateLimit: one row per setting, and the declared defaults', () => {
+    const rows = settingsTable('`rateLimit` settings');
+    checkNames(rows, rateLimitConfigSchema);
+    checkDefaults(rows, { ...LIMIT_OPTIONS.specs, ...RATE_LIMITER_OPTIONS.specs });
+  });
+
+  it('rateLimit.redis: one row per setting, and the declared defaults', () => {
+    const rows = settingsTable('`rateLimit.redis` settings');
+    checkNames(rows, redisConfigSchema);
+    checkDefaults(rows, REDIS_OPTIONS.specs);
+    expect(rows.get('url')).toBe(DEFAULT_REDIS_URL);
+    expect(rows.get('prefix')).toBe(DEFAULT_REDIS_PREFIX);
+  });
+
+  it('compression: one row per setting, the declared defaults, and the per-codec ones', () => {
+    const rows = settingsTable('`compression` settings');
+    checkNames(rows, compressionConfigSchema);
+    checkDefaults(rows, COMPRESSION_OPTIONS.specs);
+    expect(rows.get('level')).toBe(`the codec's: ${Object.entries(CODEC_LEVELS).map(([n, l]) => `${n} ${l.default}`).join(', ')}`);
+    expect(rows.get('inlineMaxBytes')).toBe(
+      `per codec: zstd ${DEFAULT_INLINE_MAX_BYTES.zstd}, others ${DEFAULT_INLINE_MAX_BYTES.br}`,
+    );
+    expect([DEFAULT_INLINE_MAX_BYTES.gzip, DEFAULT_INLINE_MAX_BYTES.deflate]).toEqual([DEFAULT_INLINE_MAX_BYTES.br, DEFAULT_INLINE_MAX_BYTES.br]);
+    expect(rows.get('inlineDecodeMaxBytes')).toBe(
+      `per codec: zstd ${DEFAULT_INLINE_DECODE_MAX_BYTES.zstd}, gzip and deflate ${DEFAULT_INLINE_DECODE_MAX_BYTES.gzip}, br ${DEFAULT_INLINE_DECODE_MAX_BYTES.br}`,
+    );
+    expect(DEFAULT_INLINE_DECODE_MAX_BYTES.deflate).toBe(DEFAULT_INLINE_DECODE_MAX_BYTES.gzip);
+  });
+
+  it('compression.permessageDeflate: one row per setting, and the declared defaults', () => {
+    const rows = settingsTable('`compression.permessageDeflate` settings');
+    checkNames(rows, permessageDeflateSchema);
+    checkDefaults(rows, PERMESSAGE_DEFLATE_OPTIONS.specs);
   });
 });
 
