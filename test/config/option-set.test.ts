@@ -12,7 +12,8 @@ import { bool, defineOptions, int, MAX_LIMIT, num, oneOf, str } from '../../src/
 import { SERVER_OPTIONS } from '../../src/server/server-options.js';
 import { POOL_OPTIONS } from '../../src/gateway/pool-config.js';
 import { CLI_OPTIONS } from '../../src/config/schema.js';
-import { GATEWAY_OPTIONS } from '../../src/gateway/session-options.js';
+import { GATEWAY_OPTIONS, RETRY_OPTIONS } from '../../src/gateway/session-options.js';
+import { BREAKER_OPTIONS } from '../../src/policy/circuit-breaker-options.js';
 import { CONNECT_OPTIONS } from '../../src/transport/open-options.js';
 import { COMPRESSION_OPTIONS, PERMESSAGE_DEFLATE_OPTIONS } from '../../src/compression/options.js';
 import { LIMIT_OPTIONS, RATE_LIMITER_OPTIONS, REDIS_OPTIONS } from '../../src/ratelimit/options.js';
@@ -34,6 +35,8 @@ const sets = {
   PERMESSAGE_DEFLATE_OPTIONS,
   COMPRESSION_OPTIONS,
   CLI_OPTIONS,
+  RETRY_OPTIONS,
+  BREAKER_OPTIONS,
   LIMIT_OPTIONS,
   RATE_LIMITER_OPTIONS,
   REDIS_OPTIONS,

@@ -11,7 +11,9 @@ import type { OptionSpec } from '../../src/config/option-set.js';
 import { CLI_OPTIONS, ServeConfigSchema } from '../../src/config/schema.js';
 import { SERVER_OPTIONS } from '../../src/server/server-options.js';
 import { POOL_OPTIONS } from '../../src/gateway/pool-config.js';
-import { GATEWAY_OPTIONS } from '../../src/gateway/session-options.js';
+import { GATEWAY_OPTIONS, RETRY_OPTIONS } from '../../src/gateway/session-options.js';
+import { SectionSchema } from '../../src/gateway/config.js';
+import { BREAKER_OPTIONS } from '../../src/policy/circuit-breaker-options.js';
 import { rateLimitConfigSchema, redisConfigSchema } from '../../src/ratelimit/config.js';
 import { compressionConfigSchema, permessageDeflateSchema } from '../../src/compression/config.js';
 import { CODEC_LEVELS, COMPRESSION_OPTIONS, DEFAULT_INLINE_DECODE_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES, PERMESSAGE_DEFLATE_OPTIONS } from '../../src/compression/options.js';
@@ -62,6 +64,16 @@ describe("README's settings tables", () => {
     const rows = settingsTable('`gateway.pool` settings');
     expect([...rows.keys()].sort()).toEqual(Object.keys(POOL_OPTIONS.specs).sort());
     checkDefaults(rows, POOL_OPTIONS.specs);
+  });
+
+  it('gateway: one row per setting of the section (breaker and retry by their dotted names), and the declared defaults', () => {
+    const rows = settingsTable('The rest of the `gateway` section');
+    const prefixed = (prefix: string, specs: Record<string, OptionSpec>): Record<string, OptionSpec> =>
+      Object.fromEntries(Object.entries(specs).map(([k, v]) => [`${prefix}.${k}`, v]));
+    const nested = { ...prefixed('breaker', BREAKER_OPTIONS.specs), ...prefixed('retry', RETRY_OPTIONS.specs) };
+    const names = [...Object.keys(SectionSchema.shape).filter((k) => k !== 'breaker' && k !== 'retry'), ...Object.keys(nested)];
+    expect([...rows.keys()].sort()).toEqual(names.sort());
+    checkDefaults(rows, { ...GATEWAY_OPTIONS.specs, ...nested });
   });
 
   it('rateLimit: one row per setting, and the declared defaults', () => {
