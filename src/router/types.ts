@@ -126,42 +126,4 @@ export class ToolError extends Error {
   }
 }
 
-/**
- * One request of an MRTR `inputRequests` map (SEP-2322): what a tool, resource
- * or prompt handler asks the client for. `method` is `elicitation/create`,
- * `sampling/createMessage` or `roots/list`; `params` are that request's params.
- */
-export interface InputRequest {
-  method: 'elicitation/create' | 'sampling/createMessage' | 'roots/list';
-  params?: Record<string, unknown>;
-}
-
-/** Server-assigned keys to the input requests they name. */
-export type InputRequests = Record<string, InputRequest>;
-
-/** Options of {@link RequestContext.requireInput}. */
-export interface RequireInputOptions {
-  /**
-   * 2026-07-28 only: the opaque `requestState` the client echoes on its retry
-   * (read it back from `ctx.requestState`). It passes through the client:
-   * protect its integrity (e.g. an HMAC) when it matters for more than the
-   * request failing.
-   */
-  requestState?: string;
-}
-
-/**
- * Thrown (as a rejection of `ctx.requireInput`) when a 2026-07-28 request
- * needs input the client has not sent yet: the router answers the request
- * with `resultType: "input_required"`. Let it propagate out of the handler.
- * A handler may also throw one itself, e.g. with only a requestState.
- */
-export class InputRequired extends Error {
-  constructor(
-    readonly inputRequests: InputRequests | undefined,
-    readonly requestState?: string,
-  ) {
-    super('input required');
-    this.name = 'InputRequired';
-  }
-}
+export { InputRequired, type InputRequest, type InputRequests, type RequireInputOptions } from './input.js';
