@@ -14,7 +14,7 @@ import { POOL_OPTIONS } from '../../src/gateway/pool-config.js';
 import { CLI_OPTIONS } from '../../src/config/schema.js';
 import { GATEWAY_OPTIONS, RETRY_OPTIONS } from '../../src/gateway/session-options.js';
 import { BREAKER_OPTIONS } from '../../src/policy/circuit-breaker-options.js';
-import { CONNECT_OPTIONS } from '../../src/transport/open-options.js';
+import { CONNECT_OPTIONS, HEARTBEAT_OPTIONS, RECONNECT_OPTIONS } from '../../src/transport/open-options.js';
 import { COMPRESSION_OPTIONS, PERMESSAGE_DEFLATE_OPTIONS } from '../../src/compression/options.js';
 import { LIMIT_OPTIONS, RATE_LIMITER_OPTIONS, REDIS_OPTIONS } from '../../src/ratelimit/options.js';
 
@@ -32,6 +32,8 @@ const sets = {
   POOL_OPTIONS,
   GATEWAY_OPTIONS,
   CONNECT_OPTIONS,
+  HEARTBEAT_OPTIONS,
+  RECONNECT_OPTIONS,
   PERMESSAGE_DEFLATE_OPTIONS,
   COMPRESSION_OPTIONS,
   CLI_OPTIONS,

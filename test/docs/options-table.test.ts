@@ -14,6 +14,8 @@ import { POOL_OPTIONS } from '../../src/gateway/pool-config.js';
 import { GATEWAY_OPTIONS, RETRY_OPTIONS } from '../../src/gateway/session-options.js';
 import { SectionSchema } from '../../src/gateway/config.js';
 import { BREAKER_OPTIONS } from '../../src/policy/circuit-breaker-options.js';
+import { CONNECT_OPTIONS, CONNECT_OPTION_KEYS, DEFAULT_RECONNECT_ATTEMPTS, HEARTBEAT_OPTIONS, RECONNECT_OPTIONS } from '../../src/transport/open-options.js';
+import { CLIENT_OPTION_KEYS, DEFAULT_CLIENT_INFO, DEFAULT_REQUEST_TIMEOUT_MS } from '../../src/transport/client.js';
 import { rateLimitConfigSchema, redisConfigSchema } from '../../src/ratelimit/config.js';
 import { compressionConfigSchema, permessageDeflateSchema } from '../../src/compression/config.js';
 import { CODEC_LEVELS, COMPRESSION_OPTIONS, DEFAULT_INLINE_DECODE_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES, PERMESSAGE_DEFLATE_OPTIONS } from '../../src/compression/options.js';
@@ -46,6 +48,11 @@ function checkDefaults(rows: Map<string, string>, specs: Record<string, OptionSp
   }
 }
 
+/** `specs` under `prefix.` names, as a table row names a nested setting. */
+function prefixed(prefix: string, specs: Record<string, OptionSpec>): Record<string, OptionSpec> {
+  return Object.fromEntries(Object.entries(specs).map(([k, v]) => [`${prefix}.${k}`, v]));
+}
+
 /** The table documents exactly the settings `schema` accepts. */
 function checkNames(rows: Map<string, string>, schema: { shape: object }): void {
   expect([...rows.keys()].sort()).toEqual(Object.keys(schema.shape).sort());
@@ -66,10 +73,20 @@ describe("README's settings tables", () => {
     checkDefaults(rows, POOL_OPTIONS.specs);
   });
 
+  it('client: one row per option of both clients (heartbeat and reconnect by their dotted names), and the declared defaults', () => {
+    const rows = settingsTable('Client options (both clients');
+    const dotted = { ...prefixed('heartbeat', HEARTBEAT_OPTIONS.specs), ...prefixed('reconnect', RECONNECT_OPTIONS.specs) };
+    const names = new Set([...CONNECT_OPTION_KEYS, ...CLIENT_OPTION_KEYS, ...Object.keys(dotted), 'reconnect.maxAttempts']);
+    names.delete('heartbeat');
+    expect([...rows.keys()].sort()).toEqual([...names].sort());
+    checkDefaults(rows, { ...CONNECT_OPTIONS.specs, ...dotted });
+    expect(rows.get('reconnect.maxAttempts')).toBe(String(DEFAULT_RECONNECT_ATTEMPTS));
+    expect(rows.get('requestTimeoutMs')).toBe(String(DEFAULT_REQUEST_TIMEOUT_MS));
+    expect(rows.get('clientInfo')).toBe(DEFAULT_CLIENT_INFO.name);
+  });
+
   it('gateway: one row per setting of the section (breaker and retry by their dotted names), and the declared defaults', () => {
     const rows = settingsTable('The rest of the `gateway` section');
-    const prefixed = (prefix: string, specs: Record<string, OptionSpec>): Record<string, OptionSpec> =>
-      Object.fromEntries(Object.entries(specs).map(([k, v]) => [`${prefix}.${k}`, v]));
     const nested = { ...prefixed('breaker', BREAKER_OPTIONS.specs), ...prefixed('retry', RETRY_OPTIONS.specs) };
     const names = [...Object.keys(SectionSchema.shape).filter((k) => k !== 'breaker' && k !== 'retry'), ...Object.keys(nested)];
     expect([...rows.keys()].sort()).toEqual(names.sort());
