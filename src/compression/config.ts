@@ -1,7 +1,9 @@
 /**
  * Compression settings: the config-file fragment (zod), the seed's presets,
- * resolution to a frozen config, and the two things a server builds from it:
- * the codec negotiator and ws's `perMessageDeflate` option.
+ * resolution to a frozen config, and ws's `perMessageDeflate` option. No
+ * runtime code, so the config file's schema loads no codec: what a server
+ * builds from a resolved config lives beside what it builds
+ * (createNegotiator in negotiate.ts, createWireCodec in wire-codec.ts).
  *
  * Two independent mechanisms, both off for clients that do not ask:
  *
@@ -16,11 +18,8 @@
  */
 import type { PerMessageDeflateOptions } from 'ws';
 import { z } from 'zod';
-import { CODEC_NAMES, type Codec, type CodecName } from './codec.js';
-import { createCodec, isCodecAvailable } from './codecs.js';
-import { CodecNegotiator } from './negotiate.js';
+import { CODEC_NAMES, type CodecName } from './codec.js';
 import { CODEC_LEVELS, COMPRESSION_OPTIONS, COMPRESSION_PRESETS, PERMESSAGE_DEFLATE_OPTIONS } from './options.js';
-import { WireCodec } from './wire-codec.js';
 
 export { COMPRESSION_PRESETS, COMPRESSION_OPTIONS, PERMESSAGE_DEFLATE_OPTIONS, type CompressionPreset } from './options.js';
 
@@ -175,29 +174,6 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     default:
       return issue.message;
   }
-}
-
-/**
- * The codec negotiator for a resolved config: the enabled codecs this
- * process can run (zstd may be missing), in the configured order, each at
- * its level. No codecs when `enabled` is false or `algorithms` is [].
- */
-export function createNegotiator(config: ResolvedCompressionConfig): CodecNegotiator {
-  const names = config.enabled ? config.algorithms.filter(isCodecAvailable) : [];
-  return new CodecNegotiator(names.map((n) => createCodec(n, config.levels[n])));
-}
-
-/**
- * The wire codec of a session whose handshake selected `codec`
- * (`negotiator.codecFor(ws.protocol)`), with the configured thresholds.
- *
- * @param maxPayload The server's maxPayload: the cap on a decompressed message.
- */
-export function createWireCodec(codec: Codec, config: ResolvedCompressionConfig, maxPayload: number): WireCodec {
-  const options: ConstructorParameters<typeof WireCodec>[1] = { maxPayload, minCompressSize: config.minCompressSize };
-  if (config.inlineMaxBytes !== undefined) options.inlineMaxBytes = config.inlineMaxBytes;
-  if (config.inlineDecodeMaxBytes !== undefined) options.inlineDecodeMaxBytes = config.inlineDecodeMaxBytes;
-  return new WireCodec(codec, options);
 }
 
 /**

@@ -25,6 +25,7 @@
 import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { CodecError, type Codec } from './codec.js';
+import type { ResolvedCompressionConfig } from './config.js';
 import { AsyncLimiter, codecLimiter } from './limiter.js';
 import { DEFAULT_INLINE_DECODE_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES, DEFAULT_MIN_COMPRESS_SIZE } from './options.js';
 import { compressionStats, type CodecStats } from './stats.js';
@@ -281,4 +282,17 @@ export class WireCodec {
     }
     return err as Error;
   }
+}
+
+/**
+ * The wire codec of a session whose handshake selected `codec`
+ * (`negotiator.codecFor(ws.protocol)`), with the configured thresholds.
+ *
+ * @param maxPayload The server's maxPayload: the cap on a decompressed message.
+ */
+export function createWireCodec(codec: Codec, config: ResolvedCompressionConfig, maxPayload: number): WireCodec {
+  const options: ConstructorParameters<typeof WireCodec>[1] = { maxPayload, minCompressSize: config.minCompressSize };
+  if (config.inlineMaxBytes !== undefined) options.inlineMaxBytes = config.inlineMaxBytes;
+  if (config.inlineDecodeMaxBytes !== undefined) options.inlineDecodeMaxBytes = config.inlineDecodeMaxBytes;
+  return new WireCodec(codec, options);
 }
