@@ -167,19 +167,54 @@ async function repeat(outcomes: Outcomes, deadline: number, pauseMs: number, cyc
   }
 }
 
+/** An initialized session, or undefined with the failure counted. */
+async function openSession(target: Target, outcomes: Outcomes): Promise<RpcClient | undefined> {
+  try {
+    return await RpcClient.open(target.ws, OPEN_TIMEOUT_MS);
+  } catch (err) {
+    outcomes.add(outcomeOfOpenError(err));
+    return undefined;
+  }
+}
+
+/** {@link repeat} with a fresh session per cycle: open (a failure is counted), `use`, close. */
+function eachSession(target: Target, outcomes: Outcomes, deadline: number, pauseMs: number, use: (client: RpcClient) => Promise<void>): Promise<void> {
+  return repeat(outcomes, deadline, pauseMs, async () => {
+    const client = await openSession(target, outcomes);
+    if (client === undefined) return;
+    try {
+      await use(client);
+    } finally {
+      await client.close();
+    }
+  });
+}
+
+/**
+ * A raw upgrade whose reader holds what came with the response. Anything
+ * but 101 is counted as `<label>http-<status>` and the socket dropped.
+ */
+async function rawSession(target: Target, outcomes: Outcomes, label = ''): Promise<{ socket: Socket; reader: FrameReader } | undefined> {
+  const { status, socket, reader } = await upgradeWithReader(target.raw);
+  if (status === 101) return { socket, reader };
+  socket.destroy();
+  outcomes.add(`${label}http-${status}`);
+  return undefined;
+}
+
+/** {@link upgrade}, with a frame reader fed the bytes that followed the response head. */
+async function upgradeWithReader(raw: RawTarget): Promise<{ status: number; socket: Socket; reader: FrameReader }> {
+  const { status, socket, rest } = await upgrade(raw);
+  const reader = new FrameReader();
+  reader.push(rest);
+  return { status, socket, reader };
+}
+
 /** Connect, one call, close. */
 export function churn(target: Target, outcomes: Outcomes, deadline: number, pauseMs: number): Promise<void> {
-  return repeat(outcomes, deadline, pauseMs, async () => {
-    let client: RpcClient;
-    try {
-      client = await RpcClient.open(target.ws, OPEN_TIMEOUT_MS);
-    } catch (err) {
-      outcomes.add(outcomeOfOpenError(err));
-      return;
-    }
+  return eachSession(target, outcomes, deadline, pauseMs, async (client) => {
     const r = await client.request('tools/call', { name: 'echo', arguments: { text: 'churn' } }, REQUEST_TIMEOUT_MS);
     outcomes.add(replyOutcome(r, client));
-    await client.close();
   });
 }
 
@@ -241,9 +276,7 @@ async function holdOne(target: Target, kind: HalfOpenKind, holdMs: number): Prom
     return `${status ?? 'none'}:${end}`;
   }
   const raw = kind === 'wrong-token' ? { ...target.raw, headers: { Authorization: 'Bearer wrong-token-for-the-soak-0000' } } : target.raw;
-  const { status, socket, rest } = await upgrade(raw);
-  const reader = new FrameReader();
-  reader.push(rest);
+  const { status, socket, reader } = await upgradeWithReader(raw);
   // Never read again: the peer neither pongs nor closes. awaitClose only watches.
   const end = await awaitClose(socket, reader, holdMs);
   return `${status}:${end}`;
@@ -256,14 +289,9 @@ async function holdOne(target: Target, kind: HalfOpenKind, holdMs: number): Prom
  */
 export function slowPeer(target: Target, outcomes: Outcomes, deadline: number, requests: number, replyBytes: number, stallMs: number): Promise<void> {
   return repeat(outcomes, deadline, 50, async () => {
-    const { status, socket, rest } = await upgrade(target.raw);
-    if (status !== 101) {
-      socket.destroy();
-      outcomes.add(`http-${status}`);
-      return;
-    }
-    const reader = new FrameReader();
-    reader.push(rest);
+    const raw = await rawSession(target, outcomes);
+    if (raw === undefined) return;
+    const { socket, reader } = raw;
     socket.pause();
     socket.on('error', () => undefined);
     socket.write(jsonFrame({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'slow', version: '1' } } }));
@@ -313,14 +341,9 @@ export function malformed(target: Target, outcomes: Outcomes, deadline: number, 
   let i = 0;
   return repeat(outcomes, deadline, 20, async () => {
     const kind = MALFORMED_KINDS[i++ % MALFORMED_KINDS.length]!;
-    const { status, socket, rest } = await upgrade(target.raw);
-    if (status !== 101) {
-      socket.destroy();
-      outcomes.add(`${kind}:http-${status}`);
-      return;
-    }
-    const reader = new FrameReader();
-    reader.push(rest);
+    const raw = await rawSession(target, outcomes, `${kind}:`);
+    if (raw === undefined) return;
+    const { socket, reader } = raw;
     socket.write(malformedBytes(kind, maxPayload));
     const end = await firstReplyOrClose(socket, reader, 15_000);
     outcomes.add(`${kind}:${end}`);
@@ -366,10 +389,8 @@ export function throwing(target: Target, tools: string[], outcomes: Outcomes, de
   let i = 0;
   return repeat(outcomes, deadline, 10, async () => {
     if (!client || !client.open) {
-      try {
-        client = await RpcClient.open(target.ws, OPEN_TIMEOUT_MS);
-      } catch (err) {
-        outcomes.add(outcomeOfOpenError(err));
+      client = await openSession(target, outcomes);
+      if (client === undefined) {
         await sleep(200);
         return;
       }
@@ -386,14 +407,7 @@ export function throwing(target: Target, tools: string[], outcomes: Outcomes, de
  * the session ended.
  */
 export function pipelining(target: Target, outcomes: Outcomes, deadline: number, count: number, sleepMs: number): Promise<void> {
-  return repeat(outcomes, deadline, 100, async () => {
-    let client: RpcClient;
-    try {
-      client = await RpcClient.open(target.ws, OPEN_TIMEOUT_MS);
-    } catch (err) {
-      outcomes.add(outcomeOfOpenError(err));
-      return;
-    }
+  return eachSession(target, outcomes, deadline, 100, async (client) => {
     let replies = 0;
     client.countReplies((r) => {
       replies++;
@@ -407,7 +421,6 @@ export function pipelining(target: Target, outcomes: Outcomes, deadline: number,
     for (let i = 0; i < 10_000 && replies < count && client.open && performance.now() < waitUntil; i++) await sleep(50);
     if (!client.open) outcomes.add(`close-${client.closeCode}`);
     else if (replies < count) outcomes.add('unanswered', count - replies);
-    await client.close();
   });
 }
 
@@ -419,19 +432,11 @@ export function pipelining(target: Target, outcomes: Outcomes, deadline: number,
  */
 export function upstreamKills(target: Target, outcomes: Outcomes, deadline: number, everyMs: number): Promise<void> {
   let lastKilled = 0;
-  return repeat(outcomes, deadline, everyMs, async () => {
-    let client: RpcClient;
-    try {
-      client = await RpcClient.open(target.ws, OPEN_TIMEOUT_MS);
-    } catch (err) {
-      outcomes.add(outcomeOfOpenError(err));
-      return;
-    }
+  return eachSession(target, outcomes, deadline, everyMs, async (client) => {
     const r = await client.request('tools/call', { name: 'pid', arguments: {} }, REQUEST_TIMEOUT_MS);
     const pid = Number(r?.result?.content?.[0]?.text);
     if (!Number.isInteger(pid) || pid <= 1) {
       outcomes.add(`pid-${replyOutcome(r, client)}`);
-      await client.close();
       return;
     }
     if (lastKilled !== 0) outcomes.add(pid === lastKilled ? 'served-by-killed-pid' : 'recovered');
@@ -450,6 +455,5 @@ export function upstreamKills(target: Target, outcomes: Outcomes, deadline: numb
     }
     const code = await Promise.race([client.closed, sleep(10_000).then(() => undefined)]);
     outcomes.add(code === undefined ? 'session-left-open' : `close-${code}`);
-    await client.close();
   });
 }

@@ -4,6 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fmt, markdownTable } from '../lib/markdown.js';
+import type { WellBehavedStats } from './actors.js';
 
 /** The bounds a run must meet to PASS. */
 export const BOUNDS = {
@@ -44,20 +45,11 @@ export interface ProcessReport {
   stderrTail: string[];
 }
 
-export interface WellBehavedReport {
+/** What the well-behaved clients of one target saw (the actor's counts), with their number, losses and latency. */
+export interface WellBehavedReport extends WellBehavedStats {
   target: 'server' | 'gateway';
   clients: number;
-  sent: number;
-  answered: number;
-  errorReplies: number;
-  wrongAnswers: number;
-  closedExpected: number;
   lost: number;
-  timedOut: number;
-  lostOnClose: number;
-  closes: Record<string, number>;
-  reconnectFailures: Record<string, number>;
-  gaveUp: number;
   p50Ms: { baseline?: number; hostile?: number };
   p99Ms: { baseline?: number; hostile?: number };
   maxMs: { baseline?: number; hostile?: number };

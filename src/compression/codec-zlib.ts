@@ -22,15 +22,16 @@
  */
 import zlib from 'node:zlib';
 import { checkCap, CODEC_SUBPROTOCOLS, invalidData, tooBig, type Codec, type CodecName } from './codec.js';
+import { CODEC_LEVELS } from './options.js';
 
 /** The algorithms node:zlib implements here. */
 export type ZlibCodecName = Extract<CodecName, 'gzip' | 'deflate' | 'br'>;
 
-/** Levels each zlib algorithm accepts, and the default. */
-export const ZLIB_LEVELS: Readonly<Record<ZlibCodecName, { min: number; max: number; default: number }>> = Object.freeze({
-  gzip: { min: 0, max: 9, default: 6 },
-  deflate: { min: 0, max: 9, default: 6 },
-  br: { min: 0, max: 11, default: 4 },
+/** Levels each zlib algorithm accepts, and the default (declared in options.ts). */
+export const ZLIB_LEVELS: Readonly<Record<ZlibCodecName, Readonly<{ min: number; max: number; default: number }>>> = Object.freeze({
+  gzip: CODEC_LEVELS.gzip,
+  deflate: CODEC_LEVELS.deflate,
+  br: CODEC_LEVELS.br,
 });
 
 type Callback = (err: Error | null, out: Buffer) => void;

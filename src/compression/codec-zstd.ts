@@ -57,12 +57,13 @@
  * one 4 MiB + 1 B allocation, 79 MB peak RSS for the whole process.
  */
 import { checkCap, CODEC_SUBPROTOCOLS, CodecError, invalidData, tooBig, type Codec } from './codec.js';
+import { CODEC_LEVELS } from './options.js';
 import type { ZstdEngine } from './zstd-engine.js';
 import { zstdNapiEngine } from './zstd-napi.js';
 import { nodeZlibZstdEngine } from './zstd-node.js';
 
-/** zstd levels accepted: the fast negative levels down to -7, up to 22. */
-export const ZSTD_LEVELS = Object.freeze({ min: -7, max: 22, default: 3 });
+/** zstd levels accepted: the fast negative levels down to -7, up to 22 (declared in options.ts). */
+export const ZSTD_LEVELS = CODEC_LEVELS.zstd;
 
 /** Zstandard at one level, on the engine this process has. */
 export class ZstdCodec implements Codec {

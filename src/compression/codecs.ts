@@ -4,14 +4,11 @@
  * Node >= 22.15 or the optional zstd-napi package).
  */
 import { CODEC_NAMES, type Codec, type CodecName } from './codec.js';
-import { ZLIB_LEVELS, ZlibCodec } from './codec-zlib.js';
-import { ZSTD_LEVELS, ZstdCodec, zstdEngineName } from './codec-zstd.js';
+import { ZlibCodec } from './codec-zlib.js';
+import { ZstdCodec, zstdEngineName } from './codec-zstd.js';
+import { CODEC_LEVELS } from './options.js';
 
-/** Level range and default of each algorithm. */
-export const CODEC_LEVELS: Readonly<Record<CodecName, { min: number; max: number; default: number }>> = Object.freeze({
-  ...ZLIB_LEVELS,
-  zstd: ZSTD_LEVELS,
-});
+export { CODEC_LEVELS } from './options.js';
 
 /** True when this process can run the codec (always, except zstd without an engine). */
 export function isCodecAvailable(name: CodecName): boolean {

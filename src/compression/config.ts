@@ -1,7 +1,9 @@
 /**
  * Compression settings: the config-file fragment (zod), the seed's presets,
- * resolution to a frozen config, and the two things a server builds from it:
- * the codec negotiator and ws's `perMessageDeflate` option.
+ * resolution to a frozen config, and ws's `perMessageDeflate` option. No
+ * runtime code, so the config file's schema loads no codec: what a server
+ * builds from a resolved config lives beside what it builds
+ * (createNegotiator in negotiate.ts, createWireCodec in wire-codec.ts).
  *
  * Two independent mechanisms, both off for clients that do not ask:
  *
@@ -16,68 +18,21 @@
  */
 import type { PerMessageDeflateOptions } from 'ws';
 import { z } from 'zod';
-import { CODEC_NAMES, type Codec, type CodecName } from './codec.js';
-import { CODEC_LEVELS, createCodec, isCodecAvailable } from './codecs.js';
-import { CodecNegotiator } from './negotiate.js';
-import { DEFAULT_MIN_COMPRESS_SIZE, WireCodec } from './wire-codec.js';
-import { bool, defineOptions, int } from '../config/option-set.js';
+import { CODEC_NAMES, type CodecName } from './codec.js';
+import { CODEC_LEVELS, COMPRESSION_OPTIONS, COMPRESSION_PRESETS, PERMESSAGE_DEFLATE_OPTIONS } from './options.js';
+
+export { COMPRESSION_PRESETS, COMPRESSION_OPTIONS, PERMESSAGE_DEFLATE_OPTIONS, type CompressionPreset } from './options.js';
 
 const codecName = z.enum(CODEC_NAMES as [CodecName, ...CodecName[]]);
-const nonNegInt = z.number().int().nonnegative();
-const windowBits = z.number().int().min(8).max(15);
-
-/** The seed's scenario presets (websocket-performance.md, "圧縮の最適化"). */
-export const COMPRESSION_PRESETS = Object.freeze({
-  /** Lowest latency: zstd level 1, nothing under 2 KiB compressed. */
-  lowLatency: Object.freeze({ algorithm: 'zstd', level: 1, minCompressSize: 2048 }),
-  /** Least bandwidth: brotli quality 4, everything from 512 B compressed. */
-  bandwidth: Object.freeze({ algorithm: 'br', level: 4, minCompressSize: 512 }),
-  /** Balanced: gzip level 6 from 1 KiB. */
-  balanced: Object.freeze({ algorithm: 'gzip', level: 6, minCompressSize: 1024 }),
-} as const satisfies Record<string, { algorithm: CodecName; level: number; minCompressSize: number }>);
-
-/** A preset name. */
-export type CompressionPreset = keyof typeof COMPRESSION_PRESETS;
-
-/**
- * The declaration of the scalar `permessageDeflate` settings (names are
- * ws's): kind, range, default. Their zod fields and defaults come from it.
- */
-export const PERMESSAGE_DEFLATE_OPTIONS = defineOptions({
-  /** Offer permessage-deflate to clients that ask. */
-  enabled: bool({ default: false }),
-  /** Messages under this many bytes are sent uncompressed. */
-  threshold: int({ min: 0, default: 1024 }),
-  /** zlib level 0–9; 1 is fast, with a ratio within ~10 % of level 6 on JSON. */
-  level: int({ min: 0, max: 9, default: 1 }),
-  /** zlib memLevel 1–9. */
-  memLevel: int({ min: 1, max: 9, default: 8 }),
-  /** Reset the server's compressor after each message. */
-  serverNoContextTakeover: bool({ default: true }),
-  /** Ask clients to reset theirs after each message. */
-  clientNoContextTakeover: bool({ default: true }),
-  /** zlib calls in flight at once, process-wide (ws's default). */
-  concurrencyLimit: int({ min: 1, default: 10 }),
-});
 
 /** `permessageDeflate` settings; names are ws's. */
-export const permessageDeflateSchema = z.strictObject({
-  ...PERMESSAGE_DEFLATE_OPTIONS.shape,
-  /** Largest server window the server accepts, 8–15. Default: ws's (15, or what the client asks). */
-  serverMaxWindowBits: windowBits.optional(),
-  /** Largest client window the server asks for, 8–15. Default: ws's. */
-  clientMaxWindowBits: windowBits.optional(),
-});
+export const permessageDeflateSchema = z.strictObject(PERMESSAGE_DEFLATE_OPTIONS.shape);
 
 /** The `compression` section of the config file. Every field optional. */
 export const compressionConfigSchema = z
   .strictObject({
-    /** Offer negotiated codecs at all. Default true. */
-    enabled: z.boolean().optional(),
-    /** Start from a seed preset; fields given here override it. */
-    preset: z.enum(['lowLatency', 'bandwidth', 'balanced']).optional(),
-    /** Preferred codec. Default: the first of `algorithms`, else zstd. */
-    algorithm: codecName.optional(),
+    /** enabled, preset, algorithm, minCompressSize, inlineMaxBytes, inlineDecodeMaxBytes: declared in options.ts. */
+    ...COMPRESSION_OPTIONS.shape,
     /** Level of `algorithm` (zstd -7–22, br 0–11, gzip/deflate 0–9). Default: the algorithm's (3, 4, 6, 6). */
     level: z.number().int().optional(),
     /** Levels of the other codecs in `algorithms`. */
@@ -86,12 +41,6 @@ export const compressionConfigSchema = z
       .optional(),
     /** Codecs offered, server preference first. Default: `algorithm`, then zstd, br, gzip, deflate. [] offers none. */
     algorithms: z.array(codecName).optional(),
-    /** Messages under this many bytes go as plain text frames. Default 1024. */
-    minCompressSize: nonNegInt.optional(),
-    /** Messages up to this many bytes are compressed inline, larger ones off the event loop. Default: measured per codec (zstd 64 KiB, br/gzip/deflate 16 KiB). */
-    inlineMaxBytes: nonNegInt.optional(),
-    /** Binary frames up to this many compressed bytes are decompressed inline. Default: measured per codec (zstd 128 KiB, gzip/deflate 64 KiB, br 32 KiB). */
-    inlineDecodeMaxBytes: nonNegInt.optional(),
     /** permessage-deflate for browsers. Off by default. */
     permessageDeflate: permessageDeflateSchema.optional(),
   })
@@ -164,12 +113,6 @@ export interface ResolvedCompressionConfig {
   readonly permessageDeflate: ResolvedPerMessageDeflate;
 }
 
-const PMD_DEFAULTS: ResolvedPerMessageDeflate = Object.freeze({
-  ...PERMESSAGE_DEFLATE_OPTIONS.defaults,
-  serverMaxWindowBits: undefined,
-  clientMaxWindowBits: undefined,
-});
-
 /**
  * Validates and resolves the `compression` section: defaults, then the
  * preset, then the values given.
@@ -193,28 +136,23 @@ export function resolveCompressionConfig(config: unknown = {}): ResolvedCompress
   for (const n of CODEC_NAMES) levels[n] = c.levels?.[n] ?? CODEC_LEVELS[n].default;
   const level = c.level ?? (preset && preset.algorithm === algorithm ? preset.level : undefined) ?? levels[algorithm];
   levels[algorithm] = level;
-  const pmd = c.permessageDeflate ?? {};
+  // Declared defaults, then the preset, then the values given (resolve skips undefined ones).
+  const o = COMPRESSION_OPTIONS.resolve(preset ? { ...preset, ...definedOnly(c) } : c);
   return Object.freeze({
-    enabled: c.enabled ?? true,
+    enabled: o.enabled,
     algorithm,
     level,
     levels: Object.freeze(levels),
     algorithms: Object.freeze([...algorithms]),
-    minCompressSize: c.minCompressSize ?? preset?.minCompressSize ?? DEFAULT_MIN_COMPRESS_SIZE,
-    inlineMaxBytes: c.inlineMaxBytes,
-    inlineDecodeMaxBytes: c.inlineDecodeMaxBytes,
-    permessageDeflate: Object.freeze({
-      enabled: pmd.enabled ?? PMD_DEFAULTS.enabled,
-      threshold: pmd.threshold ?? PMD_DEFAULTS.threshold,
-      level: pmd.level ?? PMD_DEFAULTS.level,
-      memLevel: pmd.memLevel ?? PMD_DEFAULTS.memLevel,
-      serverMaxWindowBits: pmd.serverMaxWindowBits ?? PMD_DEFAULTS.serverMaxWindowBits,
-      clientMaxWindowBits: pmd.clientMaxWindowBits ?? PMD_DEFAULTS.clientMaxWindowBits,
-      serverNoContextTakeover: pmd.serverNoContextTakeover ?? PMD_DEFAULTS.serverNoContextTakeover,
-      clientNoContextTakeover: pmd.clientNoContextTakeover ?? PMD_DEFAULTS.clientNoContextTakeover,
-      concurrencyLimit: pmd.concurrencyLimit ?? PMD_DEFAULTS.concurrencyLimit,
-    }),
+    minCompressSize: o.minCompressSize,
+    inlineMaxBytes: o.inlineMaxBytes,
+    inlineDecodeMaxBytes: o.inlineDecodeMaxBytes,
+    permessageDeflate: Object.freeze(PERMESSAGE_DEFLATE_OPTIONS.resolve(c.permessageDeflate ?? {})),
   });
+}
+
+function definedOnly(o: object): object {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
 
 /** One zod issue as the end of a sentence that starts with the setting's name. */
@@ -236,29 +174,6 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     default:
       return issue.message;
   }
-}
-
-/**
- * The codec negotiator for a resolved config: the enabled codecs this
- * process can run (zstd may be missing), in the configured order, each at
- * its level. No codecs when `enabled` is false or `algorithms` is [].
- */
-export function createNegotiator(config: ResolvedCompressionConfig): CodecNegotiator {
-  const names = config.enabled ? config.algorithms.filter(isCodecAvailable) : [];
-  return new CodecNegotiator(names.map((n) => createCodec(n, config.levels[n])));
-}
-
-/**
- * The wire codec of a session whose handshake selected `codec`
- * (`negotiator.codecFor(ws.protocol)`), with the configured thresholds.
- *
- * @param maxPayload The server's maxPayload: the cap on a decompressed message.
- */
-export function createWireCodec(codec: Codec, config: ResolvedCompressionConfig, maxPayload: number): WireCodec {
-  const options: ConstructorParameters<typeof WireCodec>[1] = { maxPayload, minCompressSize: config.minCompressSize };
-  if (config.inlineMaxBytes !== undefined) options.inlineMaxBytes = config.inlineMaxBytes;
-  if (config.inlineDecodeMaxBytes !== undefined) options.inlineDecodeMaxBytes = config.inlineDecodeMaxBytes;
-  return new WireCodec(codec, options);
 }
 
 /**

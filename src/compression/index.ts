@@ -20,8 +20,6 @@ export { CODEC_LEVELS, availableCodecs, createCodec, isCodecAvailable } from './
 export {
   COMPRESSION_PRESETS,
   compressionConfigSchema,
-  createNegotiator,
-  createWireCodec,
   permessageDeflateSchema,
   resolveCompressionConfig,
   toWsPerMessageDeflate,
@@ -32,13 +30,14 @@ export {
   type ResolvedPerMessageDeflate,
 } from './config.js';
 export { AsyncLimiter, codecLimiter, defaultCodecConcurrency } from './limiter.js';
-export { CodecNegotiator, MCP_SUBPROTOCOL, clientSubprotocols, codecNameOf, negotiateCodec, type Negotiation } from './negotiate.js';
+export { CodecNegotiator, MCP_SUBPROTOCOL, clientSubprotocols, codecNameOf, createNegotiator, negotiateCodec, type Negotiation } from './negotiate.js';
 export { CodecStats, compressionStats } from './stats.js';
 export {
   DEFAULT_INLINE_DECODE_MAX_BYTES,
   DEFAULT_INLINE_MAX_BYTES,
   DEFAULT_MIN_COMPRESS_SIZE,
   WireCodec,
+  createWireCodec,
   type OutboundFrame,
   type WireCodecOptions,
 } from './wire-codec.js';

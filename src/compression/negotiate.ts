@@ -19,7 +19,8 @@
  * client's: the server pays for compression, per message, on every session.
  */
 import { CODEC_SUBPROTOCOLS, type Codec, type CodecName } from './codec.js';
-import { availableCodecs } from './codecs.js';
+import { availableCodecs, createCodec, isCodecAvailable } from './codecs.js';
+import type { ResolvedCompressionConfig } from './config.js';
 
 /** The plain MCP subprotocol. */
 export const MCP_SUBPROTOCOL = 'mcp';
@@ -99,4 +100,14 @@ export function codecNameOf(protocol: string): CodecName | undefined {
     if (sub === protocol) return name;
   }
   return undefined;
+}
+
+/**
+ * The codec negotiator for a resolved config: the enabled codecs this
+ * process can run (zstd may be missing), in the configured order, each at
+ * its level. No codecs when `enabled` is false or `algorithms` is [].
+ */
+export function createNegotiator(config: ResolvedCompressionConfig): CodecNegotiator {
+  const names = config.enabled ? config.algorithms.filter(isCodecAvailable) : [];
+  return new CodecNegotiator(names.map((n) => createCodec(n, config.levels[n])));
 }

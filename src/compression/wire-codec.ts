@@ -24,9 +24,13 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
-import { CodecError, type Codec, type CodecName } from './codec.js';
+import { CodecError, type Codec } from './codec.js';
+import type { ResolvedCompressionConfig } from './config.js';
 import { AsyncLimiter, codecLimiter } from './limiter.js';
+import { DEFAULT_INLINE_DECODE_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES, DEFAULT_MIN_COMPRESS_SIZE } from './options.js';
 import { compressionStats, type CodecStats } from './stats.js';
+
+export { DEFAULT_INLINE_DECODE_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES, DEFAULT_MIN_COMPRESS_SIZE } from './options.js';
 
 /** Options of {@link WireCodec}. */
 export interface WireCodecOptions {
@@ -49,43 +53,6 @@ export interface OutboundFrame {
   readonly data: Buffer | string;
   readonly binary: boolean;
 }
-
-/** Default minCompressSize, bytes: the seed's balanced preset. */
-export const DEFAULT_MIN_COMPRESS_SIZE = 1024;
-
-/**
- * Default inlineMaxBytes per codec: messages up to this size are compressed
- * on the event loop, larger ones off it. Measured by bench/micro-compression.ts
- * (inline vs async with 2 calls in flight, CPU time, 2-core machine): the
- * smallest size from which compressing inline would hold the loop for at
- * least 0.2 ms and the async call frees at least as much loop time as it
- * adds CPU elsewhere. zstd-3: 64 KiB (204 µs inline; async 42 µs of loop,
- * 301 µs in all). gzip-6: 16 KiB (216 µs; 44, 283). brotli-4: 16 KiB
- * (248 µs; 45, 310). Stable across runs. deflate is gzip's algorithm.
- */
-export const DEFAULT_INLINE_MAX_BYTES: Readonly<Record<CodecName, number>> = Object.freeze({
-  zstd: 64 * 1024,
-  br: 16 * 1024,
-  gzip: 16 * 1024,
-  deflate: 16 * 1024,
-});
-
-/**
- * Default inlineDecodeMaxBytes per codec, in COMPRESSED bytes: binary frames
- * up to this size are decompressed on the loop. Same measure; decompression
- * is fast and the hand-off is not, so async pays only for large messages:
- * zstd from ~512 KiB of output (336 µs inline; async 73 µs of loop, 506 µs
- * in all), gzip from ~256 KiB (574 µs; 178, 816), brotli from ~128 KiB
- * (306 µs; 113, 485): ~109, ~57 and ~29 KiB of compressed JSON. This line
- * moves more between runs than the compression one (the async call costs
- * 1.3–2× the CPU, so how much it pays depends on the machine's load).
- */
-export const DEFAULT_INLINE_DECODE_MAX_BYTES: Readonly<Record<CodecName, number>> = Object.freeze({
-  zstd: 128 * 1024,
-  br: 32 * 1024,
-  gzip: 64 * 1024,
-  deflate: 64 * 1024,
-});
 
 function nonNegative(name: string, v: number): number {
   if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name} should be a non-negative integer, got ${String(v)}`);
@@ -315,4 +282,17 @@ export class WireCodec {
     }
     return err as Error;
   }
+}
+
+/**
+ * The wire codec of a session whose handshake selected `codec`
+ * (`negotiator.codecFor(ws.protocol)`), with the configured thresholds.
+ *
+ * @param maxPayload The server's maxPayload: the cap on a decompressed message.
+ */
+export function createWireCodec(codec: Codec, config: ResolvedCompressionConfig, maxPayload: number): WireCodec {
+  const options: ConstructorParameters<typeof WireCodec>[1] = { maxPayload, minCompressSize: config.minCompressSize };
+  if (config.inlineMaxBytes !== undefined) options.inlineMaxBytes = config.inlineMaxBytes;
+  if (config.inlineDecodeMaxBytes !== undefined) options.inlineDecodeMaxBytes = config.inlineDecodeMaxBytes;
+  return new WireCodec(codec, options);
 }

@@ -20,6 +20,12 @@
  * (what an editor shows); a test checks the README's settings tables against
  * the declarations. Checks between options (min ≤ max) stay with the
  * resolver of each set.
+ *
+ * A number or enum option may be declared with `default: undefined` when
+ * it has no fixed default: it is required where the set's resolver says so
+ * (a limit's rate), or its default is derived from other settings (a burst
+ * that follows the rate, a codec's measured threshold). Its range is still
+ * declared once; the resolver supplies the rest.
  */
 import { z } from 'zod';
 import { describeValue } from './describe-value.js';
@@ -33,9 +39,10 @@ import { describeValue } from './describe-value.js';
 export const MAX_LIMIT = 2 ** 31 - 1;
 
 /** A number option: an integer, or any finite number; `min` inclusive unless `above` is set. */
-export interface NumberOption {
+export interface NumberOption<D extends number | undefined = number | undefined> {
   readonly kind: 'int' | 'number';
-  readonly default: number;
+  /** undefined: no fixed default (required, or derived by the set's resolver). */
+  readonly default: D;
   readonly min: number;
   readonly max: number;
   /** The value must be greater than `min`, not equal to it (a positive rate). */
@@ -56,9 +63,10 @@ export interface StringOption {
 }
 
 /** One of a fixed list of strings. */
-export interface EnumOption<T extends string = string> {
+export interface EnumOption<T extends string = string, D extends T | undefined = T | undefined> {
   readonly kind: 'enum';
-  readonly default: T;
+  /** undefined: no fixed default (derived by the set's resolver). */
+  readonly default: D;
   readonly values: readonly T[];
 }
 
@@ -66,12 +74,16 @@ export interface EnumOption<T extends string = string> {
 export type OptionSpec = NumberOption | BooleanOption | StringOption | EnumOption;
 
 /** An integer option, `min` to `max` (default {@link MAX_LIMIT}). */
-export function int(spec: { min: number; max?: number; default: number }): NumberOption {
+export function int(spec: { min: number; max?: number; default: number }): NumberOption<number>;
+export function int(spec: { min: number; max?: number; default: undefined }): NumberOption<undefined>;
+export function int(spec: { min: number; max?: number; default: number | undefined }): NumberOption {
   return Object.freeze({ kind: 'int', default: spec.default, min: spec.min, max: spec.max ?? MAX_LIMIT, above: false });
 }
 
 /** A finite number option, from `min` (or above it, with `above`) to `max` (default unbounded). */
-export function num(spec: { min: number; max?: number; above?: boolean; default: number }): NumberOption {
+export function num(spec: { min: number; max?: number; above?: boolean; default: number }): NumberOption<number>;
+export function num(spec: { min: number; max?: number; above?: boolean; default: undefined }): NumberOption<undefined>;
+export function num(spec: { min: number; max?: number; above?: boolean; default: number | undefined }): NumberOption {
   return Object.freeze({ kind: 'number', default: spec.default, min: spec.min, max: spec.max ?? Infinity, above: spec.above ?? false });
 }
 
@@ -86,12 +98,17 @@ export function str(spec: { default: string; startsWith?: string }): StringOptio
 }
 
 /** One of `values`. */
-export function oneOf<const T extends string>(values: readonly T[], spec: { default: NoInfer<T> }): EnumOption<T> {
+export function oneOf<const T extends string>(values: readonly T[], spec: { default: NoInfer<T> }): EnumOption<T, T>;
+export function oneOf<const T extends string>(values: readonly T[], spec: { default: undefined }): EnumOption<T, undefined>;
+export function oneOf<const T extends string>(values: readonly T[], spec: { default: T | undefined }): EnumOption<T> {
   return Object.freeze({ kind: 'enum', default: spec.default, values });
 }
 
-/** The value type of a declaration. */
-export type OptionValue<S> = S extends EnumOption<infer T> ? T : S extends { readonly default: infer V } ? V : never;
+/** The type of a value of a declaration (what its zod field parses to). */
+export type ValueOf<S> = S extends EnumOption<infer T> ? T : S extends NumberOption ? number : S extends BooleanOption ? boolean : S extends StringOption ? string : never;
+
+/** The value type of a declaration; `| undefined` when it has no fixed default. */
+export type OptionValue<S> = S extends { readonly default: undefined } ? ValueOf<S> | undefined : ValueOf<S>;
 
 /** The values of a set of declarations. */
 export type OptionValues<D extends Record<string, OptionSpec>> = { [K in keyof D]: OptionValue<D[K]> };
@@ -103,7 +120,7 @@ export interface OptionSet<D extends Record<string, OptionSpec>> {
   /** Every option's default. */
   readonly defaults: Readonly<OptionValues<D>>;
   /** zod fields of the config file, each optional; spread into a `z.strictObject`. */
-  readonly shape: { readonly [K in keyof D]: z.ZodOptional<z.ZodType<OptionValue<D[K]>>> };
+  readonly shape: { readonly [K in keyof D]: z.ZodOptional<z.ZodType<ValueOf<D[K]>>> };
   /**
    * Why `value` is not a valid `name`, as a one-line message naming it
    * (after `prefix`) and repeating the value; undefined when it is valid.
@@ -126,7 +143,7 @@ export function defineOptions<const D extends Record<string, OptionSpec>>(specs:
     defaults[name] = spec.default;
     shape[name] = zodOf(spec).optional();
     // A default outside its own range is a mistake in the declaration.
-    const bad = problemOf(spec, spec.default, name);
+    const bad = spec.default === undefined ? undefined : problemOf(spec, spec.default, name);
     if (bad !== undefined) throw new Error(`option declaration: default of ${bad}`);
   }
   const problem = (name: keyof D & string, value: unknown, prefix = ''): string | undefined => problemOf(specs[name]!, value, `${prefix}${name}`);

@@ -29,9 +29,9 @@
  */
 import { z } from 'zod';
 import { ConfigError, parseServeConfig, readJsonFile, suggestKey, type ServeConfig } from '../config/schema.js';
-import { DEFAULT_BREAKER, type BreakerConfig } from '../policy/circuit-breaker-options.js';
+import { BREAKER_OPTIONS, type BreakerConfig } from '../policy/circuit-breaker-options.js';
 import { LOAD_BALANCE_STRATEGIES, parseStrategy } from './load-balance-strategy.js';
-import { DEFAULT_RETRY, GATEWAY_OPTIONS, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
+import { GATEWAY_OPTIONS, RETRY_OPTIONS, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
 import { POOL_OPTIONS, type PoolConfig, type PoolPreset } from './pool-config.js';
 import { redactedUrl, splitCommandLine, type UpstreamSpec } from './upstream-spec.js';
 
@@ -170,19 +170,12 @@ export interface GatewaySection {
   closeGraceMs?: number;
 }
 
-const positiveInt = z.number().int().positive();
-const nonNegInt = z.number().int().nonnegative();
-
 // The strategy is checked after parsing: parseStrategy also takes the seed's spelling and kebab-case.
 const PoolSchema = z.strictObject({ ...POOL_OPTIONS.shape, loadBalanceStrategy: z.string().optional() });
-const BreakerSchema = z.strictObject({ failureThreshold: positiveInt.optional(), halfOpenAfterMs: positiveInt.optional() });
-const RetrySchema = z.strictObject({
-  maxRetries: nonNegInt.optional(),
-  initialDelayMs: z.number().positive().optional(),
-  maxDelayMs: z.number().positive().optional(),
-  multiplier: z.number().min(1).optional(),
-});
-const SectionSchema = z.strictObject({
+const BreakerSchema = z.strictObject(BREAKER_OPTIONS.shape);
+const RetrySchema = z.strictObject(RETRY_OPTIONS.shape);
+/** The `gateway` section of the config file. */
+export const SectionSchema = z.strictObject({
   upstreams: z.array(z.unknown()).optional(),
   preset: z.enum(['high-throughput', 'high-availability']).optional(),
   pool: PoolSchema.optional(),
@@ -193,8 +186,8 @@ const SectionSchema = z.strictObject({
 
 const NESTED: Record<string, readonly string[]> = {
   pool: Object.keys(POOL_OPTIONS.specs),
-  breaker: Object.keys(DEFAULT_BREAKER),
-  retry: Object.keys(DEFAULT_RETRY),
+  breaker: Object.keys(BREAKER_OPTIONS.specs),
+  retry: Object.keys(RETRY_OPTIONS.specs),
 };
 
 /**

@@ -30,7 +30,7 @@ import { gatewayMetrics, type ExtraMetric } from './metrics.js';
 import { defaultConnector } from './connector.js';
 import { UpstreamPool } from './pool.js';
 import { POOL_PRESETS, type PoolConfig, type PoolPreset } from './pool-config.js';
-import { DEFAULT_RETRY, GATEWAY_OPTIONS, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
+import { GATEWAY_OPTIONS, RETRY_OPTIONS, type RetryConfig, type UpstreamLostPolicy } from './session-options.js';
 import type { UpstreamConnector } from './upstream.js';
 import type { UpstreamSpec } from './upstream-spec.js';
 import { StdioChildren, createStdioConnection } from './upstream-stdio.js';
@@ -116,10 +116,7 @@ export class McpWsGateway implements GatewaySessionHost {
     const settings = GATEWAY_OPTIONS.resolve(options);
     this.requestTimeoutMs = settings.requestTimeoutMs;
     this.maxPendingPerClient = settings.maxPendingPerClient;
-    const retry = { ...DEFAULT_RETRY, ...stripUndefined(options.retry ?? {}) };
-    if (!Number.isSafeInteger(retry.maxRetries) || retry.maxRetries < 0) {
-      throw new RangeError(`retry.maxRetries should be a non-negative integer, got ${String(retry.maxRetries)}`);
-    }
+    const retry = RETRY_OPTIONS.resolve(options.retry ?? {}, 'retry.');
     validateBackoffOptions(retry, 'retry.');
     this.retry = Object.freeze(retry);
     this.onUpstreamLost = settings.onUpstreamLost;

@@ -55,7 +55,7 @@
 import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';
 import { CircuitBreaker, type BreakerState } from '../policy/circuit-breaker.js';
-import { DEFAULT_BREAKER, type BreakerConfig } from '../policy/circuit-breaker-options.js';
+import { BREAKER_OPTIONS, type BreakerConfig } from '../policy/circuit-breaker-options.js';
 import type { RandomSource } from '../policy/random.js';
 import { MemberTable, type Balancer } from './balancer.js';
 import { createBalancer } from './balancers.js';
@@ -96,7 +96,7 @@ export interface UpstreamPoolOptions {
   upstreams: readonly UpstreamSpec[];
   /** Pool settings; defaults in {@link DEFAULT_POOL}. */
   pool?: Partial<PoolConfig>;
-  /** Circuit breaker settings per member; defaults in {@link DEFAULT_BREAKER}. */
+  /** Circuit breaker settings per member; declared in {@link BREAKER_OPTIONS}. */
   breaker?: Partial<BreakerConfig>;
   /** Logger. Default silent. */
   logger?: Logger;
@@ -159,7 +159,7 @@ export class UpstreamPool implements SessionPool {
     this.now = this.clock();
     this.connect = options.connect ?? defaultConnector;
     this.onTick = options.onTick;
-    const breaker = { ...DEFAULT_BREAKER, ...stripUndefined(options.breaker ?? {}) };
+    const breaker = BREAKER_OPTIONS.resolve(options.breaker ?? {}, 'breaker.');
     this.table = new MemberTable(specs.length, specs.map((s) => s.weight));
     this.members = specs.map((spec, i) => {
       const b = new CircuitBreaker({
@@ -615,10 +615,4 @@ export class UpstreamPool implements SessionPool {
       }
     }
   }
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] !== undefined) out[key] = value[key];
-  return out;
 }

@@ -5,7 +5,7 @@
  * gateway session both import it.
  */
 import type { BackoffOptions } from '../policy/backoff.js';
-import { defineOptions, int, oneOf } from '../config/option-set.js';
+import { defineOptions, int, num, oneOf } from '../config/option-set.js';
 
 /** What happens to a client session whose initialized upstream session dies. */
 export type UpstreamLostPolicy = 'close' | 'reestablish';
@@ -29,8 +29,16 @@ export interface RetryConfig extends BackoffOptions {
   readonly maxRetries: number;
 }
 
-/** Defaults of {@link RetryConfig}: up to 2 retries, windows of 100 ms, 200 ms, … capped at 2 s. */
-export const DEFAULT_RETRY: RetryConfig = Object.freeze({ maxRetries: 2, initialDelayMs: 100, maxDelayMs: 2_000, multiplier: 2 });
-
-/** Default of the gateway's `maxPendingPerClient`: requests in flight per client session. */
-export const DEFAULT_MAX_PENDING_PER_CLIENT = GATEWAY_OPTIONS.defaults.maxPendingPerClient;
+/**
+ * The declaration of {@link RetryConfig}: kind, range, default. The
+ * gateway's checks (with validateBackoffOptions for maxDelayMs ≥
+ * initialDelayMs), the config file's zod fields and the README's table
+ * come from it. Defaults: up to 2 retries, full-jitter windows of 100 ms,
+ * 200 ms, … capped at 2 s.
+ */
+export const RETRY_OPTIONS = defineOptions({
+  maxRetries: int({ min: 0, default: 2 }),
+  initialDelayMs: num({ min: 0, above: true, default: 100 }),
+  maxDelayMs: num({ min: 0, above: true, default: 2_000 }),
+  multiplier: num({ min: 1, default: 2 }),
+});

@@ -1,7 +1,10 @@
 /**
- * Settings of the circuit breaker as they appear in config, and their
- * defaults. Option parsing reads this module; the breaker itself imports it.
+ * Settings of the circuit breaker as they appear in config, declared once:
+ * kind, range, default. The gateway config's zod fields, the breaker's own
+ * checks and the README's table come from the declaration. Option parsing
+ * reads this module; the breaker itself imports it.
  */
+import { defineOptions, int } from '../config/option-set.js';
 
 /** Breaker settings as they appear in config (no clock or callbacks). */
 export interface BreakerConfig {
@@ -11,5 +14,8 @@ export interface BreakerConfig {
   halfOpenAfterMs: number;
 }
 
-/** Defaults of {@link BreakerConfig}. */
-export const DEFAULT_BREAKER: BreakerConfig = Object.freeze({ failureThreshold: 5, halfOpenAfterMs: 10_000 });
+/** The declaration of {@link BreakerConfig}; meanings are there. */
+export const BREAKER_OPTIONS = defineOptions({
+  failureThreshold: int({ min: 1, default: 5 }),
+  halfOpenAfterMs: int({ min: 1, default: 10_000 }),
+});

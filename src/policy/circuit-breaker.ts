@@ -30,7 +30,7 @@
  * pool runs the half-open trial (opening a fresh session and pinging it).
  */
 
-import { DEFAULT_BREAKER } from './circuit-breaker-options.js';
+import { BREAKER_OPTIONS } from './circuit-breaker-options.js';
 
 /** Where a breaker is. */
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -76,16 +76,9 @@ export class CircuitBreaker {
 
   /** @throws RangeError naming the option when a threshold or cool-down is not a positive integer */
   constructor(options: CircuitBreakerOptions = {}) {
-    const threshold = options.failureThreshold ?? DEFAULT_BREAKER.failureThreshold;
-    const halfOpen = options.halfOpenAfterMs ?? DEFAULT_BREAKER.halfOpenAfterMs;
-    if (!Number.isSafeInteger(threshold) || threshold < 1) {
-      throw new RangeError(`failureThreshold should be a positive integer, got ${String(threshold)}`);
-    }
-    if (!Number.isSafeInteger(halfOpen) || halfOpen < 1) {
-      throw new RangeError(`halfOpenAfterMs should be a positive integer, got ${String(halfOpen)}`);
-    }
-    this.threshold = threshold;
-    this.halfOpenAfterMs = halfOpen;
+    const settings = BREAKER_OPTIONS.resolve({ failureThreshold: options.failureThreshold, halfOpenAfterMs: options.halfOpenAfterMs });
+    this.threshold = settings.failureThreshold;
+    this.halfOpenAfterMs = settings.halfOpenAfterMs;
     this.clock = options.clock ?? Date.now;
     this.onStateChange = options.onStateChange;
     const init = options.initialState;

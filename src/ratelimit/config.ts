@@ -5,24 +5,20 @@
  * applies and the Redis store. A parsed value is a {@link RateLimiterOptions}
  * as it is: `new RateLimiter(parsed)`.
  *
- * The schema checks shapes and signs; {@link RateLimiter} checks the rest
- * (a burst a strategy needs, a window too short to hold one request) with
- * the same kind of message.
+ * The scalar fields come from the declarations in options.ts, so the schema
+ * and the limiter accept the same values; {@link RateLimiter} checks what
+ * lies between settings (a burst a strategy needs, a window too short to
+ * hold one request) with the same kind of message.
  */
 import { z } from 'zod';
-import { RATE_LIMIT_STRATEGIES } from './types.js';
+import { LIMIT_OPTIONS, RATE_LIMITER_OPTIONS, REDIS_OPTIONS } from './options.js';
 
-const positive = z.number().positive();
-const nonNegative = z.number().nonnegative();
 const keyScope = z.enum(['connection', 'identity', 'global']);
 
-/** One limit: the seed's RateLimitConfig plus the leaky bucket's queue. */
+/** One limit: the seed's RateLimitConfig plus the leaky bucket's queue. The rate is required. */
 export const limitSchema = z.strictObject({
-  strategy: z.enum(RATE_LIMIT_STRATEGIES).optional(),
-  maxRequestsPerSecond: positive,
-  maxBurst: nonNegative.optional(),
-  windowSizeMs: positive.optional(),
-  queueSize: nonNegative.optional(),
+  ...LIMIT_OPTIONS.shape,
+  maxRequestsPerSecond: LIMIT_OPTIONS.shape.maxRequestsPerSecond.unwrap(),
 });
 
 /** One limit and the key it is counted by. */
@@ -32,9 +28,7 @@ export const scopedLimitSchema = limitSchema.extend({ scope: keyScope.optional()
 export const redisConfigSchema = z.strictObject({
   url: z.string().regex(/^rediss?:\/\//, 'should start with redis:// or rediss://').optional(),
   prefix: z.string().optional(),
-  failMode: z.enum(['open', 'closed']).optional(),
-  timeoutMs: positive.optional(),
-  failRetryAfterMs: nonNegative.optional(),
+  ...REDIS_OPTIONS.shape,
 });
 
 /**
@@ -43,11 +37,7 @@ export const redisConfigSchema = z.strictObject({
  * (per connection unless `scope` says otherwise).
  */
 export const rateLimitConfigSchema = z.strictObject({
-  strategy: z.enum(RATE_LIMIT_STRATEGIES).optional(),
-  maxRequestsPerSecond: positive.optional(),
-  maxBurst: nonNegative.optional(),
-  windowSizeMs: positive.optional(),
-  queueSize: nonNegative.optional(),
+  ...LIMIT_OPTIONS.shape,
   scope: z.union([keyScope, z.array(keyScope).min(1)]).optional(),
   connection: limitSchema.optional(),
   identity: limitSchema.optional(),
@@ -57,8 +47,7 @@ export const rateLimitConfigSchema = z.strictObject({
   notifications: scopedLimitSchema.optional(),
   handshake: limitSchema.optional(),
   redis: redisConfigSchema.optional(),
-  maxKeys: z.number().int().positive().optional(),
-  evictAfterMs: nonNegative.optional(),
+  ...RATE_LIMITER_OPTIONS.shape,
 });
 
 /** A parsed `rateLimit` setting. */

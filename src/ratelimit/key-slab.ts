@@ -20,7 +20,7 @@
  * shrink back too.
  */
 import type { Clock, RateLimitAlgorithm, RateLimitResult, RateLimitStrategy } from './types.js';
-import type { ResolvedRateLimitOptions } from './options.js';
+import { RATE_LIMITER_OPTIONS, type ResolvedRateLimitOptions } from './options.js';
 
 const INITIAL_CAPACITY = 64;
 
@@ -124,7 +124,7 @@ export class KeySlab {
 }
 
 /** Default cap on keys per in-memory limiter. */
-export const DEFAULT_MAX_KEYS = 1_000_000;
+export const DEFAULT_MAX_KEYS = RATE_LIMITER_OPTIONS.defaults.maxKeys;
 
 /** What every slab limiter takes besides its limit. */
 export interface SlabLimiterOptions {
@@ -169,13 +169,8 @@ export abstract class SlabLimiter implements RateLimitAlgorithm {
     this.options = options;
     this.slab = new KeySlab(stride);
     this.clock = more.clock ?? defaultClock;
-    const maxKeys = more.maxKeys ?? DEFAULT_MAX_KEYS;
-    if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new RangeError(`maxKeys should be a positive integer, got ${String(maxKeys)}`);
+    const { maxKeys, evictAfterMs } = RATE_LIMITER_OPTIONS.resolve({ maxKeys: more.maxKeys, evictAfterMs: more.evictAfterMs });
     this.maxKeys = maxKeys;
-    const evictAfterMs = more.evictAfterMs ?? 1000;
-    if (!(evictAfterMs >= 0) || !Number.isFinite(evictAfterMs)) {
-      throw new RangeError(`evictAfterMs should be a non-negative number, got ${String(evictAfterMs)}`);
-    }
     this.evictAfterMs = evictAfterMs;
   }
 

@@ -21,7 +21,7 @@
 import { createTurnClock } from './clock.js';
 import { counterIndex, RateLimitCounters, type RateLimitMetric } from './counters.js';
 import type { SlabLimiter } from './key-slab.js';
-import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './options.js';
+import { LIMIT_OPTIONS, resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './options.js';
 import type { RateLimitStore } from './store.js';
 import { MemoryStore } from './store-memory.js';
 import { RedisConnection, RedisStore, type RedisConnectionOptions, type StateChangeListener } from './store-redis.js';
@@ -205,16 +205,15 @@ export class RateLimiter {
 
     // The top-level (seed) limit, at each scope it names, then the per-scope limits.
     const byScope = new Map<RateLimitKeyScope, Rule>();
-    const { strategy, maxRequestsPerSecond, maxBurst, windowSizeMs, queueSize } = options;
-    const flat = { strategy, maxRequestsPerSecond: maxRequestsPerSecond as number, maxBurst, windowSizeMs, queueSize };
-    const hasFlat = [strategy, maxRequestsPerSecond, maxBurst, windowSizeMs, queueSize].some((v) => v !== undefined);
-    if (hasFlat) {
+    const flat: Record<string, unknown> = {};
+    for (const k of Object.keys(LIMIT_OPTIONS.specs) as Array<keyof RateLimitOptions>) if (options[k] !== undefined) flat[k] = options[k];
+    if (Object.keys(flat).length > 0) {
       const scopes = Array.isArray(options.scope) ? options.scope : [options.scope ?? 'connection'];
       if (scopes.length === 0) throw new RangeError('scope should name at least one of "connection", "identity", "global", got []');
       for (const s of scopes as unknown[]) {
         const ks = keyScope(s, '', 'connection');
         if (byScope.has(ks)) throw new RangeError(`scope should not name "${ks}" twice, got ${JSON.stringify(options.scope)}`);
-        byScope.set(ks, make(ks, ks, flat, ''));
+        byScope.set(ks, make(ks, ks, flat as unknown as RateLimitOptions, ''));
       }
     } else if (options.scope !== undefined) {
       throw new RangeError(`scope applies to the top-level limit, which needs maxRequestsPerSecond; got scope ${JSON.stringify(options.scope)} alone`);

@@ -1,8 +1,12 @@
 /**
- * One limit's settings, as the seed's RateLimitConfig names them, resolved
- * once (defaults, then user values), validated with messages that name the
- * option and repeat the value, then frozen.
+ * Rate-limit settings, declared once: one limit's (the seed's
+ * RateLimitConfig names), the limiter's own and the Redis store's. Each is
+ * resolved once (defaults, then user values), validated with messages that
+ * name the option and repeat the value, then frozen. No runtime code: the
+ * config schema, the limiter and the stores all import it.
  */
+import { defineOptions, int, num, oneOf } from '../config/option-set.js';
+import { describeValue } from '../config/describe-value.js';
 import { RATE_LIMIT_STRATEGIES, type RateLimitStrategy } from './types.js';
 
 /** One limit: the seed's RateLimitConfig plus the leaky bucket's queue. */
@@ -39,12 +43,48 @@ export interface ResolvedRateLimitOptions {
   readonly capacity: number;
 }
 
+/**
+ * The declaration of one limit's settings: kind, range, default. The config
+ * file's zod fields (config.ts), {@link resolveRateLimitOptions} and the
+ * README's table come from it; meanings are in {@link RateLimitOptions}.
+ * The rate has no default (a limit needs one); the burst follows the rate.
+ */
+export const LIMIT_OPTIONS = defineOptions({
+  strategy: oneOf(RATE_LIMIT_STRATEGIES, { default: 'TokenBucket' }),
+  maxRequestsPerSecond: num({ min: 0, above: true, default: undefined }),
+  maxBurst: num({ min: 0, default: undefined }),
+  windowSizeMs: num({ min: 0, above: true, default: 1000 }),
+  queueSize: num({ min: 0, default: 0 }),
+});
+
+/**
+ * The declaration of the {@link RateLimiter}'s own scalar settings: the
+ * in-memory limiters' key cap and eviction delay (SlabLimiterOptions).
+ */
+export const RATE_LIMITER_OPTIONS = defineOptions({
+  maxKeys: int({ min: 1, default: 1_000_000 }),
+  evictAfterMs: num({ min: 0, default: 1000 }),
+});
+
+/**
+ * The declaration of the Redis store's scalar settings
+ * (RedisConnectionOptions). The URL and the key prefix, strings of their
+ * own shape, are declared beside it.
+ */
+export const REDIS_OPTIONS = defineOptions({
+  failMode: oneOf(['open', 'closed'], { default: 'open' }),
+  timeoutMs: num({ min: 0, above: true, default: 100 }),
+  failRetryAfterMs: num({ min: 0, default: 1000 }),
+});
+
+/** Default Redis server URL. The config file takes redis:// or rediss:// URLs. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** Default prefix of every rate-limit key in Redis (may be set to ''). */
+export const DEFAULT_REDIS_PREFIX = 'mcp-ws:rl:';
+
 function fail(message: string): never {
   throw new RangeError(message);
-}
-
-function show(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }
 
 /**
@@ -57,32 +97,15 @@ function show(v: unknown): string {
  *   negative queue, or a queue with a strategy other than LeakyBucket.
  */
 export function resolveRateLimitOptions(options: RateLimitOptions, path = ''): ResolvedRateLimitOptions {
-  if (typeof options !== 'object' || options === null) fail(`${path || 'rate limit options'} should be an object, got ${show(options)}`);
-  const strategy = options.strategy ?? 'TokenBucket';
-  if (!(RATE_LIMIT_STRATEGIES as readonly string[]).includes(strategy)) {
-    fail(`${path}strategy should be one of ${RATE_LIMIT_STRATEGIES.map((s) => `"${s}"`).join(', ')}, got ${show(strategy)}`);
-  }
-  const rate = options.maxRequestsPerSecond;
-  if (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0) {
-    fail(`${path}maxRequestsPerSecond should be a positive number, got ${show(rate)}`);
-  }
-  const windowSizeMs = options.windowSizeMs ?? 1000;
-  if (typeof windowSizeMs !== 'number' || !Number.isFinite(windowSizeMs) || windowSizeMs <= 0) {
-    fail(`${path}windowSizeMs should be a positive number, got ${show(windowSizeMs)}`);
-  }
-  const maxBurst = options.maxBurst ?? Math.max(1, rate);
-  if (typeof maxBurst !== 'number' || !Number.isFinite(maxBurst) || maxBurst < 0) {
-    fail(`${path}maxBurst should be a non-negative number, got ${show(maxBurst)}`);
-  }
+  if (typeof options !== 'object' || options === null) fail(`${path || 'rate limit options'} should be an object, got ${describeValue(options)}`);
+  const { strategy, maxRequestsPerSecond: rate, windowSizeMs, queueSize, ...given } = LIMIT_OPTIONS.resolve(options, path);
+  if (rate === undefined) fail(LIMIT_OPTIONS.problem('maxRequestsPerSecond', rate, path)!);
+  const maxBurst = given.maxBurst ?? Math.max(1, rate);
   if (strategy !== 'SlidingWindow' && maxBurst < 1) {
-    fail(`${path}maxBurst should be at least 1 with strategy ${strategy} (room for one request), got ${show(maxBurst)}`);
-  }
-  const queueSize = options.queueSize ?? 0;
-  if (typeof queueSize !== 'number' || !Number.isFinite(queueSize) || queueSize < 0) {
-    fail(`${path}queueSize should be a non-negative number, got ${show(queueSize)}`);
+    fail(`${path}maxBurst should be at least 1 with strategy ${strategy} (room for one request), got ${describeValue(maxBurst)}`);
   }
   if (queueSize > 0 && strategy !== 'LeakyBucket') {
-    fail(`${path}queueSize applies only to strategy LeakyBucket, got ${show(queueSize)} with ${strategy}`);
+    fail(`${path}queueSize applies only to strategy LeakyBucket, got ${describeValue(queueSize)} with ${strategy}`);
   }
   let capacity = maxBurst;
   if (strategy === 'SlidingWindow') {
@@ -90,7 +113,7 @@ export function resolveRateLimitOptions(options: RateLimitOptions, path = ''): R
     if (capacity < 1) {
       fail(
         `${path}maxRequestsPerSecond × windowSizeMs / 1000 should be at least 1 with strategy SlidingWindow ` +
-          `(one request per window), got ${show(rate)} × ${show(windowSizeMs)} / 1000 = ${show(capacity)}`,
+          `(one request per window), got ${describeValue(rate)} × ${describeValue(windowSizeMs)} / 1000 = ${describeValue(capacity)}`,
       );
     }
   }

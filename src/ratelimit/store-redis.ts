@@ -35,7 +35,7 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import type { Redis, RedisOptions } from 'ioredis';
-import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './options.js';
+import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, REDIS_OPTIONS, resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './options.js';
 import { LEAKY_BUCKET_LUA, SLIDING_WINDOW_LUA, TOKEN_BUCKET_LUA } from './redis-scripts.js';
 import type { RateLimitStore } from './store.js';
 import type { Clock, RateLimitResult, RateLimitStrategy } from './types.js';
@@ -127,26 +127,20 @@ export class RedisConnection extends EventEmitter {
   /** @throws RangeError for invalid options */
   constructor(options: RedisConnectionOptions = {}) {
     super();
-    const timeoutMs = options.timeoutMs ?? 100;
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`redis.timeoutMs should be a positive number, got ${String(timeoutMs)}`);
-    const failMode = options.failMode ?? 'open';
-    if (failMode !== 'open' && failMode !== 'closed') {
-      throw new RangeError(`redis.failMode should be "open" or "closed", got ${JSON.stringify(failMode)}`);
-    }
-    const failRetryAfterMs = options.failRetryAfterMs ?? 1000;
-    if (!Number.isFinite(failRetryAfterMs) || failRetryAfterMs < 0) {
-      throw new RangeError(`redis.failRetryAfterMs should be a non-negative number, got ${String(failRetryAfterMs)}`);
-    }
+    const { timeoutMs, failMode, failRetryAfterMs } = REDIS_OPTIONS.resolve(
+      { timeoutMs: options.timeoutMs, failMode: options.failMode, failRetryAfterMs: options.failRetryAfterMs },
+      'redis.',
+    );
     this.timeoutMs = timeoutMs;
     this.failMode = failMode;
     this.failRetryAfterMs = failRetryAfterMs;
-    this.prefix = options.prefix ?? 'mcp-ws:rl:';
+    this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
     this.clock = options.clock ?? (() => performance.now());
     if (options.onStateChange) this.on('stateChange', options.onStateChange);
     this.ownsClient = options.client === undefined;
     this.client =
       options.client ??
-      new (loadRedis())(options.url ?? 'redis://127.0.0.1:6379', {
+      new (loadRedis())(options.url ?? DEFAULT_REDIS_URL, {
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
         commandTimeout: timeoutMs,

@@ -13,7 +13,7 @@ import type { RequestMeta, TraceContext } from '../protocol/meta.js';
 import type { Identity, SessionPeer } from '../server/handler.js';
 import { LOG_LEVELS, type LogLevel } from './log-levels.js';
 import { isInputResponse, type StateBinding } from './request-state.js';
-import { InputRequired, type InputRequest, type InputRequests, type RequireInputOptions } from './types.js';
+import { InputRequired, type InputRequest, type InputRequests, type RequireInputOptions } from './input.js';
 
 /** Per-session state a context reads (owned by RouterSession). */
 export interface ContextSession {

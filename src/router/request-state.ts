@@ -31,7 +31,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { RpcError } from '../protocol/errors.js';
 import { INVALID_PARAMS } from '../protocol/jsonrpc.js';
-import type { InputRequest } from './types.js';
+import type { InputRequest } from './input.js';
 
 /** The sealed content of a requestState. */
 interface Payload {

@@ -126,48 +126,7 @@ export class ToolError extends Error {
   }
 }
 
-/**
- * One request of an MRTR `inputRequests` map (SEP-2322): what a tool, resource
- * or prompt handler asks the client for. `method` is `elicitation/create`,
- * `sampling/createMessage` or `roots/list`; `params` are that request's params.
- */
-export interface InputRequest {
-  method: 'elicitation/create' | 'sampling/createMessage' | 'roots/list';
-  params?: Record<string, unknown>;
-}
-
-/** Server-assigned keys to the input requests they name. */
-export type InputRequests = Record<string, InputRequest>;
-
-/** Options of {@link RequestContext.requireInput}. */
-export interface RequireInputOptions {
-  /**
-   * 2026-07-28 only: state of this handler for its next round, read back as
-   * `ctx.requestState` on the retry. The router seals it (HMAC, bound to the
-   * call, the identity and an expiry) before it goes to the client, and
-   * refuses a retry whose state does not verify (-32602).
-   */
-  requestState?: string;
-}
-
-/**
- * Thrown (as a rejection of `ctx.requireInput`) when a 2026-07-28 request
- * needs input the client has not sent yet: the router answers the request
- * with `resultType: "input_required"`. Let it propagate out of the handler.
- * A handler may also throw one itself, e.g. with only a requestState.
- */
-export class InputRequired extends Error {
-  /** @internal Answers already given in this run, carried to the next round in the sealed requestState. */
-  answers: Record<string, unknown> | undefined;
-
-  constructor(
-    readonly inputRequests: InputRequests | undefined,
-    readonly requestState?: string,
-  ) {
-    super('input required');
-    this.name = 'InputRequired';
-  }
-}
+export { InputRequired, type InputRequest, type InputRequests, type RequireInputOptions } from './input.js';
 
 /**
  * What `completion/complete` completes: a prompt's argument (by prompt

@@ -31,6 +31,7 @@ import {
   type ResolvedConnectOptions,
   type WebSocketConnectOptions,
 } from './open.js';
+import { DEFAULT_RECONNECT_ATTEMPTS, RECONNECT_OPTIONS, resolveTyped } from './open-options.js';
 import { describeValue } from '../config/describe-value.js';
 import { Connection, emitGuarded, type CloseInfo, type ConnectionListener } from './connection.js';
 
@@ -43,12 +44,7 @@ export interface ReconnectOptions extends BackoffOptions {
 }
 
 /** Reconnect policy used for the fields a partial `reconnect` object leaves out. */
-export const DEFAULT_RECONNECT: ReconnectOptions = Object.freeze({
-  maxAttempts: 5,
-  initialDelayMs: 250,
-  maxDelayMs: 10_000,
-  multiplier: 2,
-});
+export const DEFAULT_RECONNECT: ReconnectOptions = Object.freeze({ maxAttempts: DEFAULT_RECONNECT_ATTEMPTS, ...RECONNECT_OPTIONS.defaults });
 
 /** Options of {@link WebSocketClientTransport}. */
 export interface WebSocketClientTransportOptions extends WebSocketConnectOptions {
@@ -84,13 +80,13 @@ export function resolveClientTransportOptions(
     if (typeof r !== 'object' || r === null) {
       throw new TypeError(`reconnect should be an object or false, got ${describeValue(r)}`);
     }
-    const merged: ReconnectOptions = { ...DEFAULT_RECONNECT, ...stripUndefined(r) };
-    const max = merged.maxAttempts;
+    const backoff = resolveTyped(RECONNECT_OPTIONS, r, 'reconnect.');
+    const max = r.maxAttempts ?? DEFAULT_RECONNECT_ATTEMPTS;
     if (typeof max !== 'number' || !(Number.isSafeInteger(max) || max === Infinity) || max < 1) {
       throw new TypeError(`reconnect.maxAttempts should be a positive integer or Infinity, got ${describeValue(max)}`);
     }
-    validateBackoffOptions(merged, 'reconnect.');
-    reconnect = Object.freeze(merged);
+    validateBackoffOptions(backoff, 'reconnect.'); // maxDelayMs ≥ initialDelayMs
+    reconnect = Object.freeze({ maxAttempts: max, ...backoff });
   }
   return Object.freeze({ ...base, reconnect });
 }
@@ -496,11 +492,3 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
 
 /** Id of the transport's own resume ping; SDK clients number their requests. */
 const RESUME_REQUEST_ID = 'mcp-ws:resume';
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const key of Object.keys(value) as (keyof T)[]) {
-    if (value[key] !== undefined) out[key] = value[key];
-  }
-  return out;
-}

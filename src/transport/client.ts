@@ -128,7 +128,7 @@ export function resolveMcpWsClientOptions(options: McpWsClientOptions = {}): Res
   }
   checkOptionKeys(options, CLIENT_OPTION_KEYS);
   const base = resolveConnectOptions(options);
-  const requestTimeoutMs = checkTimeout('requestTimeoutMs', options.requestTimeoutMs ?? 60_000);
+  const requestTimeoutMs = checkTimeout('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   const { protocolVersion, clientInfo = DEFAULT_CLIENT_INFO, clientCapabilities = {} } = options;
   if (protocolVersion !== undefined && (typeof protocolVersion !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(protocolVersion))) {
     throw new TypeError(`protocolVersion should be a revision like '2026-07-28', got ${describeValue(protocolVersion)}`);
@@ -142,7 +142,11 @@ export function resolveMcpWsClientOptions(options: McpWsClientOptions = {}): Res
   return Object.freeze({ ...base, requestTimeoutMs, protocolVersion, clientInfo, clientCapabilities });
 }
 
-const CLIENT_OPTION_KEYS: readonly string[] = Object.freeze([
+/** Default per-request timeout of {@link McpWsClient}, in ms. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+/** Option names {@link resolveMcpWsClientOptions} understands. */
+export const CLIENT_OPTION_KEYS: readonly string[] = Object.freeze([
   ...CONNECT_OPTION_KEYS,
   'requestTimeoutMs',
   'protocolVersion',

@@ -7,7 +7,7 @@
 import { CODEC_NAMES, CODEC_SUBPROTOCOLS, type CodecName } from '../compression/codec.js';
 import { isCodecAvailable } from '../compression/codecs.js';
 import { describeValue } from '../config/describe-value.js';
-import { bool, defineOptions, int, num } from '../config/option-set.js';
+import { bool, defineOptions, int, num, type OptionSet, type OptionSpec, type OptionValues } from '../config/option-set.js';
 
 /** The subprotocol an mcp-ws server selects. */
 export const MCP_SUBPROTOCOL = 'mcp';
@@ -79,8 +79,29 @@ export interface ResolvedConnectOptions {
   readonly minCompressSize: number;
 }
 
+/** The declaration of {@link HeartbeatOptions}: kind, range, default; meanings are there. */
+export const HEARTBEAT_OPTIONS = defineOptions({
+  intervalMs: num({ min: 0, above: true, default: 30_000 }),
+  timeoutMs: num({ min: 0, above: true, default: 10_000 }),
+});
+
 /** Heartbeat used when `heartbeat` is omitted or partly given. */
-export const DEFAULT_HEARTBEAT: HeartbeatOptions = Object.freeze({ intervalMs: 30_000, timeoutMs: 10_000 });
+export const DEFAULT_HEARTBEAT: HeartbeatOptions = HEARTBEAT_OPTIONS.defaults;
+
+/**
+ * The declaration of the backoff of WebSocketClientTransport's `reconnect`
+ * (ReconnectOptions): kind, range, default. Its `maxAttempts` may also be
+ * Infinity, which no declared kind holds, so it is declared beside:
+ * {@link DEFAULT_RECONNECT_ATTEMPTS}.
+ */
+export const RECONNECT_OPTIONS = defineOptions({
+  initialDelayMs: num({ min: 0, above: true, default: 250 }),
+  maxDelayMs: num({ min: 0, above: true, default: 10_000 }),
+  multiplier: num({ min: 1, default: 2 }),
+});
+
+/** Reconnect attempts after a connection loss before giving up, by default. */
+export const DEFAULT_RECONNECT_ATTEMPTS = 5;
 
 /**
  * The declaration of the scalar connection options: kind, range, default.
@@ -163,10 +184,7 @@ export function resolveConnectOptions(options: WebSocketConnectOptions = {}): Re
     if (typeof options.heartbeat !== 'object' || options.heartbeat === null) {
       throw new TypeError(`heartbeat should be an object or false, got ${describeValue(options.heartbeat)}`);
     }
-    heartbeat = Object.freeze({
-      intervalMs: positiveNumber('heartbeat.intervalMs', options.heartbeat.intervalMs ?? DEFAULT_HEARTBEAT.intervalMs),
-      timeoutMs: positiveNumber('heartbeat.timeoutMs', options.heartbeat.timeoutMs ?? DEFAULT_HEARTBEAT.timeoutMs),
-    });
+    heartbeat = Object.freeze(resolveTyped(HEARTBEAT_OPTIONS, options.heartbeat, 'heartbeat.'));
   }
 
   let codecs = d.codecs;
@@ -197,15 +215,21 @@ export function resolveConnectOptions(options: WebSocketConnectOptions = {}): Re
     protocols = Object.freeze([...codecProtocols, `mcp.version.${v}`, ...plain]);
   }
 
-  const scalars = { ...CONNECT_OPTIONS.defaults };
-  for (const name of Object.keys(scalars) as Array<keyof typeof scalars>) {
-    const value = options[name];
-    if (value === undefined) continue;
-    const problem = CONNECT_OPTIONS.problem(name, value);
-    if (problem !== undefined) throw new TypeError(problem);
-    (scalars as Record<string, unknown>)[name] = value;
-  }
+  const scalars = resolveTyped(CONNECT_OPTIONS, options);
   return Object.freeze({ ...scalars, headers: Object.freeze(headers), protocols, codecs, heartbeat });
+}
+
+/**
+ * `set`'s defaults, then the values of `given` it declares, each checked;
+ * a bad one throws a `TypeError` (the client options' error) naming it
+ * after `prefix` and repeating the value.
+ */
+export function resolveTyped<D extends Record<string, OptionSpec>>(set: OptionSet<D>, given: object, prefix = ''): OptionValues<D> {
+  try {
+    return set.resolve(given, prefix);
+  } catch (err) {
+    throw err instanceof RangeError ? new TypeError(err.message) : err;
+  }
 }
 
 /**
@@ -218,30 +242,6 @@ export function checkOptionKeys(options: object, known: readonly string[]): void
       throw new TypeError(`unknown option ${JSON.stringify(key)}; known options: ${known.join(', ')}`);
     }
   }
-}
-
-/** Returns `value` when it is a finite number > 0; throws a `TypeError` naming `name` otherwise. */
-export function positiveNumber(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`${name} should be a positive number, got ${describeValue(value)}`);
-  }
-  return value;
-}
-
-/** Returns `value` when it is an integer > 0; throws a `TypeError` naming `name` otherwise. */
-export function positiveInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`${name} should be a positive integer, got ${describeValue(value)}`);
-  }
-  return value;
-}
-
-/** Returns `value` when it is an integer >= 0; throws a `TypeError` naming `name` otherwise. */
-export function nonNegativeInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new TypeError(`${name} should be a non-negative integer, got ${describeValue(value)}`);
-  }
-  return value;
 }
 
 /**

@@ -12,9 +12,11 @@ import { bool, defineOptions, int, MAX_LIMIT, num, oneOf, str } from '../../src/
 import { SERVER_OPTIONS } from '../../src/server/server-options.js';
 import { POOL_OPTIONS } from '../../src/gateway/pool-config.js';
 import { CLI_OPTIONS } from '../../src/config/schema.js';
-import { GATEWAY_OPTIONS } from '../../src/gateway/session-options.js';
-import { CONNECT_OPTIONS } from '../../src/transport/open-options.js';
-import { PERMESSAGE_DEFLATE_OPTIONS } from '../../src/compression/config.js';
+import { GATEWAY_OPTIONS, RETRY_OPTIONS } from '../../src/gateway/session-options.js';
+import { BREAKER_OPTIONS } from '../../src/policy/circuit-breaker-options.js';
+import { CONNECT_OPTIONS, HEARTBEAT_OPTIONS, RECONNECT_OPTIONS } from '../../src/transport/open-options.js';
+import { COMPRESSION_OPTIONS, PERMESSAGE_DEFLATE_OPTIONS } from '../../src/compression/options.js';
+import { LIMIT_OPTIONS, RATE_LIMITER_OPTIONS, REDIS_OPTIONS } from '../../src/ratelimit/options.js';
 
 /** Values a hostile or careless config may hold: edges of every range, wrong types, huge and odd numbers. */
 const anyValue = fc.oneof(
@@ -25,7 +27,22 @@ const anyValue = fc.oneof(
   fc.constantFrom('', '/', '/ws', 'ws', 'RoundRobin', 'info', 'true', '10', true, false, null, undefined, [], {}, [1]),
 );
 
-const sets = { SERVER_OPTIONS, POOL_OPTIONS, GATEWAY_OPTIONS, CONNECT_OPTIONS, PERMESSAGE_DEFLATE_OPTIONS, CLI_OPTIONS } as const;
+const sets = {
+  SERVER_OPTIONS,
+  POOL_OPTIONS,
+  GATEWAY_OPTIONS,
+  CONNECT_OPTIONS,
+  HEARTBEAT_OPTIONS,
+  RECONNECT_OPTIONS,
+  PERMESSAGE_DEFLATE_OPTIONS,
+  COMPRESSION_OPTIONS,
+  CLI_OPTIONS,
+  RETRY_OPTIONS,
+  BREAKER_OPTIONS,
+  LIMIT_OPTIONS,
+  RATE_LIMITER_OPTIONS,
+  REDIS_OPTIONS,
+} as const;
 
 describe('an option declaration', () => {
   for (const [setName, set] of Object.entries(sets)) {
@@ -48,6 +65,8 @@ describe('an option declaration', () => {
       const resolved = set.resolve({});
       for (const [name, spec] of Object.entries(set.specs)) {
         expect((resolved as Record<string, unknown>)[name]).toBe(spec.default);
+        // No fixed default (required, or derived by the set's resolver): nothing to check.
+        if (spec.default === undefined) continue;
         expect((set.problem as (n: string, v: unknown) => string | undefined)(name, spec.default)).toBeUndefined();
       }
     });
@@ -91,6 +110,16 @@ describe('an option declaration', () => {
     const set = defineOptions({ a: int({ min: 0, default: 1 }), b: bool({ default: false }) });
     expect(set.resolve({ a: 5, b: undefined, other: 'x' })).toEqual({ a: 5, b: false });
     expect(Object.isFrozen(set.defaults)).toBe(true);
+  });
+
+  it('declares an option without a fixed default: checked when given, absent when not', () => {
+    const set = defineOptions({ rate: num({ min: 0, above: true, default: undefined }), mode: oneOf(['a', 'b'], { default: undefined }) });
+    expect(set.defaults).toEqual({ rate: undefined, mode: undefined });
+    expect(set.resolve({})).toEqual({ rate: undefined, mode: undefined });
+    expect(set.resolve({ rate: 2, mode: 'b' })).toEqual({ rate: 2, mode: 'b' });
+    expect(() => set.resolve({ rate: 0 })).toThrow('rate should be a positive number, got 0');
+    expect(set.problem('rate', undefined)).toBe('rate should be a positive number, got undefined');
+    expect(z.strictObject(set.shape).safeParse({}).success).toBe(true);
   });
 
   it('refuses a declaration whose default is outside its own range', () => {

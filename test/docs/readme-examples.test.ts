@@ -13,8 +13,8 @@
  *           client: `ws://127.0.0.1:8080/ws` becomes a live `mcp-ws serve
  *           --port 0`, and it must exit 0 by itself.
  * - ```json a config file: `mcp-ws serve --port 0 --config FILE` must start.
- * - ```sh   every `npx mcp-ws call …` line runs (as `node bin/mcp-ws.js`,
- *           URL substituted) and exits 0; a `curl` line (continued lines
+ * - ```sh   every `npx mcp-ws call …` or `node bin/mcp-ws.js call …` line
+ *           runs (as `node bin/mcp-ws.js`, URL substituted) and exits 0; a `curl` line (continued lines
  *           joined) gets a JSON-RPC answer from the demo server's Streamable
  *           HTTP; `npm start` starts the demo
  *           server. The other commands are listed in NOT_RUN with the reason;
@@ -81,9 +81,10 @@ describe('README examples', () => {
       for (const raw of b.code.replace(/\\\n\s*/g, ' ').split('\n')) {
         const cmd = raw.replace(/\s+#.*$/, '').trim();
         if (cmd === '' || cmd.startsWith('#')) continue;
-        if (cmd.startsWith('npx mcp-ws call ')) {
+        const cli = ['npx mcp-ws ', 'node bin/mcp-ws.js '].find((p) => cmd.startsWith(`${p}call `));
+        if (cli !== undefined) {
           it(`sh at README line ${b.line}: ${cmd}`, async () => {
-            const args = shellWords(cmd.slice('npx mcp-ws '.length)).map((a) => (a === README_URL ? demo.url : a));
+            const args = shellWords(cmd.slice(cli.length)).map((a) => (a === README_URL ? demo.url : a));
             const r = await run(args, 20_000);
             expect(r.code, r.stderr).toBe(0);
             expect(() => JSON.parse(r.stdout) as unknown).not.toThrow();

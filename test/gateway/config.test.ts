@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadGatewayConfigFile, parseGatewaySection, parseUpstream, parseUpstreams } from '../../src/gateway/config.js';
 import { POOL_PRESETS, resolvePoolConfig } from '../../src/gateway/pool-config.js';
+import { McpWsGateway } from '../../src/gateway/gateway.js';
 import { splitCommandLine } from '../../src/gateway/upstream-spec.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mcp-ws-gw-'));
@@ -60,6 +61,35 @@ describe('gateway config section', () => {
     const c = loadGatewayConfigFile(file);
     expect(c.serve.port).toBe(0);
     expect(c.gateway.preset).toBe('high-availability');
+  });
+});
+
+describe('breaker and retry settings', () => {
+  const bad: Array<[Record<string, unknown>, string]> = [
+    [{ breaker: { failureThreshold: 0 } }, 'breaker.failureThreshold should be a positive integer, got 0'],
+    [{ breaker: { halfOpenAfterMs: 1.5 } }, 'breaker.halfOpenAfterMs should be a positive integer, got 1.5'],
+    [{ retry: { maxRetries: -1 } }, 'retry.maxRetries should be a non-negative integer, got -1'],
+    [{ retry: { initialDelayMs: 0 } }, 'retry.initialDelayMs should be a positive number, got 0'],
+    [{ retry: { maxDelayMs: '5' } }, 'retry.maxDelayMs should be a positive number, got "5"'],
+    [{ retry: { multiplier: 0.5 } }, 'retry.multiplier should be a number ≥ 1, got 0.5'],
+  ];
+
+  it.each(bad)('%j: refused by the config file and by the gateway, naming the setting', (section, message) => {
+    const [group, values] = Object.entries(section)[0]!;
+    const name = `${group}.${Object.keys(values as object)[0]!}`;
+    expect(() => parseGatewaySection(section)).toThrow(`gateway.${name}`);
+    expect(() => new McpWsGateway({ upstreams: ['ws://127.0.0.1:9/ws'], ...section })).toThrow(new RangeError(message));
+  });
+
+  it('refuses a backoff whose largest window is under its first', () => {
+    expect(() => new McpWsGateway({ upstreams: ['ws://127.0.0.1:9/ws'], retry: { initialDelayMs: 500, maxDelayMs: 100 } })).toThrow(
+      'retry.maxDelayMs should be at least retry.initialDelayMs (500), got 100',
+    );
+  });
+
+  it('points a breaker or retry setting written at the top to its group', () => {
+    expect(() => parseGatewaySection({ failureThreshold: 3 })).toThrow('did you mean "breaker.failureThreshold"?');
+    expect(() => parseGatewaySection({ retry: { max_retries: 3 } })).toThrow('did you mean "maxRetries"?');
   });
 });
 

@@ -110,6 +110,8 @@ describe('stdio children', () => {
     const conn = new StdioUpstreamConnection(rawSpec({ RAW_IGNORE_EOF: '1', RAW_IGNORE_TERM: '1' }), silentLogger, { closeGraceMs: 200 });
     const closed = new Promise<string>((r) => (conn.onclose = r));
     await conn.start();
+    // An answer shows the child's script has run, so its SIGTERM handler is in place.
+    await call(conn, 1, 'ping');
     const pid = conn.pid!;
     await conn.close();
     expect(await closed).toMatch(/SIGKILL/);

@@ -34,7 +34,7 @@ describe('resolveRateLimitOptions', () => {
     [
       'unknown strategy',
       { strategy: 'FixedWindow', maxRequestsPerSecond: 1 },
-      'strategy should be one of "TokenBucket", "LeakyBucket", "SlidingWindow", got "FixedWindow"',
+      'strategy should be one of TokenBucket, LeakyBucket, SlidingWindow, got "FixedWindow"',
     ],
     ['burst 0, token bucket', { maxRequestsPerSecond: 10, maxBurst: 0 }, 'maxBurst should be at least 1 with strategy TokenBucket (room for one request), got 0'],
     [
@@ -78,7 +78,7 @@ describe('RateLimiter options', () => {
     ['top-level fields without a rate', { strategy: 'SlidingWindow', windowSizeMs: 1000 }, 'maxRequestsPerSecond should be a positive number, got undefined'],
     ['notifications', { notifications: { maxRequestsPerSecond: -1 } }, 'notifications.maxRequestsPerSecond should be a positive number, got -1'],
     ['handshake', { handshake: { strategy: 'SlidingWindow', maxRequestsPerSecond: 1, windowSizeMs: 10 } }, 'handshake.maxRequestsPerSecond × windowSizeMs / 1000 should be at least 1 with strategy SlidingWindow (one request per window), got 1 × 10 / 1000 = 0.01'],
-    ['redis fail mode', { identity: { maxRequestsPerSecond: 1 }, redis: { failMode: 'sideways' as never } }, 'redis.failMode should be "open" or "closed", got "sideways"'],
+    ['redis fail mode', { identity: { maxRequestsPerSecond: 1 }, redis: { failMode: 'sideways' as never } }, 'redis.failMode should be one of open, closed, got "sideways"'],
     ['redis timeout', { identity: { maxRequestsPerSecond: 1 }, redis: { timeoutMs: 0 } }, 'redis.timeoutMs should be a positive number, got 0'],
   ])('%s', (_name, options, message) => {
     expect(() => new RateLimiter(options)).toThrow(new RangeError(message));

@@ -149,27 +149,32 @@ export async function waitFor(done: () => boolean, ms: number): Promise<boolean>
 const here = dirname(fileURLToPath(import.meta.url));
 
 /**
- * Transpiles src/ratelimit to plain ESM under node_modules/.cache (where
- * `ioredis` and `zod` resolve) so a child `node` process runs the very same
- * store code. Returns the directory; remove it with {@link removeBuild}.
+ * Transpiles src/ratelimit, and src/config whose option declarations it
+ * imports, to plain ESM under node_modules/.cache (where `ioredis` and `zod`
+ * resolve) so a child `node` process runs the very same store code. Returns
+ * the directory of the rate-limit modules; remove the build with
+ * {@link removeBuild}.
  */
 export function buildRateLimitForChildren(): string {
-  const srcDir = join(here, '..', '..', 'src', 'ratelimit');
   const out = join(here, '..', '..', 'node_modules', '.cache', `mcp-ws-ratelimit-${process.pid}-${Date.now().toString(36)}`);
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
-  for (const file of readdirSync(srcDir)) {
-    if (!file.endsWith('.ts')) continue;
-    const { outputText } = ts.transpileModule(readFileSync(join(srcDir, file), 'utf8'), {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
-      fileName: file,
-    });
-    writeFileSync(join(out, file.replace(/\.ts$/, '.js')), outputText);
+  for (const folder of ['ratelimit', 'config']) {
+    const srcDir = join(here, '..', '..', 'src', folder);
+    mkdirSync(join(out, folder));
+    for (const file of readdirSync(srcDir)) {
+      if (!file.endsWith('.ts')) continue;
+      const { outputText } = ts.transpileModule(readFileSync(join(srcDir, file), 'utf8'), {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
+        fileName: file,
+      });
+      writeFileSync(join(out, folder, file.replace(/\.ts$/, '.js')), outputText);
+    }
   }
-  return out;
+  return join(out, 'ratelimit');
 }
 
 /** Removes a build made by {@link buildRateLimitForChildren}. */
 export function removeBuild(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dirname(dir), { recursive: true, force: true });
 }
