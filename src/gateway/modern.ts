@@ -276,7 +276,7 @@ class LaneSession implements SessionOwner {
     } else if (this.handshake?.modern === true) {
       text = JSON.stringify({ jsonrpc: '2.0', id: call.clientId, result: m.result });
     } else {
-      text = JSON.stringify({ jsonrpc: '2.0', id: call.clientId, result: completeResult(m.result, this.handshake?.serverInfo) });
+      text = JSON.stringify({ jsonrpc: '2.0', id: call.clientId, result: completeResult(call.method, m.result, this.handshake?.serverInfo) });
     }
     call.client.settle(call, text);
   }
@@ -645,11 +645,24 @@ function checkListen(params: Record<string, unknown> | undefined): string | unde
   return undefined;
 }
 
-/** A legacy result as a 2026-07-28 one: resultType "complete", serverInfo merged into `_meta`. */
-function completeResult(result: unknown, serverInfo: unknown): Record<string, unknown> {
+/** Results that carry cache hints in 2026-07-28 (SEP-2549). */
+const CACHED: ReadonlySet<string> = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list', 'resources/read']);
+
+/**
+ * A legacy result as a 2026-07-28 one: resultType "complete", serverInfo
+ * merged into `_meta`, and on lists and reads the cache hint the native
+ * router gives by default (`ttlMs: 0`, `cacheScope: "private"`): a legacy
+ * upstream says nothing about how long its lists stay true or for whom.
+ */
+function completeResult(method: string, result: unknown, serverInfo: unknown): Record<string, unknown> {
   const r = typeof result === 'object' && result !== null && !Array.isArray(result) ? (result as Record<string, unknown>) : {};
   const meta = typeof r._meta === 'object' && r._meta !== null ? (r._meta as Record<string, unknown>) : {};
-  return { resultType: 'complete', ...r, _meta: { ...meta, [META_SERVER_INFO]: serverInfo } };
+  const out: Record<string, unknown> = { resultType: 'complete', ...r, _meta: { ...meta, [META_SERVER_INFO]: serverInfo } };
+  if (CACHED.has(method) && out.ttlMs === undefined) {
+    out.ttlMs = 0;
+    out.cacheScope = 'private';
+  }
+  return out;
 }
 
 /** server/discover from the cached handshake. */
@@ -660,6 +673,8 @@ function discoverResult(hs: Handshake): Record<string, unknown> {
   delete caps.logging;
   const result: Record<string, unknown> = { resultType: 'complete', supportedVersions: ALL_PROTOCOL_VERSIONS, capabilities: caps };
   if (typeof hs.instructions === 'string') result.instructions = hs.instructions;
+  result.ttlMs = 0;
+  result.cacheScope = 'private';
   result._meta = { [META_SERVER_INFO]: hs.serverInfo };
   return result;
 }
