@@ -14,9 +14,11 @@
  * // shutdown: await server.close(); await gateway.close();
  * ```
  *
- * Each client session is pinned to one upstream MCP session for its life
- * (see pool.ts for why); gateway-session.ts describes the id mapping,
- * timeouts, retries and what happens when an upstream dies.
+ * Each legacy client session is pinned to one upstream MCP session for its
+ * life (see pool.ts for why); gateway-session.ts describes the id mapping,
+ * timeouts, retries and what happens when an upstream dies. 2026-07-28
+ * (stateless) requests are pinned to nothing: modern.ts serves them from
+ * lane sessions the gateway opens for itself.
  */
 import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';

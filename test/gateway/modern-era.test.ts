@@ -11,6 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { WebSocketClientTransport } from '../../src/transport/client-transport.js';
+import { McpRouter } from '../../src/router/router.js';
+import { McpWsServer } from '../../src/server/server.js';
 import { EVERYTHING, closeAll, connect, startGateway, text, until } from './helpers.js';
 
 const RAW = fileURLToPath(new URL('./fixtures/raw-server.mjs', import.meta.url));
@@ -24,9 +26,11 @@ const META = { [PV]: '2026-07-28', [CAPS]: {}, 'io.modelcontextprotocol/clientIn
 type Msg = Record<string, unknown>;
 
 const sockets: WebSocket[] = [];
+const upstreamServers: McpWsServer[] = [];
 afterEach(async () => {
   for (const ws of sockets.splice(0)) ws.terminate();
   await closeAll();
+  for (const s of upstreamServers.splice(0)) await s.close();
 });
 
 interface RawClient {
@@ -310,5 +314,42 @@ describe('gateway: mixed-era clients and the SDKs', () => {
     } finally {
       await auto.close();
     }
+  });
+});
+
+describe('gateway: an upstream that speaks 2026-07-28 itself', () => {
+  it('is found by the discover probe and passed through: its own discover, results, progress and a forwarded listen re-tagged', { timeout: 60_000 }, async () => {
+    const router = new McpRouter({ name: 'modern-upstream', version: '9.0.0' });
+    router.tool({ name: 'echo' }, (a) => String((a as { text?: unknown }).text));
+    router.tool({ name: 'steps' }, (_a, ctx) => {
+      ctx.progress(1, 2);
+      ctx.progress(2, 2);
+      return 'stepped';
+    });
+    const up = new McpWsServer({ handler: router, port: 0, processMetrics: false, drainTimeoutMs: 200 });
+    upstreamServers.push(up);
+    const addr = await up.listen();
+    const { gateway, url } = await startGateway({ upstreams: [addr.url], pool: { minConnections: 0, maxConnections: 2 } });
+    const c = await open(url);
+
+    const d = await c.ask({ id: 1, method: 'server/discover', params: { _meta: META } });
+    expect(d.result).toMatchObject({ resultType: 'complete', _meta: { [SERVER_INFO]: { name: 'modern-upstream' } } });
+    const echoed = await c.ask(call(2, 'echo', { text: 'pass' }));
+    expect(echoed.result).toMatchObject({ resultType: 'complete', content: [{ text: 'pass' }], _meta: { [SERVER_INFO]: { name: 'modern-upstream' } } });
+    const stepped = await c.ask(call(3, 'steps', {}, { progressToken: 'p' }));
+    expect(resultText(stepped)).toBe('stepped');
+    expect(c.seen.filter((m) => m.method === 'notifications/progress').map((m) => (m.params as Msg).progressToken)).toEqual(['p', 'p']);
+
+    c.send({ id: 'sub', method: 'subscriptions/listen', params: { notifications: { toolsListChanged: true }, _meta: META } });
+    await until(() => c.seen.some((m) => m.method === 'notifications/subscriptions/acknowledged'), 10_000, 'the ack');
+    expect((c.seen.find((m) => m.method === 'notifications/subscriptions/acknowledged')!.params as Msg)._meta).toEqual({ [SUB]: 'sub' });
+    router.tool({ name: 'late' }, () => 'late');
+    await until(() => c.seen.some((m) => m.method === 'notifications/tools/list_changed'), 10_000, 'list_changed');
+    expect(c.seen.find((m) => m.method === 'notifications/tools/list_changed')!.params).toEqual({ _meta: { [SUB]: 'sub' } });
+    // Cancel the listen: nothing answers it.
+    c.send({ method: 'notifications/cancelled', params: { requestId: 'sub' } });
+    await until(() => gateway.pendingRequests === 0, 10_000, 'the listen ended');
+    expect(c.seen.some((m) => m.id === 'sub')).toBe(false);
+    expect(gateway.snapshot().modern).toMatchObject({ laneSessions: 1 });
   });
 });
