@@ -54,7 +54,10 @@
  * goes away (socket closed, HTTP response ended) cancels all of its
  * requests upstream. A lane session that dies fails its requests with
  * -32017 (a stateless request is safe for the client to send again, which
- * lands on another lane session) and is replaced on demand.
+ * lands on another lane session) and is replaced on demand. A lane session
+ * with nothing in flight for the pool's idleTimeoutMs is given back to the
+ * pool (one stays while a held listen needs it), so lane sessions hold pool
+ * slots only while 2026-07-28 traffic uses them.
  *
  * Log level. `logging/setLevel` is legacy session state and a lane session
  * serves many clients at once; a legacy upstream's `notifications/message`
@@ -250,6 +253,8 @@ class LaneSession implements SessionOwner {
   ready = false;
   dead = false;
   handshake: Handshake | undefined;
+  /** Pool clock time this session last had a request in flight. */
+  lastUsed = 0;
 
   constructor(
     readonly lane: ModernLane,
@@ -419,6 +424,7 @@ export class ModernLane {
       else params._meta = out;
     }
     lane.calls.set(gid, call);
+    lane.lastUsed = this.host.pool.now;
     s.member.metrics.requests++;
     this.host.modernStats.forwarded++;
     s.send((params === undefined ? { jsonrpc: '2.0', id: gid, method: call.method } : { jsonrpc: '2.0', id: gid, method: call.method, params }) as JSONRPCMessage);
@@ -458,6 +464,7 @@ export class ModernLane {
     }
     this.handshake ??= lane.handshake;
     lane.ready = true;
+    lane.lastUsed = this.host.pool.now;
     this.sessions.push(lane);
     this.host.modernStats.laneSessionsOpened++;
     if (!lane.handshake.modern && resourcesSubscribe(lane.handshake)) {
@@ -590,12 +597,25 @@ export class ModernLane {
     }
   }
 
-  /** Times out requests past their deadline (the gateway's tick). */
+  /**
+   * Times out requests past their deadline (the gateway's tick), and gives
+   * back lane sessions that had nothing in flight for the pool's
+   * idleTimeoutMs (keeping one while a held listen needs its notifications),
+   * so idle 2026-07-28 traffic does not hold pool slots legacy clients need.
+   */
   sweep(now: number): void {
     const ms = this.host.requestTimeoutMs;
     const e = GATEWAY_ERRORS.UPSTREAM_TIMEOUT;
-    for (const lane of this.sessions) {
-      if (lane.calls.size === 0) continue;
+    const idleMs = this.host.pool.config.idleTimeoutMs;
+    for (const lane of [...this.sessions]) {
+      if (lane.calls.size === 0) {
+        if (idleMs > 0 && now - lane.lastUsed >= idleMs && (this.held.size === 0 || this.sessions.length > 1)) {
+          this.sessions.splice(this.sessions.indexOf(lane), 1);
+          lane.dead = true;
+          this.host.pool.release(lane.s);
+        }
+        continue;
+      }
       for (const call of [...lane.calls.values()]) {
         if (call.deadline > now || call.method === 'subscriptions/listen') continue;
         lane.forget(call);

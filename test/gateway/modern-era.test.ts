@@ -216,6 +216,18 @@ describe('gateway: 2026-07-28 requests when the upstream misbehaves', () => {
   });
 });
 
+describe('gateway: lane sessions and the pool', () => {
+  it('an idle lane session is given back to the pool after idleTimeoutMs, so a legacy client gets the slot', { timeout: 60_000 }, async () => {
+    const { gateway, url } = await startGateway({ upstreams: [raw], pool: { minConnections: 0, maxConnections: 1, idleTimeoutMs: 1000, acquireTimeoutMs: 10_000 } });
+    const c = await open(url);
+    expect(resultText(await c.ask(call(1, 'echo', { text: 'a' })))).toBe('a');
+    expect((gateway.snapshot().pool as PoolView).leased).toBe(1);
+    await until(() => (gateway.snapshot().modern as { laneSessions: number }).laneSessions === 0, 15_000, 'the idle lane session released');
+    const legacy = await connect(url);
+    expect(text(await legacy.request('tools/call', { name: 'echo', arguments: { text: 'b' } }))).toBe('b');
+  });
+});
+
 describe('gateway: subscriptions/listen', () => {
   it('acknowledges what the upstream can honour, tags list_changed and resource updates, subscribes upstream once per URI, bounded per connection', { timeout: 60_000 }, async () => {
     const { gateway, url } = await startGateway({ upstreams: [raw], pool: { minConnections: 0, maxConnections: 3 } });
