@@ -181,7 +181,7 @@ describe('gateway: 2026-07-28 requests when the upstream misbehaves', () => {
     // Both the timed-out and the cancelled call were cancelled upstream (upstream ids, not the client's).
     let cancelled: unknown[] = [];
     for (let i = 0; i < 50 && cancelled.length < 2; i++) {
-      cancelled = (JSON.parse(resultText(await c.ask(call(100 + i, 'received')))) as { cancelled: unknown[] }).cancelled;
+      cancelled = (JSON.parse(resultText(await c.ask(call(100 + i, 'received')))) as { cancelled?: unknown[] }).cancelled ?? [];
     }
     expect(cancelled).toHaveLength(2);
     expect(cancelled.every((id) => typeof id === 'number')).toBe(true);
