@@ -55,14 +55,13 @@ import { performance } from 'node:perf_hooks';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { CloseCode } from '../protocol/close-codes.js';
-import { ERRORS, RpcError } from '../protocol/errors.js';
-import { modernMeta, readRequestMeta } from '../protocol/meta.js';
-import { SUPPORTED_PROTOCOL_VERSIONS } from '../protocol/versions.js';
+import { modernMeta } from '../protocol/meta.js';
 import { errorReply, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from '../protocol/jsonrpc.js';
 import type { Reply, SessionHandler, SessionPeer } from '../server/handler.js';
 import { fullJitterDelay } from '../policy/backoff.js';
 import type { RandomSource } from '../policy/random.js';
 import { GATEWAY_ERRORS } from './errors.js';
+import type { ModernClient, ModernClientOwner, ModernLane } from './modern.js';
 import type { UpstreamPool } from './pool.js';
 import type { PooledSession, SessionOwner } from './pool-member.js';
 import type { RetryConfig, UpstreamLostPolicy } from './session-options.js';
@@ -108,6 +107,8 @@ export class GatewayStats {
 /** What a client session needs from the gateway. */
 export interface GatewaySessionHost {
   readonly pool: UpstreamPool;
+  /** Serves the 2026-07-28 (stateless) requests of every client. */
+  readonly modern: ModernLane;
   readonly requestTimeoutMs: number;
   /** Messages of one client held by the gateway (backlog, in flight, retrying) at which it stops reading that client. */
   readonly maxPendingPerClient: number;
@@ -141,7 +142,7 @@ class Call {
 type Backlogged = Call | { notification: JSONRPCMessage };
 
 /** Serves one client session from one leased upstream session. */
-export class GatewaySession implements SessionHandler, SessionOwner {
+export class GatewaySession implements SessionHandler, SessionOwner, ModernClientOwner {
   /** The revision the upstream negotiated, once initialize has been answered. */
   protocolVersion: string | undefined;
   private upstream: PooledSession | undefined;
@@ -167,13 +168,15 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   private leasing = false;
   /** Aborts the pool acquire when the client goes away while waiting. */
   private leaseAbort: AbortController | undefined;
+  /** This client's 2026-07-28 requests and listens, from its first such request. */
+  private modernClient: ModernClient | undefined;
 
   /**
    * Takes no upstream session yet: the first message the client sends starts
    * the lease, so a client that connects and never speaks costs none.
    */
   constructor(
-    private readonly peer: SessionPeer,
+    readonly peer: SessionPeer,
     private readonly host: GatewaySessionHost,
   ) {
     host.stats.sessionsOpened++;
@@ -181,7 +184,17 @@ export class GatewaySession implements SessionHandler, SessionOwner {
 
   /** Messages of this client the gateway holds: backlogged, in flight, waiting for a retry. */
   get pending(): number {
-    return this.backlog.length + this.calls.size + (this.retrying === undefined ? 0 : this.retrying.size);
+    return (
+      this.backlog.length +
+      this.calls.size +
+      (this.retrying === undefined ? 0 : this.retrying.size) +
+      (this.modernClient === undefined ? 0 : this.modernClient.size)
+    );
+  }
+
+  /** @internal A stateless request of this client settled: read the client again if it was held for it. */
+  modernSettled(): void {
+    if (this.held !== 0) this.relieve();
   }
 
   /** The upstream member serving this session, if attached. */
@@ -194,14 +207,15 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   /** Forwards a request; the reply is the upstream's answer with the client's id. */
   request(msg: JsonRpcRequest): Reply {
     if (this.ended) return undefined;
-    const modern = modernMeta(msg.params);
-    if (modern !== undefined) return refuseModern(msg.id, modern);
     const max = this.host.maxPendingPerClient;
     const pending = this.pending;
     if (pending >= max) {
       if (pending >= 2 * max) return this.overloaded(msg.id, max);
       this.hold(HELD_FULL);
     }
+    // The era, per request: a 2026-07-28 request goes to the stateless lane (modern.ts).
+    const modern = modernMeta(msg.params);
+    if (modern !== undefined) return this.host.modern.request((this.modernClient ??= this.host.modern.client(this)), msg, modern);
     let resolve!: (text: string | undefined) => void;
     const reply = new Promise<string | undefined>((r) => (resolve = r));
     const params = msg.params;
@@ -227,6 +241,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   notification(msg: JsonRpcNotification): void {
     if (this.ended) return;
     if (msg.method === 'notifications/cancelled') {
+      if (this.modernClient?.cancel(msg.params) === true) return;
       this.cancel(msg);
       return;
     }
@@ -299,6 +314,7 @@ export class GatewaySession implements SessionHandler, SessionOwner {
   closed(): void {
     if (this.ended) return;
     this.ended = true;
+    this.modernClient?.close();
     // Still waiting for an upstream session: leave the pool's queue now.
     this.leaseAbort?.abort();
     this.settleAll(undefined);
@@ -652,29 +668,6 @@ const LIST_CHANGED: ReadonlyArray<[string, string]> = [
   ['resources', 'notifications/resources/list_changed'],
   ['prompts', 'notifications/prompts/list_changed'],
 ];
-
-/**
- * The answer to a 2026-07-28 request (protocol keys in `_meta`), given at the
- * gateway without leasing an upstream session: a malformed `_meta` gets what
- * the router answers (-32602, or -32022 for a revision nobody speaks); a
- * well-formed one gets -32022 listing the legacy revisions only, since the
- * gateway serves clients through `initialize`, so a dual-era client falls
- * back to it.
- */
-function refuseModern(id: RequestId, meta: Record<string, unknown>): string {
-  let requested: string;
-  try {
-    requested = readRequestMeta(meta).protocolVersion;
-  } catch (err) {
-    if (err instanceof RpcError) return errorReply(id, err.code, err.message, err.data);
-    throw err;
-  }
-  const e = ERRORS.UNSUPPORTED_PROTOCOL_VERSION;
-  return errorReply(id, e.rpc, `${e.message}: the gateway serves ${requested} clients through initialize`, {
-    supported: [...SUPPORTED_PROTOCOL_VERSIONS],
-    requested,
-  });
-}
 
 /**
  * True when `call` may be sent again: a method in {@link RETRY_SAFE_METHODS},

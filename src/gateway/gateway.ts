@@ -14,9 +14,11 @@
  * // shutdown: await server.close(); await gateway.close();
  * ```
  *
- * Each client session is pinned to one upstream MCP session for its life
- * (see pool.ts for why); gateway-session.ts describes the id mapping,
- * timeouts, retries and what happens when an upstream dies.
+ * Each legacy client session is pinned to one upstream MCP session for its
+ * life (see pool.ts for why); gateway-session.ts describes the id mapping,
+ * timeouts, retries and what happens when an upstream dies. 2026-07-28
+ * (stateless) requests are pinned to nothing: modern.ts serves them from
+ * lane sessions the gateway opens for itself.
  */
 import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';
@@ -25,8 +27,9 @@ import { validateBackoffOptions } from '../policy/backoff.js';
 import type { BreakerConfig } from '../policy/circuit-breaker-options.js';
 import { seededRandom, type RandomSource } from '../policy/random.js';
 import { parseUpstreams, type UpstreamInput } from './config.js';
-import { GatewaySession, GatewayStats, type GatewaySessionHost } from './gateway-session.js';
+import { GatewaySession, GatewayStats } from './gateway-session.js';
 import { gatewayMetrics, type ExtraMetric } from './metrics.js';
+import { ModernLane, ModernStats, type ModernLaneHost } from './modern.js';
 import { defaultConnector } from './connector.js';
 import { UpstreamPool } from './pool.js';
 import { POOL_PRESETS, type PoolConfig, type PoolPreset } from './pool-config.js';
@@ -81,11 +84,15 @@ function isSpec(u: unknown): u is UpstreamSpec {
 }
 
 /** A WebSocket front for a pool of upstream MCP servers. */
-export class McpWsGateway implements GatewaySessionHost {
+export class McpWsGateway implements ModernLaneHost {
   /** The pool of upstream sessions. */
   readonly pool: UpstreamPool;
   /** Client-session counters. */
   readonly stats = new GatewayStats();
+  /** Counters of the 2026-07-28 lane. */
+  readonly modernStats = new ModernStats();
+  /** Serves 2026-07-28 (stateless) requests from lane sessions of its own (modern.ts). */
+  readonly modern: ModernLane;
   /** Resolved request timeout. */
   readonly requestTimeoutMs: number;
   /** Resolved pending limit per client. */
@@ -138,6 +145,7 @@ export class McpWsGateway implements GatewaySessionHost {
       tickFor: [settings.requestTimeoutMs],
       onTick: (now) => this.sweep(now),
     });
+    this.modern = new ModernLane(this);
   }
 
   /** Opens the pool's minConnections sessions. Rejects when none could be opened. */
@@ -178,8 +186,17 @@ export class McpWsGateway implements GatewaySessionHost {
    */
   async close(): Promise<void> {
     this.closing = true;
+    this.modern.close();
     await this.pool.close();
     await this.children.close();
+  }
+
+  /**
+   * The server is draining (McpWsServer calls this): subscriptions/listen
+   * held for 2026-07-28 clients end with a complete result.
+   */
+  drain(): void {
+    this.modern.drain();
   }
 
   /** Metrics in the shape `createRegistry(m, { extra })` accepts. */
@@ -195,6 +212,7 @@ export class McpWsGateway implements GatewaySessionHost {
       pending: this.pendingRequests,
       pool: { size: pool.size, idle: pool.idle, leased: pool.leased, waiting: pool.waiting, ...pool.stats },
       stats: { ...this.stats },
+      modern: { laneSessions: this.modern.size, ...this.modernStats },
       upstreams: pool.members.map((m) => ({
         name: m.name,
         kind: m.spec.kind,
@@ -212,6 +230,7 @@ export class McpWsGateway implements GatewaySessionHost {
 
   private sweep(now: number): void {
     for (const s of this.sessions) s.sweep(now);
+    this.modern.sweep(now);
   }
 }
 
