@@ -206,6 +206,7 @@ export class HttpTransport {
     if (full) return this.reject(res, full);
     this.door.takeSlot(ip);
     const session = new HttpSession(this.host, randomUUID(), ip, identity, this.makeHandler, true);
+    if (!session.isOpen) return this.factoryFailed(res, request);
     session.post(msg, new HttpReply(this.host, res, sse, true));
   }
 
@@ -231,6 +232,7 @@ export class HttpTransport {
     this.door.takeSlot(ip);
     const id = randomUUID();
     const session = new HttpSession(this.host, id, ip, identity, this.makeHandler, false);
+    if (!session.isOpen) return this.factoryFailed(res, msg as JsonRpcRequest);
     this.sessions.set(id, session);
     this.host.metrics.httpSessionsActive++;
     this.host.metrics.httpSessionsOpened++;
@@ -239,6 +241,16 @@ export class HttpTransport {
     // An initialize the handler refused leaves no session behind.
     if (reply.done) this.dropIfUninitialized(session);
     else res.once('close', () => this.dropIfUninitialized(session));
+  }
+
+  /**
+   * The handler factory failed: the new session closed itself at once (its
+   * slot given back, the failure logged and counted). The request gets
+   * -32603 and 500, and no session is registered.
+   */
+  private factoryFailed(res: ServerResponse, request: JsonRpcRequest | undefined): void {
+    const spec = ERRORS.INTERNAL_ERROR;
+    this.rpcError(res, spec, errorReply(request?.id ?? null, spec.rpc, spec.message));
   }
 
   private dropIfUninitialized(session: HttpSession): void {

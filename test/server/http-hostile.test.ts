@@ -272,3 +272,29 @@ describe('Streamable HTTP: shutdown', () => {
     await closing;
   });
 });
+
+describe('Streamable HTTP: slots and sessions come back', () => {
+  it('a handler factory that throws costs the request a 500, and leaves no session, slot or counter behind', async () => {
+    let calls = 0;
+    const { base, server } = await startServer({
+      handler: () => {
+        calls++;
+        throw new Error('secret factory detail');
+      },
+      maxHttpSessions: 2,
+    });
+    for (let i = 0; i < 3; i++) {
+      const r = await post(base, INIT);
+      expect(r.status).toBe(500);
+      expect(r.headers.get('mcp-session-id')).toBeNull();
+      expect(await r.text()).not.toMatch(/secret/);
+    }
+    const s = await stateless(base, 'tools/list', {});
+    expect(s.status).toBe(500);
+    expect(await s.text()).not.toMatch(/secret/);
+    expect(calls).toBe(4);
+    expect(server.httpSessionCount).toBe(0);
+    expect(server.metrics.httpSessionsActive).toBe(0);
+    expect(await until(() => server.slotCount === 0)).toBe(true);
+  });
+});
