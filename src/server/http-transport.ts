@@ -221,15 +221,38 @@ export class HttpTransport {
     if (rate instanceof Promise) {
       this.door.takeSlot(ip); // held while the shared limit answers, so a burst cannot race past the caps
       rate.then((r) => {
+        if (res.destroyed) return this.door.releaseSlot(ip);
+        if (r) {
+          this.door.releaseSlot(ip);
+          return this.reject(res, r);
+        }
+        // What may have changed while the limit answered; the connection
+        // caps are covered by the slot held. The rate is not asked again:
+        // with a shared limit every answer is a promise, and each question
+        // takes a handshake from the budget.
+        const late = this.host.draining
+          ? { status: 503 as const, reason: 'draining' as const, headers: {}, message: 'draining' }
+          : this.sessions.size >= this.host.options.maxHttpSessions
+            ? { status: 503 as const, reason: 'max_connections' as const, headers: {}, message: 'max_http_sessions' }
+            : null;
+        if (late !== null) {
+          this.door.releaseSlot(ip);
+          return this.reject(res, late);
+        }
+        this.openSession(res, ip, identity, msg, sse);
+      }, () => {
         this.door.releaseSlot(ip);
-        if (res.destroyed) return;
-        if (r) return this.reject(res, r);
-        this.initialize(res, ip, identity, msg, sse);
-      }, () => this.door.releaseSlot(ip));
+        this.plain(res, 500, 'internal error');
+      });
       return;
     }
     if (rate !== null) return this.reject(res, rate);
     this.door.takeSlot(ip);
+    this.openSession(res, ip, identity, msg, sse);
+  }
+
+  /** An admitted initialize, its slot taken: the legacy session. */
+  private openSession(res: ServerResponse, ip: string, identity: VerifiedIdentity | undefined, msg: unknown, sse: boolean): void {
     const id = randomUUID();
     const session = new HttpSession(this.host, id, ip, identity, this.makeHandler, false);
     if (!session.isOpen) return this.factoryFailed(res, msg as JsonRpcRequest);

@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SessionHandler, SessionPeer } from '../../src/server/handler.js';
 import type { JsonRpcRequest } from '../../src/protocol/jsonrpc.js';
+import { RateLimiter } from '../../src/ratelimit/limiter.js';
 import { closeAll, startServer } from '../helpers.js';
 
 afterAll(closeAll);
@@ -296,5 +297,27 @@ describe('Streamable HTTP: slots and sessions come back', () => {
     expect(server.httpSessionCount).toBe(0);
     expect(server.metrics.httpSessionsActive).toBe(0);
     expect(await until(() => server.slotCount === 0)).toBe(true);
+  });
+});
+
+describe('Streamable HTTP: a handshake limit shared through Redis', () => {
+  it('an initialize takes one handshake of the shared budget, not all of it', async () => {
+    // Redis is part of the test environment (127.0.0.1:6379): no silent skip.
+    const prefix = `mcp-ws-test:http-handshake:${process.pid}:${Date.now()}:`;
+    const shared = new RateLimiter({ handshake: { strategy: 'TokenBucket', maxRequestsPerSecond: 0.001, maxBurst: 3 }, redis: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix } });
+    try {
+      const { base, server } = await startServer({ rateLimit: shared });
+      await initialize(base);
+      await initialize(base);
+      await initialize(base);
+      const fourth = await post(base, INIT);
+      expect(fourth.status).toBe(503);
+      expect(fourth.headers.get('retry-after')).toBeTruthy();
+      await fourth.text();
+      expect(server.httpSessionCount).toBe(3);
+      expect(server.slotCount).toBe(3);
+    } finally {
+      await shared.close();
+    }
   });
 });
