@@ -53,6 +53,8 @@ const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 /** Serves Streamable HTTP on the endpoint paths and owns the legacy sessions. */
 export class HttpTransport {
   private readonly sessions = new Map<string, HttpSession>();
+  /** Stateless (2026-07-28) requests still running: their SSE responses get heartbeats, shutdown ends them. */
+  private readonly running = new Set<HttpSession>();
 
   constructor(
     private readonly host: HttpTransportHost,
@@ -207,6 +209,7 @@ export class HttpTransport {
     this.door.takeSlot(ip);
     const session = new HttpSession(this.host, randomUUID(), ip, identity, this.makeHandler, true);
     if (!session.isOpen) return this.factoryFailed(res, request);
+    this.running.add(session);
     session.post(msg, new HttpReply(this.host, res, sse, true));
   }
 
@@ -292,7 +295,8 @@ export class HttpTransport {
 
   /** @internal A session ended: its slot and rate-limit state go. */
   sessionClosed(session: HttpSession): void {
-    if (!session.stateless && this.sessions.get(session.id) === session) {
+    if (session.stateless) this.running.delete(session);
+    else if (this.sessions.get(session.id) === session) {
       this.sessions.delete(session.id);
       this.host.metrics.httpSessionsActive--;
     }
@@ -302,7 +306,8 @@ export class HttpTransport {
 
   /**
    * Ends legacy sessions unused for httpSessionIdleMs, and sends an SSE
-   * comment on GET streams quiet for heartbeatIntervalMs (when heartbeats
+   * comment on streams (GET streams, POST responses that switched to SSE,
+   * legacy or stateless) quiet for heartbeatIntervalMs (when heartbeats
    * are on). Called by the server's sweep.
    */
   sweep(now: number): void {
@@ -311,11 +316,13 @@ export class HttpTransport {
       if (s.openResponses === 0 && s.inFlight === 0 && now - s.lastSeen >= idle) s.close(CloseCode.NORMAL, 'idle');
       else if (beat > 0) s.keepAlive(now, beat);
     }
+    if (beat > 0) for (const s of this.running) s.keepAlive(now, beat);
   }
 
-  /** Shutdown: every legacy session ends (SSE streams end cleanly). */
+  /** Shutdown: every legacy session and stateless request still running ends (SSE streams end cleanly). */
   closeAll(): void {
     for (const s of [...this.sessions.values()]) s.close(CloseCode.GOING_AWAY, 'server shutting down');
+    for (const s of [...this.running]) s.close(CloseCode.GOING_AWAY, 'server shutting down');
   }
 
   // ------------------------------------------------------------ responses

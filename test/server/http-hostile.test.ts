@@ -52,6 +52,10 @@ function testHandler(peer: SessionPeer): SessionHandler {
     protocolVersion: undefined,
     request(msg: JsonRpcRequest) {
       if (msg.method === 'boom') throw new Error('secret detail');
+      if (msg.method === 'hang') {
+        peer.notify('notifications/message', { level: 'info', data: 'started' });
+        return new Promise(() => {});
+      }
       if (msg.method === 'chatty') {
         const n = Number(msg.params?.n ?? 1);
         const size = Number(msg.params?.size ?? 10);
@@ -250,6 +254,28 @@ describe('Streamable HTTP: the GET stream', () => {
   });
 });
 
+describe('Streamable HTTP: long SSE responses to POSTs', () => {
+  it('a 2026-07-28 subscriptions/listen kept open over HTTP gets SSE comments while quiet, and its session ends with the response', async () => {
+    const { base, server } = await startServer({ heartbeatIntervalMs: 100 });
+    const res = await stateless(base, 'subscriptions/listen', { notifications: { toolsListChanged: true } }, {});
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    let got = '';
+    const deadline = Date.now() + 5000;
+    while (!/(^|\n):\n\n/.test(got) && Date.now() < deadline) {
+      const timeout = new Promise<{ done: true; value: undefined }>((r) => setTimeout(() => r({ done: true, value: undefined }), deadline - Date.now()));
+      const { value, done } = await Promise.race([reader.read(), timeout]);
+      if (done) break;
+      got += new TextDecoder().decode(value);
+    }
+    expect(got).toMatch(/notifications\/subscriptions\/acknowledged/);
+    expect(got).toMatch(/(^|\n):\n\n/);
+    expect(server.slotCount).toBe(1);
+    await reader.cancel();
+    expect(await until(() => server.slotCount === 0 && server.metrics.requestsInFlight === 0)).toBe(true);
+  });
+});
+
 describe('Streamable HTTP: shutdown', () => {
   it('during drain new POSTs get 503 + -32010, the request in flight finishes, open SSE streams end cleanly', async () => {
     const { base, server } = await startServer({ drainTimeoutMs: 5000 });
@@ -271,6 +297,17 @@ describe('Streamable HTTP: shutdown', () => {
     expect(await done.text()).toMatch(/"id":5/);
     await streamText; // ends, not reset
     await closing;
+  });
+
+  it('a stateless request streaming past drainTimeoutMs is ended cleanly at shutdown, not reset', async () => {
+    const { base, server } = await startServer({ handler: testHandler, drainTimeoutMs: 200 });
+    const res = await stateless(base, 'hang', {});
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const text = res.text();
+    expect(await until(() => server.metrics.requestsInFlight === 1)).toBe(true);
+    await server.close();
+    expect(await text).toMatch(/started/);
+    expect(server.slotCount).toBe(0);
   });
 });
 
