@@ -7,6 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { McpRouter } from '../../src/router/router.js';
 import type { McpWsServer } from '../../src/server/server.js';
+import type { SessionHandler, SessionPeer } from '../../src/server/handler.js';
+import type { JsonRpcRequest } from '../../src/protocol/jsonrpc.js';
 import { RawClient, closeAll, startServer } from '../helpers.js';
 
 afterAll(closeAll);
@@ -244,6 +246,83 @@ describe('resume: hostile peers', () => {
     c.ws.terminate();
     await until(() => router.sessionCount === 0);
     expect(server.resumer.detachedCount).toBe(0);
+  });
+});
+
+describe('resume: a handler that fails', () => {
+  /** A handler whose `fail` request rejects when the test says, `boom` notification throws. */
+  function failing(): { factory: (peer: SessionPeer) => SessionHandler; reject: () => void; started: Promise<void> } {
+    let rejectIt!: () => void;
+    let startedIt!: () => void;
+    const started = new Promise<void>((r) => (startedIt = r));
+    let version: string | undefined;
+    const factory = (_peer: SessionPeer): SessionHandler => ({
+      get protocolVersion() {
+        return version;
+      },
+      request(msg: JsonRpcRequest) {
+        if (msg.method === 'initialize') {
+          version = '2025-11-25';
+          return JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: version, capabilities: {}, serverInfo: { name: 'f', version: '1' } } });
+        }
+        if (msg.method === 'fail') {
+          startedIt();
+          return new Promise<string>((_resolve, reject) => (rejectIt = () => reject(new Error('secret detail'))));
+        }
+        return JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} });
+      },
+      notification(msg) {
+        if (msg.method === 'boom') throw new Error('notification bug');
+      },
+      response() {},
+      closed() {},
+    });
+    return { factory, reject: () => rejectIt(), started };
+  }
+
+  it('a request that fails after its session moved gets its -32603 on the new socket', async () => {
+    const f = failing();
+    const { url } = await startServer({ handler: f.factory });
+    const { c, resumeId } = await session(url);
+    c.send({ jsonrpc: '2.0', id: 5, method: 'fail' });
+    await f.started;
+    const back = await open(url);
+    expect((await resumeCall(back, resumeId, 6, 'ping')).result).toEqual({});
+    await c.closed;
+    f.reject();
+    const r = await back.next();
+    expect(r).toEqual({ jsonrpc: '2.0', id: 5, error: { code: -32603, message: 'Internal error' } });
+    back.close();
+  });
+
+  it('a request that fails while detached gets its -32603 after the resume', async () => {
+    const f = failing();
+    const { url, server } = await startServer({ handler: f.factory });
+    const { c, resumeId } = await session(url);
+    c.send({ jsonrpc: '2.0', id: 5, method: 'fail' });
+    await f.started;
+    await drop(server, c, 1);
+    f.reject();
+    const back = await open(url);
+    back.send({ jsonrpc: '2.0', id: 6, method: 'ping', mcpSessionId: resumeId });
+    expect(await back.next()).toEqual({ jsonrpc: '2.0', id: 5, error: { code: -32603, message: 'Internal error' } });
+    expect(await back.next()).toEqual({ jsonrpc: '2.0', id: 6, result: {} });
+    back.close();
+  });
+
+  it('a resumed session whose handler throws on a notification is closed with 1011 and released: its id is refused', async () => {
+    const f = failing();
+    const { url, server } = await startServer({ handler: f.factory });
+    const { c, resumeId } = await session(url);
+    await drop(server, c, 1);
+    const back = await open(url);
+    expect((await resumeCall(back, resumeId, 1, 'ping')).result).toEqual({});
+    back.send({ jsonrpc: '2.0', method: 'boom' });
+    expect((await back.closed).code).toBe(1011);
+    expect(server.resumer.detachedCount).toBe(0);
+    const again = await open(url);
+    expect((await resumeCall(again, resumeId, 1, 'ping')).error.code).toBe(NOT_RESUMABLE);
+    again.close();
   });
 });
 
