@@ -141,6 +141,8 @@ export class SdkSessionTransport implements Transport, SessionHandler {
   private readonly pending = new Map<RequestId, (text: string | undefined) => void>();
   private initializeId: RequestId | undefined;
   private backlog: JSONRPCMessage[] | undefined = [];
+  /** Reading is held until the v2 entry answers an initialize (see request()). */
+  private initializeHeld = false;
   private startTimer: ReturnType<typeof setTimeout> | undefined;
   private server: SdkServerLike | undefined;
   /** The v2 stdio entry serving this session, when the server is a v2 one. */
@@ -249,9 +251,15 @@ export class SdkSessionTransport implements Transport, SessionHandler {
       const resolve = this.pending.get(m.id);
       if (resolve) {
         this.pending.delete(m.id);
-        if (m.id === this.initializeId && this.protocolVersion === undefined) {
-          const v = (m.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
-          if (typeof v === 'string') this.protocolVersion = v;
+        if (m.id === this.initializeId) {
+          if (this.protocolVersion === undefined) {
+            const v = (m.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+            if (typeof v === 'string') this.protocolVersion = v;
+          }
+          if (this.initializeHeld) {
+            this.initializeHeld = false;
+            this.peer.holdReading?.(false);
+          }
         }
         resolve(JSON.stringify(message));
         return RESOLVED;
@@ -277,7 +285,19 @@ export class SdkSessionTransport implements Transport, SessionHandler {
     }
     // The SDK drops a request its schema refuses without a reply: answer it here, or it would stay in flight.
     if (!fitsSdkRequestSchema(msg)) return errorReply(msg.id, INVALID_REQUEST, 'Invalid request: params do not fit the MCP request schema');
-    if (msg.method === 'initialize') this.initializeId = msg.id;
+    if (msg.method === 'initialize') {
+      this.initializeId = msg.id;
+      // The v2 entry answers an initialize after a server/discover probe by
+      // discarding the probe instance (waiting up to seconds for its
+      // requests) and making another with the factory; everything read
+      // meanwhile waits in the entry's own queue, which has no bound. Stop
+      // reading until the initialize is answered: what the client sends
+      // after it waits on the socket (TCP backpressure), as before start().
+      if (this.entry !== undefined && !this.initializeHeld) {
+        this.initializeHeld = true;
+        this.peer.holdReading?.(true);
+      }
+    }
     return new Promise<string | undefined>((resolve) => {
       this.pending.set(msg.id, resolve);
       this.deliver(msg as JSONRPCMessage);
