@@ -103,7 +103,9 @@ export interface SdkHostOptions {
   /**
    * How long the factory and `connect()` may take; past it the session closes
    * with 1011. Reading is held meanwhile, so this bounds how long a session
-   * can sit unread. Default 10,000 ms.
+   * can sit unread. The same bound applies to a v2 server's answer to an
+   * `initialize` (after a `server/discover` probe the factory makes the
+   * instance that answers it, and reading is held again). Default 10,000 ms.
    */
   startTimeoutMs?: number;
 }
@@ -167,11 +169,7 @@ export class SdkSessionTransport implements Transport, SessionHandler {
     // reading the socket meanwhile, so the backlog holds at most what one
     // read carried (an async factory could take any time).
     peer.holdReading?.(true);
-    this.startTimer = setTimeout(() => {
-      this.startTimer = undefined;
-      this.fail(new Error(`the MCP server for this session did not start within ${String(host.options.startTimeoutMs ?? DEFAULT_SDK_START_TIMEOUT_MS)} ms`));
-    }, host.options.startTimeoutMs ?? DEFAULT_SDK_START_TIMEOUT_MS);
-    this.startTimer.unref?.();
+    this.armStartTimer('did not start');
     this.info = { sessionId: peer.id, remoteAddress: peer.remoteAddress, identity: peer.identity };
     let made: SdkServerLike | Promise<SdkServerLike>;
     try {
@@ -234,10 +232,7 @@ export class SdkSessionTransport implements Transport, SessionHandler {
 
   async start(): Promise<void> {
     // The socket is already open; deliver what arrived while the server was being made.
-    if (this.startTimer !== undefined) {
-      clearTimeout(this.startTimer);
-      this.startTimer = undefined;
-    }
+    this.clearStartTimer();
     const backlog = this.backlog;
     this.backlog = undefined;
     if (backlog) for (const m of backlog) this.onmessage?.(m, this.extra);
@@ -258,6 +253,7 @@ export class SdkSessionTransport implements Transport, SessionHandler {
           }
           if (this.initializeHeld) {
             this.initializeHeld = false;
+            this.clearStartTimer();
             this.peer.holdReading?.(false);
           }
         }
@@ -293,9 +289,12 @@ export class SdkSessionTransport implements Transport, SessionHandler {
       // meanwhile waits in the entry's own queue, which has no bound. Stop
       // reading until the initialize is answered: what the client sends
       // after it waits on the socket (TCP backpressure), as before start().
+      // A held socket does not see its client hang up, so the wait is bounded
+      // by startTimeoutMs, as the first start is (past it: 1011).
       if (this.entry !== undefined && !this.initializeHeld) {
         this.initializeHeld = true;
         this.peer.holdReading?.(true);
+        this.armStartTimer('did not answer initialize');
       }
     }
     return new Promise<string | undefined>((resolve) => {
@@ -327,10 +326,7 @@ export class SdkSessionTransport implements Transport, SessionHandler {
   closed(): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.startTimer !== undefined) {
-      clearTimeout(this.startTimer);
-      this.startTimer = undefined;
-    }
+    this.clearStartTimer();
     // No reply can reach a closed socket: settle what is pending with nothing.
     for (const resolve of this.pending.values()) resolve(undefined);
     this.pending.clear();
@@ -344,11 +340,26 @@ export class SdkSessionTransport implements Transport, SessionHandler {
     else this.onmessage?.(msg, this.extra);
   }
 
-  private fail(err: unknown): void {
+  /** Closes the session with 1011 (see fail) unless the server starts, or answers, within startTimeoutMs. */
+  private armStartTimer(what: string): void {
+    this.clearStartTimer();
+    const ms = this.host.options.startTimeoutMs ?? DEFAULT_SDK_START_TIMEOUT_MS;
+    this.startTimer = setTimeout(() => {
+      this.startTimer = undefined;
+      this.fail(new Error(`the MCP server for this session ${what} within ${String(ms)} ms`));
+    }, ms);
+    this.startTimer.unref?.();
+  }
+
+  private clearStartTimer(): void {
     if (this.startTimer !== undefined) {
       clearTimeout(this.startTimer);
       this.startTimer = undefined;
     }
+  }
+
+  private fail(err: unknown): void {
+    this.clearStartTimer();
     this.host.options.onError?.(err, this.sessionId);
     for (const resolve of this.pending.values()) resolve(undefined);
     this.pending.clear();

@@ -361,3 +361,47 @@ describe('the discover → initialize fallback under a flood', () => {
     raw.close();
   });
 });
+
+describe('close during connect (v2)', () => {
+  it('a socket that closes while the factory is still making its server: the server is closed when it arrives, nothing stays', async () => {
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    let closedServers = 0;
+    const host = new SdkHost(async (info) => {
+      await gate;
+      const s = makeV2(info);
+      const close = s.close.bind(s);
+      s.close = async () => {
+        closedServers++;
+        return close();
+      };
+      return s;
+    }, { startTimeoutMs: 1000 });
+    const { url, server } = await startServer({ handler: host });
+    const raw = await RawClient.open(url);
+    raw.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    raw.ws.terminate();
+    // Reading is held until the server starts, so the hang-up is seen at startTimeoutMs at the latest.
+    await until(() => server.sessionCount === 0 && server.slotCount === 0);
+    openGate();
+    await until(() => closedServers === 1);
+    expect(server.metrics.requestsInFlight).toBe(0);
+  });
+});
+
+describe('the fallback instance that never comes', () => {
+  it('an initialize after a probe that the factory never serves closes the session with 1011 after startTimeoutMs', async () => {
+    let made = 0;
+    const host = new SdkHost(async (info) => {
+      if (++made === 2) await new Promise(() => {});
+      return makeV2(info);
+    }, { startTimeoutMs: 1000 });
+    const { url, server } = await startServer({ handler: host });
+    const raw = await RawClient.open(url);
+    const meta = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
+    expect((await raw.request('server/discover', { _meta: meta }, 1)).result.supportedVersions).toContain(MODERN);
+    raw.send({ jsonrpc: '2.0', id: 2, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    expect((await raw.closed).code).toBe(1011);
+    await until(() => server.sessionCount === 0 && server.metrics.requestsInFlight === 0);
+  });
+});
