@@ -259,7 +259,7 @@ export class LogicalSession implements SessionPeer {
 
   /** @internal Keeps `text` for the next socket; past resumeBufferBytes the session is released. */
   buffer(text: string): void {
-    this.outboxBytes += text.length;
+    this.outboxBytes += Buffer.byteLength(text);
     if (this.outboxBytes > this.resumer.options.resumeBufferBytes) {
       this.resumer.stats.overflowed++;
       this.resumer.releaseQuietly(this);

@@ -201,6 +201,24 @@ describe('resume: hostile peers', () => {
     next.close();
   });
 
+  it('resumeBufferBytes counts bytes: a reply of multi-byte characters past it releases the session', async () => {
+    const gates = new Gates();
+    const router = testRouter(gates);
+    const { url, server } = await startServer({ handler: router, resumeBufferBytes: 1000 });
+    const { c, resumeId } = await session(url);
+    const started = gates.whenStarted('big');
+    c.send({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'wait', arguments: { key: 'big' } } });
+    await started;
+    await drop(server, c, 1);
+    // 400 characters, 1,200 bytes in UTF-8: the reply is past the bound though its length is not.
+    gates.release('big', '€'.repeat(400));
+    await until(() => server.resumer.stats.overflowed === 1);
+    expect(server.resumer.detachedCount).toBe(0);
+    const next = await open(url);
+    expect((await resumeCall(next, resumeId, 1, 'ping')).error.code).toBe(NOT_RESUMABLE);
+    next.close();
+  });
+
   it('shutdown releases detached sessions and finishes', async () => {
     const router = testRouter();
     const { url, server } = await startServer({ handler: router, resumeGraceMs: 600_000 });
