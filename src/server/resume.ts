@@ -231,15 +231,27 @@ export class LogicalSession implements SessionPeer {
     this.host = (first.peer as { host?: unknown }).host;
     this.identityKey = identityKey(first.peer.identity);
     this.current = first;
+    this.lastAddress = first.peer.remoteAddress;
+    this.lastIdentity = first.peer.identity;
     this.handler = resumer.makeInner(this);
   }
 
+  /** The address and identity of the socket that carried the session last: they stay while it is detached. */
+  private lastAddress: string;
+  private lastIdentity: Identity | undefined;
+
   get remoteAddress(): string {
-    return this.current?.peer.remoteAddress ?? '';
+    return this.current?.peer.remoteAddress ?? this.lastAddress;
   }
 
+  /**
+   * The current socket's identity (a resume carries the same subject, maybe
+   * with a fresher credential); while detached, the last one, so a handler
+   * still at work never sees an authenticated session as anonymous.
+   */
   get identity(): Identity | undefined {
-    return this.current?.peer.identity;
+    const c = this.current;
+    return c === undefined ? this.lastIdentity : c.peer.identity;
   }
 
   get isOpen(): boolean {
@@ -288,6 +300,8 @@ export class LogicalSession implements SessionPeer {
   attach(socket: SocketHandler): void {
     const previous = this.current;
     this.current = socket;
+    this.lastAddress = socket.peer.remoteAddress;
+    this.lastIdentity = socket.peer.identity;
     if (previous !== undefined && previous !== socket) {
       previous.session = undefined;
       previous.peer.close(CloseCode.NORMAL, 'MCP session resumed on another connection');

@@ -44,6 +44,10 @@ function testRouter(gates = new Gates()): McpRouter {
     .tool({ name: 'echo' }, (args) => String(args.text))
     .tool({ name: 'wait' }, (args) => gates.wait(String(args.key)))
     .tool({ name: 'whoami' }, (_a, ctx) => ctx.identity?.subject ?? 'anonymous')
+    .tool({ name: 'whoami-later' }, async (args, ctx) => {
+      await gates.wait(String(args.key));
+      return ctx.identity?.subject ?? 'anonymous';
+    })
     .resource({ uri: 'test://r', name: 'r' }, () => 'r');
 }
 
@@ -264,6 +268,24 @@ describe('resume: hostile peers', () => {
     c.ws.terminate();
     await until(() => router.sessionCount === 0);
     expect(server.resumer.detachedCount).toBe(0);
+  });
+});
+
+describe('resume: the identity while detached', () => {
+  it('a handler that reads the identity while its session is detached still sees the one it was made for', async () => {
+    const gates = new Gates();
+    const token = 'token-of-alice-0123456789abcdef';
+    const { url, server } = await startServer({ handler: testRouter(gates), auth: { tokens: [{ token, subject: 'alice' }] } });
+    const { c, resumeId } = await session(url, { token });
+    const started = gates.whenStarted('id');
+    c.send({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'whoami-later', arguments: { key: 'id' } } });
+    await started;
+    await drop(server, c, 1);
+    gates.release('id', '');
+    const back = await open(url, { token });
+    back.send({ jsonrpc: '2.0', id: 8, method: 'ping', mcpSessionId: resumeId });
+    expect(await back.next()).toMatchObject({ id: 7, result: { content: [{ type: 'text', text: 'alice' }] } });
+    back.close();
   });
 });
 
