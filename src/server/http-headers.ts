@@ -86,7 +86,7 @@ export function checkRequestHeaders(headers: Record<string, string | string[] | 
     return null;
   }
   if (version === undefined) return mismatch('MCP-Protocol-Version header is required');
-  if (bodyVersion !== version) return mismatch(`MCP-Protocol-Version header value '${version}' does not match body value '${String(bodyVersion)}'`);
+  if (bodyVersion !== version) return mismatch(`MCP-Protocol-Version header value '${version}' does not match body value '${shown(bodyVersion)}'`);
   const method = one(headers['mcp-method']);
   if (method === undefined) return mismatch('Mcp-Method header is required');
   if (method !== msg.method) return mismatch(`Mcp-Method header value '${method}' does not match body value '${msg.method}'`);
@@ -100,6 +100,15 @@ export function checkRequestHeaders(headers: Record<string, string | string[] | 
     if (name !== body) return mismatch(`Mcp-Name header value does not match body params.${field}`);
   }
   return null;
+}
+
+/**
+ * A body value as the error shows it. Never String(): parsed JSON can hold
+ * an object whose own `toString` is not a function, which String() throws on.
+ */
+function shown(v: unknown): string {
+  const text = typeof v === 'string' ? v : (JSON.stringify(v) ?? 'undefined');
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
 }
 
 function mismatch(message: string): VersionProblem {

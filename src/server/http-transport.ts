@@ -177,7 +177,15 @@ export class HttpTransport {
         metrics.errors.parse++;
         return this.rpcError(res, ERRORS.PARSE_ERROR, errorReply(null, ERRORS.PARSE_ERROR.rpc, ERRORS.PARSE_ERROR.message));
       }
-      this.dispatch(req, res, sessionId, identity, msg);
+      // This runs in the request's 'end' listener: a throw here would escape
+      // to the process, so it becomes a 500 on this response, as in serve().
+      try {
+        this.dispatch(req, res, sessionId, identity, msg);
+      } catch (err) {
+        this.host.logger.error({ err }, 'HTTP request failed');
+        if (!res.headersSent) this.plain(res, 500, 'internal error');
+        else res.destroy();
+      }
     });
   }
 

@@ -153,6 +153,18 @@ describe('Streamable HTTP: 2026-07-28 mirrored headers (SEP-2243)', () => {
     expect(ok.status).toBe(200);
   });
 
+  it('a body version that is an object which cannot become a string gets 400 and -32020, and the server goes on', async () => {
+    const { base } = await startServer();
+    for (const bad of [{ toString: 1 }, { toString: 1, valueOf: 1 }, ['x'], null]) {
+      const body = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: { ...META, 'io.modelcontextprotocol/protocolVersion': bad } } };
+      const r = await post(base, body, { 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/list' });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: { code: number } }).error.code).toBe(-32020);
+    }
+    const ok = await stateless(base, 'tools/list', {});
+    expect(ok.status).toBe(200);
+  });
+
   it('an unsupported MCP-Protocol-Version gets 400 and -32022 listing the supported ones', async () => {
     const { base } = await startServer({ handler: testHandler });
     const r = await post(base, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'MCP-Protocol-Version': '1999-01-01' });
