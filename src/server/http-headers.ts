@@ -90,7 +90,8 @@ export function checkRequestHeaders(headers: Record<string, string | string[] | 
   const method = one(headers['mcp-method']);
   if (method === undefined) return mismatch('Mcp-Method header is required');
   if (method !== msg.method) return mismatch(`Mcp-Method header value '${method}' does not match body value '${msg.method}'`);
-  const field = NAMED[msg.method];
+  // Own members only: a method named 'constructor' or 'toString' is not a named method.
+  const field = Object.hasOwn(NAMED, msg.method) ? NAMED[msg.method] : undefined;
   if (field !== undefined) {
     const raw = one(headers['mcp-name']);
     if (raw === undefined) return mismatch('Mcp-Name header is required');

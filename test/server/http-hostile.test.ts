@@ -165,6 +165,15 @@ describe('Streamable HTTP: 2026-07-28 mirrored headers (SEP-2243)', () => {
     expect(ok.status).toBe(200);
   });
 
+  it('a method named like an Object.prototype member is not taken for a named method (no Mcp-Name asked)', async () => {
+    const { base } = await startServer();
+    for (const method of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const r = await stateless(base, method, {});
+      expect(r.status).toBe(404);
+      expect(((await r.json()) as { error: { code: number } }).error.code).toBe(-32601);
+    }
+  });
+
   it('an unsupported MCP-Protocol-Version gets 400 and -32022 listing the supported ones', async () => {
     const { base } = await startServer({ handler: testHandler });
     const r = await post(base, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'MCP-Protocol-Version': '1999-01-01' });
