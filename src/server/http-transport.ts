@@ -39,7 +39,7 @@ import type { Admission, Rejection } from './admission.js';
 import type { VerifiedIdentity } from './auth.js';
 import { HttpReply, countStatus } from './http-reply.js';
 import { HttpSession, type HttpSessionHost } from './http-session.js';
-import { checkRequestHeaders, supportedVersions } from './http-headers.js';
+import { STATELESS_PROTOCOL_VERSION, checkRequestHeaders, isSupportedVersion, supportedVersions } from './http-headers.js';
 import type { ResolvedServerOptions } from './server-options.js';
 
 /** What the HTTP transport reads from its server. */
@@ -192,6 +192,22 @@ export class HttpTransport {
   private dispatch(req: IncomingMessage, res: ServerResponse, sessionId: string | undefined, identity: VerifiedIdentity | undefined, msg: unknown): void {
     const request = !Array.isArray(msg) && classify(msg) === Kind.Request ? (msg as JsonRpcRequest) : undefined;
     const sse = acceptsSse(req.headers.accept);
+    // A request's headers are checked against its body below; a batch, a
+    // notification or a response still carries a version header that a
+    // router may have acted on: it must name a revision this server
+    // speaks, and a batch cannot be 2026-07-28 (that revision has none).
+    if (request === undefined) {
+      const version = one(req.headers['mcp-protocol-version']);
+      if (version !== undefined && !isSupportedVersion(version)) {
+        const spec = ERRORS.UNSUPPORTED_PROTOCOL_VERSION;
+        this.host.metrics.errors.invalid_request++;
+        return this.rpcError(res, spec, errorReply(null, spec.rpc, spec.message, { supported: supportedVersions(), requested: version }));
+      }
+      if (Array.isArray(msg) && version === STATELESS_PROTOCOL_VERSION) {
+        this.host.metrics.errors.invalid_request++;
+        return this.rpcError(res, ERRORS.HEADER_MISMATCH, errorReply(null, ERRORS.HEADER_MISMATCH.rpc, `Header mismatch: MCP-Protocol-Version ${version} has no batches`));
+      }
+    }
     if (sessionId !== undefined) {
       const session = this.find(sessionId, identity);
       if (session === undefined) return this.sessionNotFound(res);

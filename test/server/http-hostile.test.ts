@@ -174,6 +174,26 @@ describe('Streamable HTTP: 2026-07-28 mirrored headers (SEP-2243)', () => {
     }
   });
 
+  it('a batch or a notification in a legacy session gets its MCP-Protocol-Version checked too', async () => {
+    const { base } = await startServer();
+    const r0 = await post(base, { ...INIT, params: { ...INIT.params, protocolVersion: '2025-03-26' } });
+    const id = r0.headers.get('mcp-session-id')!;
+    await r0.text();
+    const batch = [{ jsonrpc: '2.0', id: 1, method: 'tools/list' }];
+    const bogus = await post(base, batch, { 'Mcp-Session-Id': id, 'MCP-Protocol-Version': 'bogus' });
+    expect(bogus.status).toBe(400);
+    expect(((await bogus.json()) as { error: { code: number } }).error.code).toBe(-32022);
+    const note = await post(base, { jsonrpc: '2.0', method: 'notifications/initialized' }, { 'Mcp-Session-Id': id, 'MCP-Protocol-Version': 'bogus' });
+    expect(note.status).toBe(400);
+    // 2026-07-28 has no batches: a batch under that header says one thing to a router and another to the server.
+    const modern = await post(base, batch, { 'Mcp-Session-Id': id, 'MCP-Protocol-Version': '2026-07-28' });
+    expect(modern.status).toBe(400);
+    expect(((await modern.json()) as { error: { code: number } }).error.code).toBe(-32020);
+    const ok = await post(base, batch, { 'Mcp-Session-Id': id, 'MCP-Protocol-Version': '2025-03-26' });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject([{ id: 1, result: { tools: expect.any(Array) } }]);
+  });
+
   it('an unsupported MCP-Protocol-Version gets 400 and -32022 listing the supported ones', async () => {
     const { base } = await startServer({ handler: testHandler });
     const r = await post(base, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'MCP-Protocol-Version': '1999-01-01' });
