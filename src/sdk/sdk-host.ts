@@ -103,7 +103,9 @@ export interface SdkHostOptions {
   /**
    * How long the factory and `connect()` may take; past it the session closes
    * with 1011. Reading is held meanwhile, so this bounds how long a session
-   * can sit unread. Default 10,000 ms.
+   * can sit unread. The same bound applies to a v2 server's answer to an
+   * `initialize` (after a `server/discover` probe the factory makes the
+   * instance that answers it, and reading is held again). Default 10,000 ms.
    */
   startTimeoutMs?: number;
 }
@@ -141,6 +143,8 @@ export class SdkSessionTransport implements Transport, SessionHandler {
   private readonly pending = new Map<RequestId, (text: string | undefined) => void>();
   private initializeId: RequestId | undefined;
   private backlog: JSONRPCMessage[] | undefined = [];
+  /** Reading is held until the v2 entry answers an initialize (see request()). */
+  private initializeHeld = false;
   private startTimer: ReturnType<typeof setTimeout> | undefined;
   private server: SdkServerLike | undefined;
   /** The v2 stdio entry serving this session, when the server is a v2 one. */
@@ -165,11 +169,7 @@ export class SdkSessionTransport implements Transport, SessionHandler {
     // reading the socket meanwhile, so the backlog holds at most what one
     // read carried (an async factory could take any time).
     peer.holdReading?.(true);
-    this.startTimer = setTimeout(() => {
-      this.startTimer = undefined;
-      this.fail(new Error(`the MCP server for this session did not start within ${String(host.options.startTimeoutMs ?? DEFAULT_SDK_START_TIMEOUT_MS)} ms`));
-    }, host.options.startTimeoutMs ?? DEFAULT_SDK_START_TIMEOUT_MS);
-    this.startTimer.unref?.();
+    this.armStartTimer('did not start');
     this.info = { sessionId: peer.id, remoteAddress: peer.remoteAddress, identity: peer.identity };
     let made: SdkServerLike | Promise<SdkServerLike>;
     try {
@@ -232,10 +232,7 @@ export class SdkSessionTransport implements Transport, SessionHandler {
 
   async start(): Promise<void> {
     // The socket is already open; deliver what arrived while the server was being made.
-    if (this.startTimer !== undefined) {
-      clearTimeout(this.startTimer);
-      this.startTimer = undefined;
-    }
+    this.clearStartTimer();
     const backlog = this.backlog;
     this.backlog = undefined;
     if (backlog) for (const m of backlog) this.onmessage?.(m, this.extra);
@@ -249,9 +246,16 @@ export class SdkSessionTransport implements Transport, SessionHandler {
       const resolve = this.pending.get(m.id);
       if (resolve) {
         this.pending.delete(m.id);
-        if (m.id === this.initializeId && this.protocolVersion === undefined) {
-          const v = (m.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
-          if (typeof v === 'string') this.protocolVersion = v;
+        if (m.id === this.initializeId) {
+          if (this.protocolVersion === undefined) {
+            const v = (m.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+            if (typeof v === 'string') this.protocolVersion = v;
+          }
+          if (this.initializeHeld) {
+            this.initializeHeld = false;
+            this.clearStartTimer();
+            this.peer.holdReading?.(false);
+          }
         }
         resolve(JSON.stringify(message));
         return RESOLVED;
@@ -277,7 +281,22 @@ export class SdkSessionTransport implements Transport, SessionHandler {
     }
     // The SDK drops a request its schema refuses without a reply: answer it here, or it would stay in flight.
     if (!fitsSdkRequestSchema(msg)) return errorReply(msg.id, INVALID_REQUEST, 'Invalid request: params do not fit the MCP request schema');
-    if (msg.method === 'initialize') this.initializeId = msg.id;
+    if (msg.method === 'initialize') {
+      this.initializeId = msg.id;
+      // The v2 entry answers an initialize after a server/discover probe by
+      // discarding the probe instance (waiting up to seconds for its
+      // requests) and making another with the factory; everything read
+      // meanwhile waits in the entry's own queue, which has no bound. Stop
+      // reading until the initialize is answered: what the client sends
+      // after it waits on the socket (TCP backpressure), as before start().
+      // A held socket does not see its client hang up, so the wait is bounded
+      // by startTimeoutMs, as the first start is (past it: 1011).
+      if (this.entry !== undefined && !this.initializeHeld) {
+        this.initializeHeld = true;
+        this.peer.holdReading?.(true);
+        this.armStartTimer('did not answer initialize');
+      }
+    }
     return new Promise<string | undefined>((resolve) => {
       this.pending.set(msg.id, resolve);
       this.deliver(msg as JSONRPCMessage);
@@ -307,10 +326,7 @@ export class SdkSessionTransport implements Transport, SessionHandler {
   closed(): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.startTimer !== undefined) {
-      clearTimeout(this.startTimer);
-      this.startTimer = undefined;
-    }
+    this.clearStartTimer();
     // No reply can reach a closed socket: settle what is pending with nothing.
     for (const resolve of this.pending.values()) resolve(undefined);
     this.pending.clear();
@@ -324,11 +340,26 @@ export class SdkSessionTransport implements Transport, SessionHandler {
     else this.onmessage?.(msg, this.extra);
   }
 
-  private fail(err: unknown): void {
+  /** Closes the session with 1011 (see fail) unless the server starts, or answers, within startTimeoutMs. */
+  private armStartTimer(what: string): void {
+    this.clearStartTimer();
+    const ms = this.host.options.startTimeoutMs ?? DEFAULT_SDK_START_TIMEOUT_MS;
+    this.startTimer = setTimeout(() => {
+      this.startTimer = undefined;
+      this.fail(new Error(`the MCP server for this session ${what} within ${String(ms)} ms`));
+    }, ms);
+    this.startTimer.unref?.();
+  }
+
+  private clearStartTimer(): void {
     if (this.startTimer !== undefined) {
       clearTimeout(this.startTimer);
       this.startTimer = undefined;
     }
+  }
+
+  private fail(err: unknown): void {
+    this.clearStartTimer();
     this.host.options.onError?.(err, this.sessionId);
     for (const resolve of this.pending.values()) resolve(undefined);
     this.pending.clear();

@@ -109,13 +109,14 @@ export function checkRequestHeaders(headers: Record<string, string | string[] | 
   if (version === undefined) return mismatch('MCP-Protocol-Version header is required');
   // No version in the body (or not a string) is a missing required field, not a disagreement.
   if (typeof bodyVersion !== 'string') return malformed(`_meta["${META_VERSION}"] (string) is required`);
-  if (bodyVersion !== version) return mismatch(`MCP-Protocol-Version header value '${version}' does not match body value '${bodyVersion.slice(0, 64)}'`);
+  if (bodyVersion !== version) return mismatch(`MCP-Protocol-Version header value '${version}' does not match body value '${shown(bodyVersion)}'`);
   const caps = (msg.params!._meta as Record<string, unknown>)[META_CAPABILITIES];
   if (typeof caps !== 'object' || caps === null || Array.isArray(caps)) return malformed(`_meta["${META_CAPABILITIES}"] (object) is required`);
   const method = one(headers['mcp-method']);
   if (method === undefined) return mismatch('Mcp-Method header is required');
   if (method !== msg.method) return mismatch(`Mcp-Method header value '${method}' does not match body value '${msg.method}'`);
-  const field = NAMED[msg.method];
+  // Own members only: a method named 'constructor' or 'toString' is not a named method.
+  const field = Object.hasOwn(NAMED, msg.method) ? NAMED[msg.method] : undefined;
   if (field !== undefined) {
     const raw = one(headers['mcp-name']);
     if (raw === undefined) return mismatch('Mcp-Name header is required');
@@ -167,6 +168,15 @@ export function checkParamHeaders(
 
 function malformed(message: string): VersionProblem {
   return { kind: 'malformed', message: `Invalid params: ${message}` };
+}
+
+/**
+ * A body value as the error shows it. Never String(): parsed JSON can hold
+ * an object whose own `toString` is not a function, which String() throws on.
+ */
+function shown(v: unknown): string {
+  const text = typeof v === 'string' ? v : (JSON.stringify(v) ?? 'undefined');
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
 }
 
 function mismatch(message: string): VersionProblem {

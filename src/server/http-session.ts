@@ -84,9 +84,14 @@ export class HttpSession extends MessageCore implements SessionPeer {
     reply.openStream();
   }
 
-  /** Keeps a quiet GET stream open (see HttpReply.keepAlive). */
+  /**
+   * Keeps quiet streams open (see HttpReply.keepAlive): the GET stream, and
+   * POST responses that switched to SSE (a subscriptions/listen stays open
+   * as long as the client wants its notifications).
+   */
   keepAlive(now: number, intervalMs: number): void {
     this.stream?.keepAlive(now, intervalMs);
+    for (const p of this.posts) p.keepAlive(now, intervalMs);
   }
 
   /** True while a GET stream is open. */

@@ -42,7 +42,7 @@ import type { Admission, Rejection } from './admission.js';
 import type { VerifiedIdentity } from './auth.js';
 import { HttpReply, countStatus } from './http-reply.js';
 import { HttpSession, type HttpSessionHost } from './http-session.js';
-import { checkParamHeaders, checkRequestHeaders, isStatelessRequest, supportedVersions } from './http-headers.js';
+import { STATELESS_PROTOCOL_VERSION, checkParamHeaders, checkRequestHeaders, isStatelessRequest, isSupportedVersion, supportedVersions } from './http-headers.js';
 import type { ResolvedServerOptions } from './server-options.js';
 
 /** What the HTTP transport reads from its server. */
@@ -56,6 +56,8 @@ const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 /** Serves Streamable HTTP on the endpoint paths and owns the legacy sessions. */
 export class HttpTransport {
   private readonly sessions = new Map<string, HttpSession>();
+  /** Stateless (2026-07-28) requests still running: their SSE responses get heartbeats, shutdown ends them. */
+  private readonly running = new Set<HttpSession>();
 
   constructor(
     private readonly host: HttpTransportHost,
@@ -180,13 +182,37 @@ export class HttpTransport {
         metrics.errors.parse++;
         return this.rpcError(res, ERRORS.PARSE_ERROR, errorReply(null, ERRORS.PARSE_ERROR.rpc, ERRORS.PARSE_ERROR.message));
       }
-      this.dispatch(req, res, sessionId, identity, msg);
+      // This runs in the request's 'end' listener: a throw here would escape
+      // to the process, so it becomes a 500 on this response, as in serve().
+      try {
+        this.dispatch(req, res, sessionId, identity, msg);
+      } catch (err) {
+        this.host.logger.error({ err }, 'HTTP request failed');
+        if (!res.headersSent) this.plain(res, 500, 'internal error');
+        else res.destroy();
+      }
     });
   }
 
   private dispatch(req: IncomingMessage, res: ServerResponse, sessionId: string | undefined, identity: VerifiedIdentity | undefined, msg: unknown): void {
     const request = !Array.isArray(msg) && classify(msg) === Kind.Request ? (msg as JsonRpcRequest) : undefined;
     const sse = acceptsSse(req.headers.accept);
+    // A request's headers are checked against its body below; a batch, a
+    // notification or a response still carries a version header that a
+    // router may have acted on: it must name a revision this server
+    // speaks, and a batch cannot be 2026-07-28 (that revision has none).
+    if (request === undefined) {
+      const version = one(req.headers['mcp-protocol-version']);
+      if (version !== undefined && !isSupportedVersion(version)) {
+        const spec = ERRORS.UNSUPPORTED_PROTOCOL_VERSION;
+        this.host.metrics.errors.invalid_request++;
+        return this.rpcError(res, spec, errorReply(null, spec.rpc, spec.message, { supported: supportedVersions(), requested: version }));
+      }
+      if (Array.isArray(msg) && version === STATELESS_PROTOCOL_VERSION) {
+        this.host.metrics.errors.invalid_request++;
+        return this.rpcError(res, ERRORS.HEADER_MISMATCH, errorReply(null, ERRORS.HEADER_MISMATCH.rpc, `Header mismatch: MCP-Protocol-Version ${version} has no batches`));
+      }
+    }
     if (sessionId !== undefined) {
       const session = this.find(sessionId, identity);
       if (session === undefined) return this.sessionNotFound(res);
@@ -216,6 +242,8 @@ export class HttpTransport {
     if (full) return this.reject(res, full);
     this.door.takeSlot(ip);
     const session = new HttpSession(this.host, randomUUID(), ip, identity, this.makeHandler, true);
+    if (!session.isOpen) return this.factoryFailed(res, request);
+    this.running.add(session);
     session.post(msg, new HttpReply(this.host, res, sse, true));
   }
 
@@ -230,17 +258,41 @@ export class HttpTransport {
     if (rate instanceof Promise) {
       this.door.takeSlot(ip); // held while the shared limit answers, so a burst cannot race past the caps
       rate.then((r) => {
+        if (res.destroyed) return this.door.releaseSlot(ip);
+        if (r) {
+          this.door.releaseSlot(ip);
+          return this.reject(res, r);
+        }
+        // What may have changed while the limit answered; the connection
+        // caps are covered by the slot held. The rate is not asked again:
+        // with a shared limit every answer is a promise, and each question
+        // takes a handshake from the budget.
+        const late = this.host.draining
+          ? { status: 503 as const, reason: 'draining' as const, headers: {}, message: 'draining' }
+          : this.sessions.size >= this.host.options.maxHttpSessions
+            ? { status: 503 as const, reason: 'max_connections' as const, headers: {}, message: 'max_http_sessions' }
+            : null;
+        if (late !== null) {
+          this.door.releaseSlot(ip);
+          return this.reject(res, late);
+        }
+        this.openSession(res, ip, identity, msg, sse);
+      }, () => {
         this.door.releaseSlot(ip);
-        if (res.destroyed) return;
-        if (r) return this.reject(res, r);
-        this.initialize(res, ip, identity, msg, sse);
-      }, () => this.door.releaseSlot(ip));
+        this.plain(res, 500, 'internal error');
+      });
       return;
     }
     if (rate !== null) return this.reject(res, rate);
     this.door.takeSlot(ip);
+    this.openSession(res, ip, identity, msg, sse);
+  }
+
+  /** An admitted initialize, its slot taken: the legacy session. */
+  private openSession(res: ServerResponse, ip: string, identity: VerifiedIdentity | undefined, msg: unknown, sse: boolean): void {
     const id = randomUUID();
     const session = new HttpSession(this.host, id, ip, identity, this.makeHandler, false);
+    if (!session.isOpen) return this.factoryFailed(res, msg as JsonRpcRequest);
     this.sessions.set(id, session);
     this.host.metrics.httpSessionsActive++;
     this.host.metrics.httpSessionsOpened++;
@@ -249,6 +301,16 @@ export class HttpTransport {
     // An initialize the handler refused leaves no session behind.
     if (reply.done) this.dropIfUninitialized(session);
     else res.once('close', () => this.dropIfUninitialized(session));
+  }
+
+  /**
+   * The handler factory failed: the new session closed itself at once (its
+   * slot given back, the failure logged and counted). The request gets
+   * -32603 and 500, and no session is registered.
+   */
+  private factoryFailed(res: ServerResponse, request: JsonRpcRequest | undefined): void {
+    const spec = ERRORS.INTERNAL_ERROR;
+    this.rpcError(res, spec, errorReply(request?.id ?? null, spec.rpc, spec.message));
   }
 
   private dropIfUninitialized(session: HttpSession): void {
@@ -267,7 +329,8 @@ export class HttpTransport {
 
   /** @internal A session ended: its slot and rate-limit state go. */
   sessionClosed(session: HttpSession): void {
-    if (!session.stateless && this.sessions.get(session.id) === session) {
+    if (session.stateless) this.running.delete(session);
+    else if (this.sessions.get(session.id) === session) {
       this.sessions.delete(session.id);
       this.host.metrics.httpSessionsActive--;
     }
@@ -277,7 +340,8 @@ export class HttpTransport {
 
   /**
    * Ends legacy sessions unused for httpSessionIdleMs, and sends an SSE
-   * comment on GET streams quiet for heartbeatIntervalMs (when heartbeats
+   * comment on streams (GET streams, POST responses that switched to SSE,
+   * legacy or stateless) quiet for heartbeatIntervalMs (when heartbeats
    * are on). Called by the server's sweep.
    */
   sweep(now: number): void {
@@ -286,11 +350,13 @@ export class HttpTransport {
       if (s.openResponses === 0 && s.inFlight === 0 && now - s.lastSeen >= idle) s.close(CloseCode.NORMAL, 'idle');
       else if (beat > 0) s.keepAlive(now, beat);
     }
+    if (beat > 0) for (const s of this.running) s.keepAlive(now, beat);
   }
 
-  /** Shutdown: every legacy session ends (SSE streams end cleanly). */
+  /** Shutdown: every legacy session and stateless request still running ends (SSE streams end cleanly). */
   closeAll(): void {
     for (const s of [...this.sessions.values()]) s.close(CloseCode.GOING_AWAY, 'server shutting down');
+    for (const s of [...this.running]) s.close(CloseCode.GOING_AWAY, 'server shutting down');
   }
 
   // ------------------------------------------------------------ responses

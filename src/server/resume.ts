@@ -128,6 +128,11 @@ export class SessionResumer {
     if (r instanceof Promise) r.then(undefined, (err: unknown) => this.logger?.error({ err, session: s.id }, 'handler close failed'));
   }
 
+  /** @internal A request of `s` failed after its socket lost the session (the Session cannot log it). */
+  requestFailed(s: LogicalSession, err: unknown): void {
+    this.logger?.error({ err, session: s.id }, 'handler failed');
+  }
+
   /** @internal A new resume id, registered for `s`. */
   register(s: LogicalSession): string {
     const id = randomBytes(18).toString('base64url');
@@ -226,15 +231,27 @@ export class LogicalSession implements SessionPeer {
     this.host = (first.peer as { host?: unknown }).host;
     this.identityKey = identityKey(first.peer.identity);
     this.current = first;
+    this.lastAddress = first.peer.remoteAddress;
+    this.lastIdentity = first.peer.identity;
     this.handler = resumer.makeInner(this);
   }
 
+  /** The address and identity of the socket that carried the session last: they stay while it is detached. */
+  private lastAddress: string;
+  private lastIdentity: Identity | undefined;
+
   get remoteAddress(): string {
-    return this.current?.peer.remoteAddress ?? '';
+    return this.current?.peer.remoteAddress ?? this.lastAddress;
   }
 
+  /**
+   * The current socket's identity (a resume carries the same subject, maybe
+   * with a fresher credential); while detached, the last one, so a handler
+   * still at work never sees an authenticated session as anonymous.
+   */
   get identity(): Identity | undefined {
-    return this.current?.peer.identity;
+    const c = this.current;
+    return c === undefined ? this.lastIdentity : c.peer.identity;
   }
 
   get isOpen(): boolean {
@@ -254,7 +271,7 @@ export class LogicalSession implements SessionPeer {
 
   /** @internal Keeps `text` for the next socket; past resumeBufferBytes the session is released. */
   buffer(text: string): void {
-    this.outboxBytes += text.length;
+    this.outboxBytes += Buffer.byteLength(text);
     if (this.outboxBytes > this.resumer.options.resumeBufferBytes) {
       this.resumer.stats.overflowed++;
       this.resumer.releaseQuietly(this);
@@ -283,6 +300,8 @@ export class LogicalSession implements SessionPeer {
   attach(socket: SocketHandler): void {
     const previous = this.current;
     this.current = socket;
+    this.lastAddress = socket.peer.remoteAddress;
+    this.lastIdentity = socket.peer.identity;
     if (previous !== undefined && previous !== socket) {
       previous.session = undefined;
       previous.peer.close(CloseCode.NORMAL, 'MCP session resumed on another connection');
@@ -361,7 +380,7 @@ class SocketHandler implements SessionHandler {
     if (msg.method === 'initialize') return this.initialize(s, msg);
     const reply = s.handler.request(msg);
     if (!(reply instanceof Promise)) return reply;
-    return reply.then((text) => this.deliver(s, text));
+    return reply.then((text) => this.deliver(s, text), (err: unknown) => this.failed(s, msg.id, err));
   }
 
   notification(msg: JsonRpcNotification): void {
@@ -420,6 +439,19 @@ class SocketHandler implements SessionHandler {
   }
 
   /**
+   * A request whose handler rejected: on this socket, the Session answers
+   * -32603 (and logs); once the session moved (or while detached) that
+   * answer would go to a closed socket, so it is logged here and sent where
+   * the session is now, as a reply would be.
+   */
+  private failed(s: LogicalSession, id: JsonRpcRequest['id'], err: unknown): string | undefined {
+    if (s.current === this && this.peer.isOpen !== false) throw err;
+    this.resumer.requestFailed(s, err);
+    s.sendText(errorReply(id, ERRORS.INTERNAL_ERROR.rpc, ERRORS.INTERNAL_ERROR.message));
+    return undefined;
+  }
+
+  /**
    * A handler that throws (or rejects) on a notification or response is
    * released here; the throw or rejection goes on to the Session, which
    * logs it and closes with 1011 without calling closed() again.
@@ -449,7 +481,12 @@ class SocketHandler implements SessionHandler {
     if (pinned !== undefined && !isModernVersion(pinned) && msg.params?.protocolVersion !== pinned) msg = { ...msg, params: { ...msg.params, protocolVersion: pinned } };
     const reply = s.handler.request(msg);
     if (this.resumer.options.resumeGraceMs === 0) return reply;
-    if (reply instanceof Promise) return reply.then((text) => this.deliver(s, offerResume(s, this.resumer, text)));
+    if (reply instanceof Promise) {
+      return reply.then(
+        (text) => this.deliver(s, offerResume(s, this.resumer, text)),
+        (err: unknown) => this.failed(s, msg.id, err),
+      );
+    }
     return offerResume(s, this.resumer, reply);
   }
 }

@@ -328,3 +328,80 @@ describe('hostile and failing peers (v2)', () => {
     await client.close();
   });
 });
+
+describe('the discover → initialize fallback under a flood', () => {
+  it('reading waits while the fallback instance is made: a flood stays on the socket, not in the SDK entry queue, and is served after', async () => {
+    let made = 0;
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    const host = new SdkHost(async (info) => {
+      // The second instance (the legacy fallback) takes as long as the test says.
+      if (++made === 2) await gate;
+      return makeV2(info);
+    });
+    const { url, server } = await startServer({ handler: host });
+    const raw = await RawClient.open(url);
+    const meta = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
+    expect((await raw.request('server/discover', { _meta: meta }, 1)).result.supportedVersions).toContain(MODERN);
+    const before = server.metrics.messagesReceived;
+    raw.send({ jsonrpc: '2.0', id: 2, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const flood = 20_000;
+    for (let i = 0; i < flood; i++) raw.send({ jsonrpc: '2.0', method: 'notifications/roots/list_changed' });
+    await until(() => made === 2);
+    // Give the flood every chance to be read; it must wait on the socket.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(server.metrics.messagesReceived - before).toBeLessThan(flood / 2);
+    openGate();
+    const init = await raw.next(10_000);
+    expect(init).toMatchObject({ id: 2, result: { protocolVersion: '2025-11-25' } });
+    raw.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    const echo = await raw.request('tools/call', { name: 'echo', arguments: { text: 'after the flood' } }, 3);
+    expect(echo.result.content).toEqual([{ type: 'text', text: 'after the flood' }]);
+    expect(server.metrics.messagesReceived - before).toBeGreaterThanOrEqual(flood + 3);
+    raw.close();
+  });
+});
+
+describe('close during connect (v2)', () => {
+  it('a socket that closes while the factory is still making its server: the server is closed when it arrives, nothing stays', async () => {
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    let closedServers = 0;
+    const host = new SdkHost(async (info) => {
+      await gate;
+      const s = makeV2(info);
+      const close = s.close.bind(s);
+      s.close = async () => {
+        closedServers++;
+        return close();
+      };
+      return s;
+    }, { startTimeoutMs: 1000 });
+    const { url, server } = await startServer({ handler: host });
+    const raw = await RawClient.open(url);
+    raw.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    raw.ws.terminate();
+    // Reading is held until the server starts, so the hang-up is seen at startTimeoutMs at the latest.
+    await until(() => server.sessionCount === 0 && server.slotCount === 0);
+    openGate();
+    await until(() => closedServers === 1);
+    expect(server.metrics.requestsInFlight).toBe(0);
+  });
+});
+
+describe('the fallback instance that never comes', () => {
+  it('an initialize after a probe that the factory never serves closes the session with 1011 after startTimeoutMs', async () => {
+    let made = 0;
+    const host = new SdkHost(async (info) => {
+      if (++made === 2) await new Promise(() => {});
+      return makeV2(info);
+    }, { startTimeoutMs: 1000 });
+    const { url, server } = await startServer({ handler: host });
+    const raw = await RawClient.open(url);
+    const meta = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
+    expect((await raw.request('server/discover', { _meta: meta }, 1)).result.supportedVersions).toContain(MODERN);
+    raw.send({ jsonrpc: '2.0', id: 2, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    expect((await raw.closed).code).toBe(1011);
+    await until(() => server.sessionCount === 0 && server.metrics.requestsInFlight === 0);
+  });
+});

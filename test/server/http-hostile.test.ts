@@ -9,6 +9,7 @@ import { McpRouter } from '../../src/router/router.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SessionHandler, SessionPeer } from '../../src/server/handler.js';
 import type { JsonRpcRequest } from '../../src/protocol/jsonrpc.js';
+import { RateLimiter } from '../../src/ratelimit/limiter.js';
 import { closeAll, startServer } from '../helpers.js';
 
 afterAll(closeAll);
@@ -52,6 +53,10 @@ function testHandler(peer: SessionPeer): SessionHandler {
     protocolVersion: undefined,
     request(msg: JsonRpcRequest) {
       if (msg.method === 'boom') throw new Error('secret detail');
+      if (msg.method === 'hang') {
+        peer.notify('notifications/message', { level: 'info', data: 'started' });
+        return new Promise(() => {});
+      }
       if (msg.method === 'chatty') {
         const n = Number(msg.params?.n ?? 1);
         const size = Number(msg.params?.size ?? 10);
@@ -261,6 +266,47 @@ describe('Streamable HTTP: 2026-07-28 mirrored headers (SEP-2243)', () => {
     expect(router.headerParams('t')).toBeUndefined();
   });
 
+  it('a body version that is an object which cannot become a string gets 400 and -32602 (malformed _meta), and the server goes on', async () => {
+    const { base } = await startServer();
+    for (const bad of [{ toString: 1 }, { toString: 1, valueOf: 1 }, ['x'], null]) {
+      const body = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: { ...META, 'io.modelcontextprotocol/protocolVersion': bad } } };
+      const r = await post(base, body, { 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/list' });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: { code: number } }).error.code).toBe(-32602);
+    }
+    const ok = await stateless(base, 'tools/list', {});
+    expect(ok.status).toBe(200);
+  });
+
+  it('a method named like an Object.prototype member is not taken for a named method (no Mcp-Name asked)', async () => {
+    const { base } = await startServer();
+    for (const method of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const r = await stateless(base, method, {});
+      expect(r.status).toBe(404);
+      expect(((await r.json()) as { error: { code: number } }).error.code).toBe(-32601);
+    }
+  });
+
+  it('a batch or a notification in a legacy session gets its MCP-Protocol-Version checked too', async () => {
+    const { base } = await startServer();
+    const r0 = await post(base, { ...INIT, params: { ...INIT.params, protocolVersion: '2025-03-26' } });
+    const id = r0.headers.get('mcp-session-id')!;
+    await r0.text();
+    const batch = [{ jsonrpc: '2.0', id: 1, method: 'tools/list' }];
+    const bogus = await post(base, batch, { 'Mcp-Session-Id': id, 'MCP-Protocol-Version': 'bogus' });
+    expect(bogus.status).toBe(400);
+    expect(((await bogus.json()) as { error: { code: number } }).error.code).toBe(-32022);
+    const note = await post(base, { jsonrpc: '2.0', method: 'notifications/initialized' }, { 'Mcp-Session-Id': id, 'MCP-Protocol-Version': 'bogus' });
+    expect(note.status).toBe(400);
+    // 2026-07-28 has no batches: a batch under that header says one thing to a router and another to the server.
+    const modern = await post(base, batch, { 'Mcp-Session-Id': id, 'MCP-Protocol-Version': '2026-07-28' });
+    expect(modern.status).toBe(400);
+    expect(((await modern.json()) as { error: { code: number } }).error.code).toBe(-32020);
+    const ok = await post(base, batch, { 'Mcp-Session-Id': id, 'MCP-Protocol-Version': '2025-03-26' });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject([{ id: 1, result: { tools: expect.any(Array) } }]);
+  });
+
   it('an unsupported MCP-Protocol-Version gets 400 and -32022 listing the supported ones', async () => {
     const { base } = await startServer({ handler: testHandler });
     const r = await post(base, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'MCP-Protocol-Version': '1999-01-01' });
@@ -362,6 +408,28 @@ describe('Streamable HTTP: the GET stream', () => {
   });
 });
 
+describe('Streamable HTTP: long SSE responses to POSTs', () => {
+  it('a 2026-07-28 subscriptions/listen kept open over HTTP gets SSE comments while quiet, and its session ends with the response', async () => {
+    const { base, server } = await startServer({ heartbeatIntervalMs: 100 });
+    const res = await stateless(base, 'subscriptions/listen', { notifications: { toolsListChanged: true } }, {});
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    let got = '';
+    const deadline = Date.now() + 5000;
+    while (!/(^|\n):\n\n/.test(got) && Date.now() < deadline) {
+      const timeout = new Promise<{ done: true; value: undefined }>((r) => setTimeout(() => r({ done: true, value: undefined }), deadline - Date.now()));
+      const { value, done } = await Promise.race([reader.read(), timeout]);
+      if (done) break;
+      got += new TextDecoder().decode(value);
+    }
+    expect(got).toMatch(/notifications\/subscriptions\/acknowledged/);
+    expect(got).toMatch(/(^|\n):\n\n/);
+    expect(server.slotCount).toBe(1);
+    await reader.cancel();
+    expect(await until(() => server.slotCount === 0 && server.metrics.requestsInFlight === 0)).toBe(true);
+  });
+});
+
 describe('Streamable HTTP: shutdown', () => {
   it('during drain new POSTs get 503 + -32010, the request in flight finishes, open SSE streams end cleanly', async () => {
     const { base, server } = await startServer({ drainTimeoutMs: 5000 });
@@ -383,5 +451,64 @@ describe('Streamable HTTP: shutdown', () => {
     expect(await done.text()).toMatch(/"id":5/);
     await streamText; // ends, not reset
     await closing;
+  });
+
+  it('a stateless request streaming past drainTimeoutMs is ended cleanly at shutdown, not reset', async () => {
+    const { base, server } = await startServer({ handler: testHandler, drainTimeoutMs: 200 });
+    const res = await stateless(base, 'hang', {});
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const text = res.text();
+    expect(await until(() => server.metrics.requestsInFlight === 1)).toBe(true);
+    await server.close();
+    expect(await text).toMatch(/started/);
+    expect(server.slotCount).toBe(0);
+  });
+});
+
+describe('Streamable HTTP: slots and sessions come back', () => {
+  it('a handler factory that throws costs the request a 500, and leaves no session, slot or counter behind', async () => {
+    let calls = 0;
+    const { base, server } = await startServer({
+      handler: () => {
+        calls++;
+        throw new Error('secret factory detail');
+      },
+      maxHttpSessions: 2,
+    });
+    for (let i = 0; i < 3; i++) {
+      const r = await post(base, INIT);
+      expect(r.status).toBe(500);
+      expect(r.headers.get('mcp-session-id')).toBeNull();
+      expect(await r.text()).not.toMatch(/secret/);
+    }
+    const s = await stateless(base, 'tools/list', {});
+    expect(s.status).toBe(500);
+    expect(await s.text()).not.toMatch(/secret/);
+    expect(calls).toBe(4);
+    expect(server.httpSessionCount).toBe(0);
+    expect(server.metrics.httpSessionsActive).toBe(0);
+    expect(await until(() => server.slotCount === 0)).toBe(true);
+  });
+});
+
+describe('Streamable HTTP: a handshake limit shared through Redis', () => {
+  it('an initialize takes one handshake of the shared budget, not all of it', async () => {
+    // Redis is part of the test environment (127.0.0.1:6379): no silent skip.
+    const prefix = `mcp-ws-test:http-handshake:${process.pid}:${Date.now()}:`;
+    const shared = new RateLimiter({ handshake: { strategy: 'TokenBucket', maxRequestsPerSecond: 0.001, maxBurst: 3 }, redis: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix } });
+    try {
+      const { base, server } = await startServer({ rateLimit: shared });
+      await initialize(base);
+      await initialize(base);
+      await initialize(base);
+      const fourth = await post(base, INIT);
+      expect(fourth.status).toBe(503);
+      expect(fourth.headers.get('retry-after')).toBeTruthy();
+      await fourth.text();
+      expect(server.httpSessionCount).toBe(3);
+      expect(server.slotCount).toBe(3);
+    } finally {
+      await shared.close();
+    }
   });
 });

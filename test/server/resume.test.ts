@@ -7,6 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { McpRouter } from '../../src/router/router.js';
 import type { McpWsServer } from '../../src/server/server.js';
+import type { SessionHandler, SessionPeer } from '../../src/server/handler.js';
+import type { JsonRpcRequest } from '../../src/protocol/jsonrpc.js';
 import { RawClient, closeAll, startServer } from '../helpers.js';
 
 afterAll(closeAll);
@@ -42,6 +44,10 @@ function testRouter(gates = new Gates()): McpRouter {
     .tool({ name: 'echo' }, (args) => String(args.text))
     .tool({ name: 'wait' }, (args) => gates.wait(String(args.key)))
     .tool({ name: 'whoami' }, (_a, ctx) => ctx.identity?.subject ?? 'anonymous')
+    .tool({ name: 'whoami-later' }, async (args, ctx) => {
+      await gates.wait(String(args.key));
+      return ctx.identity?.subject ?? 'anonymous';
+    })
     .resource({ uri: 'test://r', name: 'r' }, () => 'r');
 }
 
@@ -199,6 +205,24 @@ describe('resume: hostile peers', () => {
     next.close();
   });
 
+  it('resumeBufferBytes counts bytes: a reply of multi-byte characters past it releases the session', async () => {
+    const gates = new Gates();
+    const router = testRouter(gates);
+    const { url, server } = await startServer({ handler: router, resumeBufferBytes: 1000 });
+    const { c, resumeId } = await session(url);
+    const started = gates.whenStarted('big');
+    c.send({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'wait', arguments: { key: 'big' } } });
+    await started;
+    await drop(server, c, 1);
+    // 400 characters, 1,200 bytes in UTF-8: the reply is past the bound though its length is not.
+    gates.release('big', '€'.repeat(400));
+    await until(() => server.resumer.stats.overflowed === 1);
+    expect(server.resumer.detachedCount).toBe(0);
+    const next = await open(url);
+    expect((await resumeCall(next, resumeId, 1, 'ping')).error.code).toBe(NOT_RESUMABLE);
+    next.close();
+  });
+
   it('shutdown releases detached sessions and finishes', async () => {
     const router = testRouter();
     const { url, server } = await startServer({ handler: router, resumeGraceMs: 600_000 });
@@ -244,6 +268,101 @@ describe('resume: hostile peers', () => {
     c.ws.terminate();
     await until(() => router.sessionCount === 0);
     expect(server.resumer.detachedCount).toBe(0);
+  });
+});
+
+describe('resume: the identity while detached', () => {
+  it('a handler that reads the identity while its session is detached still sees the one it was made for', async () => {
+    const gates = new Gates();
+    const token = 'token-of-alice-0123456789abcdef';
+    const { url, server } = await startServer({ handler: testRouter(gates), auth: { tokens: [{ token, subject: 'alice' }] } });
+    const { c, resumeId } = await session(url, { token });
+    const started = gates.whenStarted('id');
+    c.send({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'whoami-later', arguments: { key: 'id' } } });
+    await started;
+    await drop(server, c, 1);
+    gates.release('id', '');
+    const back = await open(url, { token });
+    back.send({ jsonrpc: '2.0', id: 8, method: 'ping', mcpSessionId: resumeId });
+    expect(await back.next()).toMatchObject({ id: 7, result: { content: [{ type: 'text', text: 'alice' }] } });
+    back.close();
+  });
+});
+
+describe('resume: a handler that fails', () => {
+  /** A handler whose `fail` request rejects when the test says, `boom` notification throws. */
+  function failing(): { factory: (peer: SessionPeer) => SessionHandler; reject: () => void; started: Promise<void> } {
+    let rejectIt!: () => void;
+    let startedIt!: () => void;
+    const started = new Promise<void>((r) => (startedIt = r));
+    let version: string | undefined;
+    const factory = (_peer: SessionPeer): SessionHandler => ({
+      get protocolVersion() {
+        return version;
+      },
+      request(msg: JsonRpcRequest) {
+        if (msg.method === 'initialize') {
+          version = '2025-11-25';
+          return JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: version, capabilities: {}, serverInfo: { name: 'f', version: '1' } } });
+        }
+        if (msg.method === 'fail') {
+          startedIt();
+          return new Promise<string>((_resolve, reject) => (rejectIt = () => reject(new Error('secret detail'))));
+        }
+        return JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} });
+      },
+      notification(msg) {
+        if (msg.method === 'boom') throw new Error('notification bug');
+      },
+      response() {},
+      closed() {},
+    });
+    return { factory, reject: () => rejectIt(), started };
+  }
+
+  it('a request that fails after its session moved gets its -32603 on the new socket', async () => {
+    const f = failing();
+    const { url } = await startServer({ handler: f.factory });
+    const { c, resumeId } = await session(url);
+    c.send({ jsonrpc: '2.0', id: 5, method: 'fail' });
+    await f.started;
+    const back = await open(url);
+    expect((await resumeCall(back, resumeId, 6, 'ping')).result).toEqual({});
+    await c.closed;
+    f.reject();
+    const r = await back.next();
+    expect(r).toEqual({ jsonrpc: '2.0', id: 5, error: { code: -32603, message: 'Internal error' } });
+    back.close();
+  });
+
+  it('a request that fails while detached gets its -32603 after the resume', async () => {
+    const f = failing();
+    const { url, server } = await startServer({ handler: f.factory });
+    const { c, resumeId } = await session(url);
+    c.send({ jsonrpc: '2.0', id: 5, method: 'fail' });
+    await f.started;
+    await drop(server, c, 1);
+    f.reject();
+    const back = await open(url);
+    back.send({ jsonrpc: '2.0', id: 6, method: 'ping', mcpSessionId: resumeId });
+    expect(await back.next()).toEqual({ jsonrpc: '2.0', id: 5, error: { code: -32603, message: 'Internal error' } });
+    expect(await back.next()).toEqual({ jsonrpc: '2.0', id: 6, result: {} });
+    back.close();
+  });
+
+  it('a resumed session whose handler throws on a notification is closed with 1011 and released: its id is refused', async () => {
+    const f = failing();
+    const { url, server } = await startServer({ handler: f.factory });
+    const { c, resumeId } = await session(url);
+    await drop(server, c, 1);
+    const back = await open(url);
+    expect((await resumeCall(back, resumeId, 1, 'ping')).result).toEqual({});
+    back.send({ jsonrpc: '2.0', method: 'boom' });
+    expect((await back.closed).code).toBe(1011);
+    expect(server.resumer.detachedCount).toBe(0);
+    const again = await open(url);
+    expect((await resumeCall(again, resumeId, 1, 'ping')).error.code).toBe(NOT_RESUMABLE);
+    again.close();
   });
 });
 
