@@ -63,6 +63,7 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate: serve wss:// (SIGHUP reloads it)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--tls-ca <file>', 'CA bundle: require client certificates signed by it')
+    .option('--dashboard', 'serve the live dashboard at /dashboard and the snapshot at /debug/snapshot (behind auth when auth is on)')
     .action(async (opts: Record<string, unknown>) => {
       // Loaded on demand: `call` should not pay for the server's imports.
       const { runServe } = await import('./serve.js');

@@ -26,6 +26,7 @@ const FLAG_KEYS = [
   'drainTimeoutMs',
   'logLevel',
   'module',
+  'dashboard',
 ] as const;
 
 /** Merges the config file (if any) and flags into one validated config. */

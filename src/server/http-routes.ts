@@ -7,12 +7,14 @@
  *   /readyz   200 with the session count; 503 once draining, so a load
  *             balancer stops routing here
  *   /metrics  Prometheus text
+ *   /dashboard, /debug/snapshot   when turned on (src/observe/observer.ts)
  *   other     405 for methods other than GET/HEAD, else 404
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { ServerMetrics } from '../metrics/metrics.js';
+import type { Observer } from '../observe/observer.js';
 
 /** What the routes read from their server. */
 export interface HttpRoutesHost {
@@ -24,6 +26,8 @@ export interface HttpRoutesHost {
   readonly logger: Logger;
   readonly draining: boolean;
   readonly sessionCount: number;
+  /** The dashboard and /debug/snapshot, when either is on. */
+  readonly observer?: Observer | undefined;
 }
 
 /** Answers one non-upgrade request. */
@@ -38,6 +42,10 @@ export function serveHttp(host: HttpRoutesHost, req: IncomingMessage, res: Serve
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' });
     res.end('Method Not Allowed\n');
+    return;
+  }
+  if (host.observer?.handles(pathname)) {
+    host.observer.serve(req, res, pathname);
     return;
   }
   switch (pathname) {
