@@ -3,6 +3,7 @@
  *
  *   mcp-ws serve [options]            run a server (the demo router by default)
  *   mcp-ws call URL METHOD [JSON]     one request, result printed as JSON
+ *   mcp-ws top URL                    a live view of a running server (/debug/snapshot)
  *   mcp-ws bench URL [options]        MCP-aware load test (latency percentiles, req/s)
  *
  * Every failure a user can cause (a bad flag, a bad config, a busy port, an
@@ -104,6 +105,25 @@ export function buildProgram(): Command {
     .action(async (url: string, method: string, params: string | undefined, opts: Record<string, unknown>) => {
       const { runCall } = await import('./call.js');
       await runCall(url, method, params, opts);
+    });
+
+  program
+    .command('top')
+    .description('Watch a running server: sessions, message rates, latency, slow methods, errors (reads /debug/snapshot; the server needs --dashboard or debugSnapshot)')
+    .argument('<url>', 'the server: its ws:// endpoint URL or its http:// base')
+    .option('-H, --header <header>', 'extra header "Name: value", e.g. "Authorization: Bearer …" (repeatable)', collect)
+    .option('--interval-ms <ms>', 'refresh period (default 1000)', int('--interval-ms', 100), 1000)
+    .option('--once', 'print one frame and exit')
+    .option('--count <n>', 'frames to print before exiting, 0 = until q or Ctrl-C (default 0)', int('--count'), 0)
+    .action(async (url: string, opts: Record<string, unknown>) => {
+      const { runTop } = await import('../observe/top.js');
+      const headers: Record<string, string> = {};
+      for (const h of (opts.header as string[] | undefined) ?? []) {
+        const i = h.indexOf(':');
+        if (i <= 0) throw new Error(`-H expects "Name: value", got "${h}"`);
+        headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+      }
+      await runTop(url, { headers, intervalMs: opts.intervalMs as number, once: opts.once === true, count: opts.count as number });
     });
 
   program

@@ -11,6 +11,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { closeAll, RawClient, startServer } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+
+/** The few DOM shapes the page functions use: they run in the browser, and this program has no DOM lib. */
+interface El {
+  textContent: string | null;
+  querySelector(s: string): El | null;
+}
+interface Canvas {
+  width: number;
+  height: number;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null;
+}
+declare const document: { getElementById(id: string): El | null; querySelectorAll(s: string): ArrayLike<El> & Iterable<El>; querySelector(s: string): unknown };
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const TOKEN = 'dashboard-browser-token-0123456789abcdef';
 
@@ -104,8 +116,8 @@ describe('dashboard in headless Chromium', () => {
       if (process.env.DOCS_SCREENSHOT === '1') copyFileSync(`${root}test-output/dashboard.png`, `${root}docs/dashboard.png`);
       // The charts draw: six canvases, and the messages chart holds pixels of its "out" series colour (drawn over "in": an echo sends what it gets).
       const drawn = await page.evaluate(() => {
-        const canvases = [...document.querySelectorAll('.chart canvas')] as HTMLCanvasElement[];
-        const msg = document.querySelector('#c-msg canvas') as HTMLCanvasElement;
+        const canvases = [...document.querySelectorAll('.chart canvas')];
+        const msg = document.querySelector('#c-msg canvas') as Canvas;
         const ctx = msg.getContext('2d')!;
         const px = ctx.getImageData(0, 0, msg.width, msg.height).data;
         let series = 0;
