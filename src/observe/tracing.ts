@@ -2,7 +2,8 @@
  * Tracing through the OpenTelemetry API only: a span per request, with the
  * MCP attributes, parented by the caller's W3C trace context when the
  * request carries one in `params._meta` (`traceparent` / `tracestate`, as
- * 2026-07-28 requests do; SEP-414).
+ * 2026-07-28 requests do; SEP-414), or, over Streamable HTTP, in the
+ * request's headers.
  *
  * No SDK is bundled: an application registers its own (NodeSDK,
  * BasicTracerProvider, …) and the spans go wherever it sends them.
@@ -13,6 +14,7 @@
  * {@link TracingProbe.current} once per pass whether a provider has been
  * registered since, so an SDK started after the server is picked up.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type * as OtelApi from '@opentelemetry/api';
 
 /** A started span and the context the handler runs in. */
@@ -35,19 +37,22 @@ export class RequestTracer {
   ) {}
 
   /**
-   * A SERVER span for one request. `meta` is `params._meta` (its
-   * `traceparent` / `tracestate` become the parent); a malformed
-   * traceparent is ignored, as W3C Trace Context requires.
+   * A SERVER span for one request. Its parent is the `traceparent` /
+   * `tracestate` of `params._meta`, else those of the HTTP request's
+   * headers (Streamable HTTP); a malformed traceparent is ignored, as W3C
+   * Trace Context requires.
    */
-  begin(method: string, id: unknown, params: unknown, sessionId: string): RequestSpan {
+  begin(method: string, id: unknown, params: unknown, sessionId: string, headers?: IncomingHttpHeaders): RequestSpan {
     const api = this.api;
     const p = typeof params === 'object' && params !== null ? (params as Record<string, unknown>) : undefined;
     let parent = api.ROOT_CONTEXT;
     const meta = p?._meta;
+    let remote: OtelApi.SpanContext | undefined;
     if (typeof meta === 'object' && meta !== null) {
-      const remote = parseTraceparent(api, (meta as Record<string, unknown>).traceparent, (meta as Record<string, unknown>).tracestate);
-      if (remote) parent = api.trace.setSpanContext(parent, remote);
+      remote = parseTraceparent(api, (meta as Record<string, unknown>).traceparent, (meta as Record<string, unknown>).tracestate);
     }
+    if (remote === undefined && headers !== undefined) remote = parseTraceparent(api, headers.traceparent, headers.tracestate);
+    if (remote) parent = api.trace.setSpanContext(parent, remote);
     const attributes: OtelApi.Attributes = {
       'mcp.method.name': method,
       'mcp.session.id': sessionId,

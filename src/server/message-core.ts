@@ -26,6 +26,7 @@
  * stops reading; HTTP refuses more POSTs at its door).
  */
 import { performance } from 'node:perf_hooks';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ERRORS, type ErrorSpec } from '../protocol/errors.js';
@@ -80,6 +81,8 @@ export interface CoreHost {
  */
 export interface ReplySink {
   reply(text: string | undefined, error?: ErrorSpec): void;
+  /** The request's HTTP headers, when it came over HTTP (read for `traceparent` only while tracing). */
+  readonly httpHeaders?: IncomingHttpHeaders | undefined;
 }
 
 const BATCH_NOT_ALLOWED = ERRORS.BATCH_NOT_ALLOWED.message;
@@ -253,7 +256,7 @@ export abstract class MessageCore {
 
   /** {@link receiveRequest} inside a span: taken only while a tracer provider is registered. */
   private receiveTraced(tracer: RequestTracer, msg: JsonRpcRequest, sink: ReplySink, t0: number): void {
-    const span = tracer.begin(msg.method, msg.id, msg.params, this.id);
+    const span = tracer.begin(msg.method, msg.id, msg.params, this.id, sink.httpHeaders);
     let reply: Reply;
     try {
       reply = tracer.run(span, () => this.dispatch(msg));

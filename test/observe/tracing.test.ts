@@ -4,7 +4,8 @@
  * API's TracerProvider contract, which any SDK implements. Checked: nothing
  * is traced until a provider is registered (the server notices at its next
  * sweep), then a SERVER span per request with the MCP attributes, parented
- * by the caller's `_meta.traceparent`, with the outcome; a malformed
+ * by the caller's `_meta.traceparent` (or, over Streamable HTTP, its
+ * `traceparent` header), with the outcome; a malformed
  * traceparent starts a new trace instead of failing the request; once the
  * provider is gone, tracing stops.
  */
@@ -118,6 +119,21 @@ describe('request spans', () => {
     expect(ping!.parent).toBeUndefined();
 
     expect(server.metrics.snapshot().methods.find((m) => m.method === 'tools/call')!.count).toBe(1);
+
+    // Streamable HTTP: the traceparent of the request's headers.
+    const hTrace = randomBytes(16).toString('hex');
+    const hParent = randomBytes(8).toString('hex');
+    const base = url.replace(/^ws/, 'http').replace(/\/[^/]*$/, '');
+    const res = await fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', traceparent: `00-${hTrace}-${hParent}-01` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'h', version: '1' } } }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    await until(() => provider.spans.some((s) => s.name === 'initialize' && s.ended), 5000, 'the HTTP span');
+    const httpSpan = provider.spans.find((s) => s.name === 'initialize')!;
+    expect(httpSpan.parent).toMatchObject({ traceId: hTrace, spanId: hParent });
 
     trace.disable();
     await until(() => !server.tracingActive, 10_000, 'the sweep to see the provider gone');
