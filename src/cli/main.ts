@@ -87,6 +87,7 @@ export function buildProgram(): Command {
     .option('--request-timeout-ms <ms>', 'upstream answer timeout per request (default 60000)', int('--request-timeout-ms', 1))
     .option('--on-upstream-lost <policy>', 'close (4003, default) | reestablish')
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
+    .option('--dashboard', 'serve the live dashboard (upstreams and breakers included) at /dashboard and the snapshot at /debug/snapshot')
     .action(async (opts: Record<string, unknown>) => {
       const { runGateway } = await import('./gateway.js');
       await runGateway(opts);

@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
 import { closeAll, RawClient, startServer } from '../helpers.js';
+import { closeAll as closeGateways, fixtureUpstream, startGateway } from '../gateway/helpers.js';
 import { MAX_TIMED_METHODS, OTHER_METHOD, type MetricsSnapshot } from '../../src/metrics/metrics.js';
 import type { ServerSnapshot } from '../../src/observe/snapshot.js';
 
@@ -133,4 +134,21 @@ describe('GET /debug/snapshot', () => {
     expect(r).toBe(405);
     await server.close();
   });
+});
+
+describe('a gateway snapshot', () => {
+  it('carries the gateway pool, its upstreams and their breakers', async () => {
+    try {
+      const { url } = await startGateway({ upstreams: [fixtureUpstream('up-a')], pool: { minConnections: 1, maxConnections: 2, healthCheckIntervalMs: 0 } }, { debugSnapshot: true });
+      const base = url.replace(/^ws/, 'http').replace(/\/[^/]*$/, '');
+      const s = JSON.parse((await get(`${base}/debug/snapshot`)).body) as ServerSnapshot;
+      const h = s.handler as { upstreams: Array<{ name: string; breaker: { state: string } }>; pool: { size: number } };
+      expect(h.upstreams.map((u) => u.name)).toEqual(['up-a']);
+      expect(h.upstreams[0]!.breaker.state).toBe('closed');
+      expect(s.extra.mcp_ws_gateway_pool_size).toBeGreaterThanOrEqual(0);
+      expect(s.labelled.mcp_ws_gateway_upstream_breaker_state).toEqual([{ labels: { upstream: 'up-a' }, value: 0 }]);
+    } finally {
+      await closeGateways();
+    }
+  }, 60_000);
 });
