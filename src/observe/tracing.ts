@@ -17,9 +17,32 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type * as OtelApi from '@opentelemetry/api';
 
-/** A started span and the context the handler runs in. */
+/**
+ * A started request span. Opaque outside this module: the published types
+ * name nothing of `@opentelemetry/api`, which stays an optional peer.
+ */
 export interface RequestSpan {
   readonly tracer: RequestTracer;
+}
+
+/** Starts and ends request spans; exists only while a tracer provider is registered. */
+export interface RequestTracer {
+  begin(method: string, id: unknown, params: unknown, sessionId: string, headers?: IncomingHttpHeaders): RequestSpan;
+  /** Runs `fn` with the request's span as the active one (handlers' own spans nest under it). */
+  run<T>(s: RequestSpan, fn: () => T): T;
+  /** Ends the span with the outcome read from the reply text: ok, a JSON-RPC error (its code), or no reply (cancelled). */
+  end(s: RequestSpan, reply: string | undefined): void;
+}
+
+/** Whether tracing is possible, and the tracer while a provider is registered. */
+export interface TracingProbe {
+  /** True when `@opentelemetry/api` could be imported. */
+  readonly available: boolean;
+  /** A tracer when a tracer provider is registered, else undefined (nothing to record to). */
+  current(): RequestTracer | undefined;
+}
+
+interface OtelSpan extends RequestSpan {
   readonly span: OtelApi.Span;
   readonly context: OtelApi.Context;
 }
@@ -29,8 +52,7 @@ export const TRACER_NAME = 'mcp-ws';
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
-/** Starts and ends request spans; exists only while a tracer provider is registered. */
-export class RequestTracer {
+class OtelRequestTracer implements RequestTracer {
   constructor(
     private readonly api: typeof OtelApi,
     private readonly tracer: OtelApi.Tracer,
@@ -42,7 +64,7 @@ export class RequestTracer {
    * headers (Streamable HTTP); a malformed traceparent is ignored, as W3C
    * Trace Context requires.
    */
-  begin(method: string, id: unknown, params: unknown, sessionId: string, headers?: IncomingHttpHeaders): RequestSpan {
+  begin(method: string, id: unknown, params: unknown, sessionId: string, headers?: IncomingHttpHeaders): OtelSpan {
     const api = this.api;
     const p = typeof params === 'object' && params !== null ? (params as Record<string, unknown>) : undefined;
     let parent = api.ROOT_CONTEXT;
@@ -75,14 +97,12 @@ export class RequestTracer {
     return { tracer: this, span, context: api.trace.setSpan(parent, span) };
   }
 
-  /** Runs `fn` with the request's span as the active one (handlers' own spans nest under it). */
   run<T>(s: RequestSpan, fn: () => T): T {
-    return this.api.context.with(s.context, fn);
+    return this.api.context.with((s as OtelSpan).context, fn);
   }
 
-  /** Ends the span with the outcome read from the reply text: ok, a JSON-RPC error (its code), or no reply (cancelled). */
   end(s: RequestSpan, reply: string | undefined): void {
-    const { span } = s;
+    const { span } = s as OtelSpan;
     if (reply === undefined) {
       span.setAttribute('mcp.outcome', 'cancelled');
     } else {
@@ -122,18 +142,16 @@ function parseTraceparent(api: typeof OtelApi, traceparent: unknown, tracestate:
 }
 
 /** The OpenTelemetry API as loaded (or not) by {@link loadTracing}. */
-export class TracingProbe {
+class OtelTracingProbe implements TracingProbe {
   private cached: RequestTracer | undefined;
   private delegate: unknown;
 
   constructor(private readonly api: typeof OtelApi | undefined) {}
 
-  /** True when `@opentelemetry/api` could be imported. */
   get available(): boolean {
     return this.api !== undefined;
   }
 
-  /** A tracer when a tracer provider is registered, else undefined (nothing to record to). */
   current(): RequestTracer | undefined {
     const api = this.api;
     if (!api) return undefined;
@@ -144,12 +162,12 @@ export class TracingProbe {
       if (this.cached && delegate === this.delegate) return this.cached;
       const tracer = provider.getDelegateTracer(TRACER_NAME);
       this.delegate = delegate;
-      this.cached = tracer ? new RequestTracer(api, tracer) : undefined;
+      this.cached = tracer ? new OtelRequestTracer(api, tracer) : undefined;
       return this.cached;
     }
     if (this.cached && provider === this.delegate) return this.cached;
     this.delegate = provider;
-    this.cached = new RequestTracer(api, provider.getTracer(TRACER_NAME));
+    this.cached = new OtelRequestTracer(api, provider.getTracer(TRACER_NAME));
     return this.cached;
   }
 }
@@ -157,8 +175,8 @@ export class TracingProbe {
 /** Imports `@opentelemetry/api` if it is installed; a probe that never traces if not. */
 export async function loadTracing(): Promise<TracingProbe> {
   try {
-    return new TracingProbe(await import('@opentelemetry/api'));
+    return new OtelTracingProbe(await import('@opentelemetry/api'));
   } catch {
-    return new TracingProbe(undefined);
+    return new OtelTracingProbe(undefined);
   }
 }
