@@ -204,14 +204,23 @@ export class ServerMetrics {
    * {@link MAX_TIMED_METHODS} with invented method names.
    */
   observeRequest(method: string, seconds: number): void {
-    this.requestLatency.observe(seconds);
+    // One bucket scan serves both histograms: they share LATENCY_BUCKETS.
+    const all = this.requestLatency;
+    const b = all.bounds;
+    let i = 0;
+    while (i < b.length && seconds > b[i]!) i++;
+    all.counts[i]!++;
+    all.sum += seconds;
+    all.count++;
     let h = this.methodLatency.get(method);
     if (h === undefined) {
       const key = this.methodLatency.size < MAX_TIMED_METHODS ? method : OTHER_METHOD;
       h = this.methodLatency.get(key);
-      if (h === undefined) this.methodLatency.set(key, (h = new LatencyHistogram()));
+      if (h === undefined) this.methodLatency.set(key, (h = new LatencyHistogram(LATENCY_BUCKETS)));
     }
-    h.observe(seconds);
+    h.counts[i]!++;
+    h.sum += seconds;
+    h.count++;
   }
 
   /**
