@@ -10,7 +10,8 @@ export type { Identity, SessionPeer, SessionHandler, HandlerFactory, Reply } fro
 export * from './router/index.js';
 export { SdkHost, SdkSessionTransport, sdkGenerationOf, type SdkGeneration, type SdkServerFactory, type SdkServerLike, type SdkSessionInfo, type SdkHostOptions } from './sdk/sdk-host.js';
 export * from './protocol/index.js';
-export { ServerMetrics, LatencyHistogram, createRegistry, LATENCY_BUCKETS } from './metrics/metrics.js';
+export { ServerMetrics, LatencyHistogram, createRegistry, LATENCY_BUCKETS, type MetricsSnapshot, type MethodLatency } from './metrics/metrics.js';
+export type { ServerSnapshot, Rates } from './observe/snapshot.js';
 export { createLogger, silentLogger, type LoggerOptions } from './log.js';
 export { createDemoRouter } from './demo/demo-router.js';
 export { ServeConfigSchema, parseServeConfig, loadConfigFile, ConfigError, type ServeConfig } from './config/schema.js';

@@ -8,6 +8,10 @@
  *   native-rl     TokenBucket per connection, 1e9 req/s, burst 1e9 (never reached)
  *   native-rl-ig  TokenBucket per identity (anonymous: the IP) and global, 1e9 / 1e9
  *   native-auth   static bearer token (verified at the upgrade; sessions open before measuring)
+ *   native-dash1  dashboard: true, with 1 viewer reading the snapshot stream
+ *   native-dash100  dashboard: true, with 100 viewers (the stream is one
+ *                 snapshot a second shared by all; the viewers are SSE clients
+ *                 in the target's own process, so their reading counts against it)
  *   native-aa     the same server as native, a second process: an A/A control
  *                 whose "cost" is the noise of the method on this machine
  *   native-2026   the same server as native, the same echo call sent as a
@@ -112,6 +116,20 @@ function targetsFor(limitRate: number): FeatureTarget[] {
       env: { FEATURE: 'auth-token', BENCH_TOKEN: TOKEN },
       budget: 2,
       headers: { Authorization: `Bearer ${TOKEN}` },
+    },
+    {
+      key: 'native-dash1',
+      label: '+ dashboard on, 1 viewer streaming (per-method latency always on)',
+      script: '../targets/native-features.js',
+      env: { FEATURE: 'dashboard', VIEWERS: '1' },
+      budget: 3,
+    },
+    {
+      key: 'native-dash100',
+      label: '+ dashboard on, 100 viewers streaming',
+      script: '../targets/native-features.js',
+      env: { FEATURE: 'dashboard', VIEWERS: '100' },
+      budget: 3,
     },
     {
       key: 'native-2026',
@@ -494,7 +512,7 @@ async function run(args: SuiteArgs, ctx: SuiteContext): Promise<void> {
 
 export const featuresSuite: Suite = {
   name: 'features',
-  title: 'feature costs (rate limiting, auth, 2026-07-28 stateless requests) and rate limit hit',
+  title: 'feature costs (rate limiting, auth, dashboard, 2026-07-28 stateless requests) and rate limit hit',
   targets: targetsFor(5000).map(({ key, label }) => ({ key, label })),
   run,
 };

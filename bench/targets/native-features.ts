@@ -11,6 +11,7 @@
  *   auth-hs256    auth: JWT, HS256 secret BENCH_JWT_SECRET
  *   auth-es256    auth: JWT, ES256 public key BENCH_JWT_PUBLIC_KEY (PEM)
  *   resume-off    resumeGraceMs: 0 (the SEP-1288 resume wrapper is left out; it is on by default)
+ *   dashboard     dashboard: true, and VIEWERS (default 1) SSE clients reading /dashboard/events
  *
  * Exposes the rate limiter's decision counters (allowed, denied) to the
  * parent through the `stats` query.
@@ -18,6 +19,7 @@
 import { McpWsServer } from '../../src/server/server.js';
 import type { McpWsServerOptions } from '../../src/server/server-options.js';
 import { createDemoRouter } from '../../src/demo/demo-router.js';
+import { request, type ClientRequest } from 'node:http';
 import { serveTarget } from './target-ipc.js';
 
 const NEVER = 1e9;
@@ -56,6 +58,8 @@ function variant(feature: string): Omit<McpWsServerOptions, 'handler'> {
       return { auth: { jwt: { publicKey: need('BENCH_JWT_PUBLIC_KEY'), algorithms: ['ES256'] } } };
     case 'resume-off':
       return { resumeGraceMs: 0 };
+    case 'dashboard':
+      return { dashboard: true };
     default:
       throw new Error(`unknown FEATURE ${JSON.stringify(feature)}`);
   }
@@ -64,9 +68,22 @@ function variant(feature: string): Omit<McpWsServerOptions, 'handler'> {
 serveTarget(async () => {
   const server = new McpWsServer({ handler: createDemoRouter(), port: 0, ...variant(process.env.FEATURE ?? '') });
   const { url } = await server.listen();
+  const viewers: ClientRequest[] = [];
+  if (process.env.FEATURE === 'dashboard') {
+    const events = url.replace(/^ws/, 'http').replace(/\/[^/]*$/, '/dashboard/events');
+    for (let i = 0; i < Number(process.env.VIEWERS ?? 1); i++) {
+      const req = request(events, (res) => res.resume());
+      req.on('error', () => {});
+      req.end();
+      viewers.push(req);
+    }
+  }
   return {
     url,
-    close: () => server.close(),
+    close: () => {
+      for (const v of viewers) v.destroy();
+      return server.close();
+    },
     sessions: () => server.sessionCount,
     stats: (): Record<string, number> => {
       const c = server.rateLimiter?.counters;

@@ -33,13 +33,14 @@ export interface GatewayFlags {
   onUpstreamLost?: string;
   logLevel?: string;
   workers?: number | 'auto';
+  dashboard?: boolean;
 }
 
 /** Merges file and flags into gateway options and server options. Throws ConfigError with one line. */
 export function resolveGatewayConfig(flags: GatewayFlags): { gateway: GatewaySection; serve: ReturnType<typeof parseServeConfig> } {
   const file = typeof flags.config === 'string' ? loadGatewayConfigFile(flags.config) : { serve: {}, gateway: {} as GatewaySection };
   const serveFlags: Record<string, unknown> = {};
-  for (const k of ['host', 'port', 'path', 'logLevel', 'workers'] as const) if (flags[k] !== undefined) serveFlags[k] = flags[k];
+  for (const k of ['host', 'port', 'path', 'logLevel', 'workers', 'dashboard'] as const) if (flags[k] !== undefined) serveFlags[k] = flags[k];
   const serve = parseServeConfig({ ...file.serve, ...serveFlags }, flags.config ?? 'flags');
   if (serve.pageSize !== undefined) {
     throw new ConfigError('pageSize does not apply to the gateway: its upstream servers page their own lists; remove it from the config');

@@ -4,6 +4,7 @@
  *   mcp-ws serve [options]            run a server (the demo router by default)
  *   mcp-ws doctor [--connections N]   can this machine hold N sessions? what to fix
  *   mcp-ws call URL METHOD [JSON]     one request, result printed as JSON
+ *   mcp-ws top URL                    a live view of a running server (/debug/snapshot)
  *   mcp-ws bench URL [options]        MCP-aware load test (latency percentiles, req/s)
  *
  * Every failure a user can cause (a bad flag, a bad config, a busy port, an
@@ -74,6 +75,7 @@ export function buildProgram(): Command {
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--tls-ca <file>', 'CA bundle: require client certificates signed by it')
     .option('--workers <n|auto>', 'processes sharing the port (node:cluster), "auto" = one per core (default 1)', workersArg)
+    .option('--dashboard', 'serve the live dashboard at /dashboard and the snapshot at /debug/snapshot (behind auth when auth is on)')
     .action(async (opts: Record<string, unknown>) => {
       // Loaded on demand: `call` should not pay for the server's imports.
       const { runServe } = await import('./serve.js');
@@ -97,6 +99,7 @@ export function buildProgram(): Command {
     .option('--on-upstream-lost <policy>', 'close (4003, default) | reestablish')
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
     .option('--workers <n|auto>', 'processes sharing the port (node:cluster), each with its own pool, "auto" = one per core (default 1)', workersArg)
+    .option('--dashboard', 'serve the live dashboard (upstreams and breakers included) at /dashboard and the snapshot at /debug/snapshot')
     .action(async (opts: Record<string, unknown>) => {
       const { runGateway } = await import('./gateway.js');
       await runGateway(opts);
@@ -128,6 +131,25 @@ export function buildProgram(): Command {
     .action(async (url: string, method: string, params: string | undefined, opts: Record<string, unknown>) => {
       const { runCall } = await import('./call.js');
       await runCall(url, method, params, opts);
+    });
+
+  program
+    .command('top')
+    .description('Watch a running server: sessions, message rates, latency, slow methods, errors (reads /debug/snapshot; the server needs --dashboard or debugSnapshot)')
+    .argument('<url>', 'the server: its ws:// endpoint URL or its http:// base')
+    .option('-H, --header <header>', 'extra header "Name: value", e.g. "Authorization: Bearer …" (repeatable)', collect)
+    .option('--interval-ms <ms>', 'refresh period (default 1000)', int('--interval-ms', 100), 1000)
+    .option('--once', 'print one frame and exit')
+    .option('--count <n>', 'frames to print before exiting, 0 = until q or Ctrl-C (default 0)', int('--count'), 0)
+    .action(async (url: string, opts: Record<string, unknown>) => {
+      const { runTop } = await import('../observe/top.js');
+      const headers: Record<string, string> = {};
+      for (const h of (opts.header as string[] | undefined) ?? []) {
+        const i = h.indexOf(':');
+        if (i <= 0) throw new Error(`-H expects "Name: value", got "${h}"`);
+        headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+      }
+      await runTop(url, { headers, intervalMs: opts.intervalMs as number, once: opts.once === true, count: opts.count as number });
     });
 
   program

@@ -28,6 +28,7 @@ const FLAG_KEYS = [
   'logLevel',
   'module',
   'workers',
+  'dashboard',
 ] as const;
 
 /** Merges the config file (if any) and flags into one validated config. */

@@ -17,6 +17,7 @@
  * Names follow Prometheus conventions; the table in the README maps each to
  * the seed's name (websocket_connections_total → mcp_ws_connections_active, …).
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 
 /** Upper bounds in seconds: the seed's buckets, 1 ms … 10 s. */
@@ -92,6 +93,81 @@ export class LatencyHistogram {
     this.sum += seconds;
     this.count++;
   }
+
+  /**
+   * The q-quantile (0 < q ≤ 1) in seconds, interpolated linearly inside its
+   * bucket as Prometheus' histogram_quantile() does; 0 when empty, the
+   * largest finite bound when it falls in +Inf.
+   */
+  quantile(q: number): number {
+    return bucketQuantile(this.bounds, this.counts, this.count, q);
+  }
+}
+
+/** histogram_quantile() over non-cumulative bucket counts (the last slot is +Inf). */
+export function bucketQuantile(bounds: ArrayLike<number>, counts: ArrayLike<number>, total: number, q: number): number {
+  if (!(total > 0)) return 0;
+  const rank = q * total;
+  let cumulative = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const c = counts[i]!;
+    if (c > 0 && cumulative + c >= rank) {
+      if (i >= bounds.length) return bounds[bounds.length - 1]!;
+      const lower = i === 0 ? 0 : bounds[i - 1]!;
+      return lower + ((bounds[i]! - lower) * (rank - cumulative)) / c;
+    }
+    cumulative += c;
+  }
+  return bounds[bounds.length - 1]!;
+}
+
+/** Distinct methods timed apart in {@link ServerMetrics.methodLatency}; later ones share {@link OTHER_METHOD}. */
+export const MAX_TIMED_METHODS = 64;
+/** The key of methods past {@link MAX_TIMED_METHODS} (method names come from clients). */
+export const OTHER_METHOD = '(other)';
+
+/** One method's latency in a snapshot. */
+export interface MethodLatency {
+  method: string;
+  count: number;
+  meanMs: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** What {@link ServerMetrics.snapshot} returns: plain JSON. */
+export interface MetricsSnapshot {
+  /** Date.now() when taken. */
+  time: number;
+  connectionsActive: number;
+  connectionsOpened: number;
+  messagesReceived: number;
+  messagesSent: number;
+  bytesReceived: number;
+  bytesSent: number;
+  requestsInFlight: number;
+  requests: number;
+  latencySecondsSum: number;
+  /** Request latency since start: the bucket bounds (s), counts per bucket (the last is +Inf), percentiles in ms. */
+  latency: { bounds: number[]; counts: number[]; p50Ms: number; p90Ms: number; p99Ms: number; p999Ms: number; meanMs: number };
+  /** Per-method latency, by request count. */
+  methods: MethodLatency[];
+  /** The five methods with the highest p99. */
+  slowest: MethodLatency[];
+  /** Event-loop delay in ms since the previous snapshot (perf_hooks.monitorEventLoopDelay), when monitored. */
+  eventLoopDelay: { minMs: number; meanMs: number; p50Ms: number; p99Ms: number; maxMs: number } | null;
+  errors: Record<ErrorKind, number>;
+  rejected: Record<RejectReason, number>;
+  httpResponses: Record<HttpStatusLabel, number>;
+  httpSessionsActive: number;
+  httpSessionsOpened: number;
+}
+
+const ms = (s: number): number => Math.round(s * 1e6) / 1e3;
+const nsToMs = (ns: number): number => (Number.isFinite(ns) ? Math.round(ns / 1e3) / 1e3 : 0);
+
+function methodLatency(method: string, h: LatencyHistogram): MethodLatency {
+  return { method, count: h.count, meanMs: h.count > 0 ? ms(h.sum / h.count) : 0, p50Ms: ms(h.quantile(0.5)), p99Ms: ms(h.quantile(0.99)) };
 }
 
 /** Counters and gauges of one server. Every field is a plain number. */
@@ -112,6 +188,9 @@ export class ServerMetrics {
   httpSessionsActive = 0;
   /** Legacy Streamable HTTP sessions created since start. */
   httpSessionsOpened = 0;
+  /** Request latency by JSON-RPC method; at most {@link MAX_TIMED_METHODS} keys plus {@link OTHER_METHOD}. */
+  readonly methodLatency = new Map<string, LatencyHistogram>();
+  private loopDelay: IntervalHistogram | undefined;
 
   constructor() {
     this.httpResponses = Object.fromEntries(HTTP_STATUSES.map((k) => [k, 0])) as Record<HttpStatusLabel, number>;
@@ -119,9 +198,64 @@ export class ServerMetrics {
     this.rejected = Object.fromEntries(REJECT_REASONS.map((k) => [k, 0])) as Record<RejectReason, number>;
   }
 
-  /** A plain snapshot for logs, tests and the dashboard. */
-  snapshot(): Record<string, unknown> {
+  /**
+   * Records one answered request: the overall histogram and its method's.
+   * The per-method part is one Map lookup; a client cannot grow the map past
+   * {@link MAX_TIMED_METHODS} with invented method names.
+   */
+  observeRequest(method: string, seconds: number): void {
+    // One bucket scan serves both histograms: they share LATENCY_BUCKETS.
+    const all = this.requestLatency;
+    const b = all.bounds;
+    let i = 0;
+    while (i < b.length && seconds > b[i]!) i++;
+    all.counts[i]!++;
+    all.sum += seconds;
+    all.count++;
+    let h = this.methodLatency.get(method);
+    if (h === undefined) {
+      const key = this.methodLatency.size < MAX_TIMED_METHODS ? method : OTHER_METHOD;
+      h = this.methodLatency.get(key);
+      if (h === undefined) this.methodLatency.set(key, (h = new LatencyHistogram(LATENCY_BUCKETS)));
+    }
+    h.counts[i]!++;
+    h.sum += seconds;
+    h.count++;
+  }
+
+  /**
+   * Starts sampling event-loop delay (perf_hooks.monitorEventLoopDelay, 20 ms
+   * resolution: one libuv timer, nothing per message). Idempotent; snapshots
+   * report it from then on. {@link stopEventLoopMonitor} ends it.
+   */
+  startEventLoopMonitor(): void {
+    if (this.loopDelay) return;
+    this.loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    this.loopDelay.enable();
+  }
+
+  stopEventLoopMonitor(): void {
+    this.loopDelay?.disable();
+    this.loopDelay = undefined;
+  }
+
+  /**
+   * The seed's diagnostic, as plain JSON: counters, gauges, the latency
+   * histogram with percentiles, per-method latency and the slowest methods,
+   * event-loop delay since the previous snapshot (when monitored). Costs a
+   * walk over a few dozen numbers; nothing on the message path.
+   */
+  snapshot(): MetricsSnapshot {
+    const h = this.requestLatency;
+    const methods = [...this.methodLatency].map(([k, v]) => methodLatency(k, v)).sort((a, b) => b.count - a.count);
+    const d = this.loopDelay;
+    let eventLoopDelay: MetricsSnapshot['eventLoopDelay'] = null;
+    if (d) {
+      eventLoopDelay = { minMs: nsToMs(d.min), meanMs: nsToMs(d.mean), p50Ms: nsToMs(d.percentile(50)), p99Ms: nsToMs(d.percentile(99)), maxMs: nsToMs(d.max) };
+      d.reset();
+    }
     return {
+      time: Date.now(),
       connectionsActive: this.connectionsActive,
       connectionsOpened: this.connectionsOpened,
       messagesReceived: this.messagesReceived,
@@ -131,6 +265,18 @@ export class ServerMetrics {
       requestsInFlight: this.requestsInFlight,
       requests: this.requestLatency.count,
       latencySecondsSum: this.requestLatency.sum,
+      latency: {
+        bounds: Array.from(h.bounds),
+        counts: Array.from(h.counts),
+        p50Ms: ms(h.quantile(0.5)),
+        p90Ms: ms(h.quantile(0.9)),
+        p99Ms: ms(h.quantile(0.99)),
+        p999Ms: ms(h.quantile(0.999)),
+        meanMs: h.count > 0 ? ms(h.sum / h.count) : 0,
+      },
+      methods,
+      slowest: [...methods].sort((a, b) => b.p99Ms - a.p99Ms).slice(0, 5),
+      eventLoopDelay,
       errors: { ...this.errors },
       rejected: { ...this.rejected },
       httpResponses: { ...this.httpResponses },

@@ -18,7 +18,7 @@
  * in a stateless (2026-07-28) request takes the status of its table row
  * (404 for -32601, as that revision asks); in a legacy session it stays 200.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { ServerMetrics } from '../metrics/metrics.js';
 import { httpStatusOfRpc, type ErrorSpec } from '../protocol/errors.js';
 import type { ReplySink } from './message-core.js';
@@ -68,6 +68,11 @@ export class HttpReply implements ReplySink {
   private lastSent = 0;
   /** Called once when the response is finished or abandoned. */
   onDone: ((reply: HttpReply) => void) | undefined;
+
+  /** The request's headers (tracing reads `traceparent` / `tracestate` from them). */
+  get httpHeaders(): IncomingHttpHeaders | undefined {
+    return this.res.req?.headers;
+  }
 
   constructor(
     private readonly host: HttpReplyHost,

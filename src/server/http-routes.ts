@@ -8,6 +8,7 @@
  *             balancer stops routing here (in a cluster: once the cluster
  *             drains, and the body says how many workers are up)
  *   /metrics  Prometheus text (in a cluster: every worker's, merged)
+ *   /dashboard, /debug/snapshot   when turned on (src/observe/observer.ts)
  *   other     405 for methods other than GET/HEAD, else 404
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,6 +16,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { ServerMetrics } from '../metrics/metrics.js';
 import type { ClusterMember } from '../cluster/member.js';
+import type { Observer } from '../observe/observer.js';
 
 /** What the routes read from their server. */
 export interface HttpRoutesHost {
@@ -28,6 +30,8 @@ export interface HttpRoutesHost {
   readonly sessionCount: number;
   /** Set in a cluster worker: /metrics and /readyz speak for every worker. */
   readonly cluster: ClusterMember | undefined;
+  /** The dashboard and /debug/snapshot, when either is on. */
+  readonly observer?: Observer | undefined;
 }
 
 /** Answers one non-upgrade request. */
@@ -42,6 +46,10 @@ export function serveHttp(host: HttpRoutesHost, req: IncomingMessage, res: Serve
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' });
     res.end('Method Not Allowed\n');
+    return;
+  }
+  if (host.observer?.handles(pathname)) {
+    host.observer.serve(req, res, pathname);
     return;
   }
   switch (pathname) {

@@ -26,6 +26,7 @@
  * stops reading; HTTP refuses more POSTs at its door).
  */
 import { performance } from 'node:perf_hooks';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ERRORS, type ErrorSpec } from '../protocol/errors.js';
@@ -47,6 +48,7 @@ import type { ServerMetrics } from '../metrics/metrics.js';
 import type { HandlerFactory, Identity, Reply, SessionHandler } from './handler.js';
 import type { Authenticator } from './auth.js';
 import type { RateLimiter, RateLimitRequest, Verdict } from '../ratelimit/limiter.js';
+import type { RequestSpan, RequestTracer } from '../observe/tracing.js';
 
 /** What the message core needs from its server, whatever the transport. */
 export interface CoreHost {
@@ -65,6 +67,8 @@ export interface CoreHost {
   /** Admission by rate, when on. */
   readonly rateLimiter: RateLimiter | undefined;
   readonly options: { readonly rateLimitCloseAfter: number };
+  /** Set while an OpenTelemetry tracer provider is registered: a span per request. */
+  readonly tracer?: RequestTracer | undefined;
   /** A reply that was in flight has been sent (or dropped). */
   requestSettled(core: MessageCore): void;
 }
@@ -77,6 +81,8 @@ export interface CoreHost {
  */
 export interface ReplySink {
   reply(text: string | undefined, error?: ErrorSpec): void;
+  /** The request's HTTP headers, when it came over HTTP (read for `traceparent` only while tracing). */
+  readonly httpHeaders?: IncomingHttpHeaders | undefined;
 }
 
 const BATCH_NOT_ALLOWED = ERRORS.BATCH_NOT_ALLOWED.message;
@@ -230,6 +236,8 @@ export abstract class MessageCore {
   /** A request already parsed and classified (an HTTP POST checks its headers against it first). */
   receiveRequest(msg: JsonRpcRequest, sink: ReplySink): void {
     const t0 = performance.now();
+    const tracer = this.host.tracer;
+    if (tracer !== undefined) return this.receiveTraced(tracer, msg, sink, t0);
     const reply = this.dispatch(msg);
     if (typeof reply === 'string') {
       const refused = this.refused;
@@ -238,11 +246,38 @@ export abstract class MessageCore {
         this.refused = undefined;
         sink.reply(reply, refused);
       }
-      this.host.metrics.requestLatency.observe((performance.now() - t0) / 1000);
+      this.host.metrics.observeRequest(msg.method, (performance.now() - t0) / 1000);
     } else if (reply !== undefined) {
-      this.await(reply, msg.id, t0, sink);
+      this.await(reply, msg.id, msg.method, t0, sink, undefined);
     } else {
       sink.reply(undefined);
+    }
+  }
+
+  /** {@link receiveRequest} inside a span: taken only while a tracer provider is registered. */
+  private receiveTraced(tracer: RequestTracer, msg: JsonRpcRequest, sink: ReplySink, t0: number): void {
+    const span = tracer.begin(msg.method, msg.id, msg.params, this.id, sink.httpHeaders);
+    let reply: Reply;
+    try {
+      reply = tracer.run(span, () => this.dispatch(msg));
+    } catch (err) {
+      tracer.end(span, undefined);
+      throw err;
+    }
+    if (typeof reply === 'string') {
+      const refused = this.refused;
+      if (refused === undefined) sink.reply(reply);
+      else {
+        this.refused = undefined;
+        sink.reply(reply, refused);
+      }
+      this.host.metrics.observeRequest(msg.method, (performance.now() - t0) / 1000);
+      tracer.end(span, reply);
+    } else if (reply !== undefined) {
+      this.await(reply, msg.id, msg.method, t0, sink, span);
+    } else {
+      sink.reply(undefined);
+      tracer.end(span, undefined);
     }
   }
 
@@ -397,7 +432,7 @@ export abstract class MessageCore {
    * before the count drops, so a drain waiting for zero never closes the
    * transport in front of an answer.
    */
-  private await(reply: Promise<string | undefined>, id: RequestId | null, t0: number, sink: ReplySink): void {
+  private await(reply: Promise<string | undefined>, id: RequestId | null, method: string, t0: number, sink: ReplySink, span: RequestSpan | undefined): void {
     const m = this.host.metrics;
     this.inFlight++;
     m.requestsInFlight++;
@@ -406,15 +441,16 @@ export abstract class MessageCore {
       this.inFlightFull();
     }
     reply.then(
-      (text) => this.settle(text, t0, sink),
-      (err: unknown) => this.settle(this.internalError(id, err), t0, sink),
+      (text) => this.settle(text, method, t0, sink, span),
+      (err: unknown) => this.settle(this.internalError(id, err), method, t0, sink, span),
     );
   }
 
-  private settle(text: string | undefined, t0: number, sink: ReplySink): void {
+  private settle(text: string | undefined, method: string, t0: number, sink: ReplySink, span: RequestSpan | undefined): void {
     const m = this.host.metrics;
     sink.reply(text);
-    m.requestLatency.observe((performance.now() - t0) / 1000);
+    m.observeRequest(method, (performance.now() - t0) / 1000);
+    if (span !== undefined) span.tracer.end(span, text);
     this.inFlight--;
     m.requestsInFlight--;
     if (this.inFlightCapped && this.inFlight <= this.host.inFlightResumeAt) {
@@ -500,7 +536,7 @@ export abstract class MessageCore {
       };
       batch.then(release, release);
     }
-    this.await(batch, null, performance.now(), sink);
+    this.await(batch, null, '(batch)', performance.now(), sink, undefined);
     return true;
   }
 

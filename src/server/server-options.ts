@@ -119,6 +119,12 @@ export interface McpWsServerOptions {
   maxDetachedSessions?: number;
   /** Bytes of messages buffered for one detached session; past it the session is released. Default 1 MiB. */
   resumeBufferBytes?: number;
+  /** Serve the live dashboard at /dashboard (and /debug/snapshot); behind auth when auth is on. Default false. */
+  dashboard?: boolean;
+  /** Serve the snapshot at /debug/snapshot without the dashboard; behind auth when auth is on. Default false. */
+  debugSnapshot?: boolean;
+  /** Dashboard viewers at once (each an SSE stream of the one shared snapshot); more get 503. Default 100. */
+  dashboardMaxViewers?: number;
   /** Logger. Default: silent (the CLI passes its own). */
   logger?: Logger;
   /**
@@ -180,6 +186,9 @@ export const SERVER_OPTIONS = defineOptions({
   maxDetachedPerIdentity: int({ min: 1, default: 8 }),
   maxDetachedSessions: int({ min: 1, default: 10_000 }),
   resumeBufferBytes: int({ min: 1, default: 1024 * 1024 }),
+  dashboard: bool({ default: false }),
+  debugSnapshot: bool({ default: false }),
+  dashboardMaxViewers: int({ min: 1, default: 100 }),
 });
 
 /** The default endpoint paths: the seed's `/ws` and the conventional `/mcp`. */

@@ -6,6 +6,7 @@
  *   server-options.ts   options, defaults and their validation
  *   admission.ts        the door: upgrade and HTTP checks, slots, auth, rejections
  *   http-routes.ts      the endpoint paths, /healthz, /readyz, /metrics
+ *   ../observe/         /dashboard, /debug/snapshot, request spans (off unless enabled)
  *   http-transport.ts   Streamable HTTP on the endpoint, legacy HTTP sessions
  *   message-core.ts     the per-message path both transports share
  *   session.ts          one WebSocket as a message stream
@@ -35,7 +36,9 @@ import type { Registry } from 'prom-client';
 import type { ClusterMember } from '../cluster/member.js';
 import type { Logger } from 'pino';
 import { CloseCode } from '../protocol/close-codes.js';
-import { ServerMetrics, createRegistry } from '../metrics/metrics.js';
+import { ServerMetrics, createRegistry, type ExtraMetric } from '../metrics/metrics.js';
+import { Observer } from '../observe/observer.js';
+import { loadTracing, type RequestTracer, type TracingProbe } from '../observe/tracing.js';
 import { silentLogger } from '../log.js';
 import { Session, type SessionHost } from './session.js';
 import { Admission, handshakeHttpOptions, onClientError } from './admission.js';
@@ -86,6 +89,15 @@ export class McpWsServer implements SessionHost {
   private readonly negotiator: CodecNegotiator | undefined;
   now = Date.now();
   draining = false;
+  /** @internal Set while an OpenTelemetry tracer provider is registered (checked each sweep). */
+  tracer: RequestTracer | undefined;
+  private tracing: TracingProbe | undefined;
+  /** @internal The metrics exported beside the server's own (read by the snapshot). */
+  readonly extraMetrics: readonly ExtraMetric[];
+  /** @internal The handler's snapshot (the gateway's), when it has one. */
+  readonly handlerSnapshot: (() => unknown) | undefined;
+  /** @internal The dashboard and /debug/snapshot, when either is on. */
+  readonly observer: Observer | undefined;
 
   private readonly door: Admission;
   private readonly httpTransport: HttpTransport;
@@ -150,21 +162,23 @@ export class McpWsServer implements SessionHost {
     this.door = new Admission(this, this.negotiator, this.compression, (ws, socket, ip, identity) => this.accept(ws, socket, ip, identity));
     // HTTP sessions have their own ids (Mcp-Session-Id): SEP-1288 resume is for sockets.
     this.httpTransport = new HttpTransport(this, this.door, inner, typeof handler === 'function' ? undefined : handler.headerParams?.bind(handler));
-    this.registry = createRegistry(this.metrics, {
-      defaultMetrics: this.options.processMetrics,
-      extra: [
-        {
-          name: 'mcp_ws_connection_slots',
-          help: 'Connection slots taken (open sessions plus upgrades being admitted), counted against maxConnections',
-          type: 'gauge',
-          read: () => [{ value: this.door.slots }],
-        },
-        ...(this.rateLimiter?.metrics() ?? []),
-        ...(this.negotiator ? compressionMetrics() : []),
-        ...(extraMetrics ?? []),
-      ],
-    });
+    this.extraMetrics = [
+      {
+        name: 'mcp_ws_connection_slots',
+        help: 'Connection slots taken (open sessions plus upgrades being admitted), counted against maxConnections',
+        type: 'gauge',
+        read: () => [{ value: this.door.slots }],
+      },
+      ...(this.rateLimiter?.metrics() ?? []),
+      ...(this.negotiator ? compressionMetrics() : []),
+      ...(extraMetrics ?? []),
+    ];
+    this.registry = createRegistry(this.metrics, { defaultMetrics: this.options.processMetrics, extra: [...this.extraMetrics] });
     this.cluster?.attach(() => this.registry.metrics());
+    const snap = typeof handler === 'object' ? (handler as { snapshot?: unknown }).snapshot : undefined;
+    this.handlerSnapshot = typeof snap === 'function' ? (snap as () => unknown).bind(handler) : undefined;
+    const { dashboard, debugSnapshot, dashboardMaxViewers } = this.options;
+    this.observer = dashboard || debugSnapshot ? new Observer(this, this.door, { dashboard, debugSnapshot, maxViewers: dashboardMaxViewers }, this.logger) : undefined;
     const httpOptions = handshakeHttpOptions(this.options);
     this.http = this.options.tls
       ? createHttpsServer({ ...httpOptions, ...readTls(this.options.tls) })
@@ -199,6 +213,10 @@ export class McpWsServer implements SessionHost {
   private async bind(): Promise<ServerAddress> {
     const { host, port, path } = this.options;
     if (this.ownsRateLimiter) this.rateLimiter?.open();
+    if (this.observer) this.metrics.startEventLoopMonitor();
+    // Optional: without @opentelemetry/api, or without a registered provider, requests are not traced.
+    this.tracing = await loadTracing();
+    this.tracer = this.tracing.current();
     const redis = this.rateLimiter?.redis;
     if (redis && !(await redis.whenUp(2000))) {
       // Serve anyway: the configured failMode decides until Redis answers.
@@ -258,6 +276,11 @@ export class McpWsServer implements SessionHost {
     this.httpTransport.serve(req, res);
   }
 
+  /** True while requests are traced: `@opentelemetry/api` is installed and a tracer provider is registered. */
+  get tracingActive(): boolean {
+    return this.tracer !== undefined;
+  }
+
   /** Connection slots taken: open sessions plus upgrades still being admitted. */
   get slotCount(): number {
     return this.door.slots;
@@ -304,6 +327,7 @@ export class McpWsServer implements SessionHost {
   /** @internal One pass over all sessions: the coarse clock, then each session's lifecycle policies. */
   sweep(): void {
     const now = (this.now = Date.now());
+    if (this.tracing?.available) this.tracer = this.tracing.current();
     // Free rate-limit state of idle keys a slice at a time, so one sweep never stalls the loop.
     this.rateLimiter?.sweep(10_000);
     const { options, metrics, logger } = this;
@@ -342,6 +366,8 @@ export class McpWsServer implements SessionHost {
     if (this.sessions.size > 0) await this.waitDrained(this.options.closeTimeoutMs, () => this.sessions.size === 0);
     for (const s of this.sessions) s.terminate();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.observer?.close();
+    this.metrics.stopEventLoopMonitor();
     stopped ??= new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
     await stopped;
