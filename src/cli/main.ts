@@ -63,6 +63,9 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate: serve wss:// (SIGHUP reloads it)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--tls-ca <file>', 'CA bundle: require client certificates signed by it')
+    .option('--llm <provider>', 'add the llm_generate tool: openai | openai-responses | anthropic | openai-compatible (key from OPENAI_API_KEY / ANTHROPIC_API_KEY)')
+    .option('--llm-model <model>', 'default model of llm_generate')
+    .option('--llm-base-url <url>', 'API base URL of the LLM provider (e.g. http://127.0.0.1:11434/v1)')
     .action(async (opts: Record<string, unknown>) => {
       // Loaded on demand: `call` should not pay for the server's imports.
       const { runServe } = await import('./serve.js');

@@ -1,0 +1,242 @@
+/**
+ * relayStream: a tool handler's stream of text deltas, relayed to the client
+ * while it is produced, with flow control.
+ *
+ *   router.tool({ name: 'story' }, (args, ctx) =>
+ *     relayStream(ctx, (signal) => model.stream(args.prompt, { signal })).then((r) => r.text));
+ *
+ * Each delta reaches the client as `notifications/progress` (the delta in
+ * `message`, `progress` the number of characters relayed so far, so it only
+ * grows) when the request carried a progressToken, or as the experimental
+ * `notifications/tools/partial_result` when the client declared that
+ * capability (RequestContext.partialResult). Without either, the text is
+ * only gathered for the final result.
+ *
+ * Flow control. The relay pulls the source one delta at a time (`for await`):
+ * while it does not pull, a source that reads a network body stops reading
+ * it, and TCP pushes back on the sender. Deltas go out at once while the
+ * client's send queue is under the server's cap (ctx.congested false). When
+ * it is over, deltas are held, up to `bufferSize` of them; at that bound the
+ * relay stops pulling until the queue drains (ctx.whenWritable), then sends
+ * what it held, coalesced into notifications of up to `chunkSize`
+ * characters. A client that never drains is closed by the server's
+ * slow-consumer policy (4001), which cancels the request.
+ *
+ * Time limits: `firstDeltaTimeoutMs` from opening the source to its first
+ * delta, `idleTimeoutMs` between deltas (time spent waiting for the client
+ * does not count). Either aborts the source and rejects with a
+ * {@link StreamTimeoutError}.
+ *
+ * Cancellation: notifications/cancelled, a closed session, a timeout, an
+ * `onDelta` that throws, or a failed send abort the AbortSignal given to
+ * `open` and end the iterator (return()), so a network source closes its
+ * connection.
+ *
+ * Retries happen only before the first delta (no text is ever sent twice):
+ * when opening or reading fails before it, `retry(err, attempt)` says how
+ * long to wait before opening again, or undefined to give up.
+ */
+import { ERRORS, RpcError } from '../protocol/errors.js';
+import type { RequestContext } from './context.js';
+
+/** Opens the source of one attempt; it must stop (and free its connection) when `signal` aborts. */
+export type StreamOpener = (signal: AbortSignal, attempt: number) => AsyncIterable<string> | Promise<AsyncIterable<string>>;
+
+/** Options of {@link relayStream}. */
+export interface RelayOptions {
+  /** Deltas held per stream while the client's send queue is over its cap; at the bound the source is not read. Default 64. */
+  bufferSize?: number;
+  /** Most characters per notification when held deltas are coalesced. Default 1024. */
+  chunkSize?: number;
+  /** Longest wait from opening the source to its first delta, ms; 0: none. Default 0. */
+  firstDeltaTimeoutMs?: number;
+  /** Longest wait for the source between deltas, ms; 0: none. Default 0. */
+  idleTimeoutMs?: number;
+  /** Before the first delta only: ms to wait before opening the source again after `err`, or undefined to fail. */
+  retry?: (err: unknown, attempt: number) => number | undefined;
+  /** Called with every delta, in order, before it is sent. A throw aborts the stream and rejects with it. */
+  onDelta?: (text: string) => void;
+}
+
+/** What {@link relayStream} resolves with. */
+export interface RelayResult {
+  /** The whole text, every delta in order. */
+  readonly text: string;
+  /** Deltas received from the source. */
+  readonly deltas: number;
+  /** Notifications sent to the client (fewer than deltas when held deltas were coalesced). */
+  readonly notifications: number;
+  /** Milliseconds from the first open to the first delta; undefined when there was none. */
+  readonly firstDeltaMs: number | undefined;
+  /** Times the source was opened. */
+  readonly attempts: number;
+  /** Times the relay stopped reading the source because the client was not reading. */
+  readonly pauses: number;
+}
+
+/** A time limit of {@link relayStream} passed. */
+export class StreamTimeoutError extends Error {
+  constructor(readonly kind: 'first_delta' | 'idle', readonly timeoutMs: number) {
+    super(kind === 'first_delta' ? `no output within ${timeoutMs} ms` : `no output for ${timeoutMs} ms`);
+    this.name = 'StreamTimeoutError';
+  }
+}
+
+const DEFAULT_BUFFER_SIZE = 64;
+const DEFAULT_CHUNK_SIZE = 1024;
+
+/** The client went away or cancelled: what the relay rejects with then (the router sends no reply). */
+function cancelledError(): RpcError {
+  return new RpcError(ERRORS.REQUEST_CANCELLED.rpc, ERRORS.REQUEST_CANCELLED.message);
+}
+
+/**
+ * Relays the deltas of `source` to the client of `ctx` (see the module
+ * comment) and resolves with the whole text. `source` is an opener (which
+ * gets an AbortSignal and can be retried) or an async iterable of strings.
+ */
+export async function relayStream(ctx: RequestContext, source: StreamOpener | AsyncIterable<string>, options: RelayOptions = {}): Promise<RelayResult> {
+  const bufferSize = Math.max(1, options.bufferSize ?? DEFAULT_BUFFER_SIZE);
+  const chunkSize = Math.max(1, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+  const firstMs = options.firstDeltaTimeoutMs ?? 0;
+  const idleMs = options.idleTimeoutMs ?? 0;
+  const open: StreamOpener = typeof source === 'function' ? source : () => source;
+  const onDelta = options.onDelta;
+  const partial = ctx.wantsPartialResults;
+  const sending = partial || ctx.wantsProgress;
+  const parts: string[] = [];
+  let chars = 0;
+  let deltas = 0;
+  let notifications = 0;
+  let pauses = 0;
+  let firstDeltaMs: number | undefined;
+  const started = performance.now();
+  const pending: string[] = [];
+  let drainScheduled = false;
+
+  const send = (text: string): void => {
+    notifications++;
+    if (partial) ctx.partialResult(notifications - 1, [{ type: 'text', text }]);
+    else ctx.progress(chars, undefined, text);
+  };
+  // Held deltas leave coalesced: up to chunkSize characters per notification.
+  const flush = (): void => {
+    let i = 0;
+    while (i < pending.length) {
+      let text = pending[i++]!;
+      while (i < pending.length && text.length + pending[i]!.length <= chunkSize) text += pending[i++]!;
+      send(text);
+    }
+    pending.length = 0;
+  };
+  const flushWhenWritable = (): void => {
+    drainScheduled = false;
+    if (pending.length > 0 && !ctx.cancelled) flush();
+  };
+
+  const outer = ctx.signal;
+  if (outer.aborted) throw cancelledError();
+  let attempt = 0;
+  for (;;) {
+    const controller = new AbortController();
+    const abort = (): void => controller.abort(outer.reason);
+    outer.addEventListener('abort', abort, { once: true });
+    let timedOut: StreamTimeoutError | undefined;
+    let waiting = true; // waiting on the source (the clock runs), not on the client
+    const limit = firstDeltaMs === undefined ? firstMs : idleMs;
+    let timer: NodeJS.Timeout | undefined;
+    const onTimer = (): void => {
+      if (!waiting) {
+        timer!.refresh();
+        return;
+      }
+      timedOut = new StreamTimeoutError(firstDeltaMs === undefined ? 'first_delta' : 'idle', firstDeltaMs === undefined ? firstMs : idleMs);
+      controller.abort(timedOut);
+    };
+    if (limit > 0) timer = setTimeout(onTimer, limit);
+    // One promise per attempt that rejects on abort, raced with each read: a
+    // source that ignores its signal cannot hold the relay.
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true });
+    });
+    aborted.catch(() => {});
+    let iterator: AsyncIterator<string> | undefined;
+    attempt++;
+    try {
+      const iterable = await Promise.race([open(controller.signal, attempt - 1), aborted]);
+      iterator = iterable[Symbol.asyncIterator]();
+      for (;;) {
+        const r = await Promise.race([iterator.next(), aborted]);
+        if (r.done === true) break;
+        const delta = r.value;
+        if (typeof delta !== 'string' || delta.length === 0) continue;
+        if (firstDeltaMs === undefined) {
+          firstDeltaMs = performance.now() - started;
+          if (timer !== undefined) clearTimeout(timer);
+          timer = idleMs > 0 ? setTimeout(onTimer, idleMs) : undefined;
+        } else timer?.refresh();
+        deltas++;
+        parts.push(delta);
+        chars += delta.length;
+        onDelta?.(delta);
+        if (!sending) continue;
+        if (pending.length === 0 && !ctx.congested) {
+          send(delta);
+          continue;
+        }
+        pending.push(delta);
+        if (!ctx.congested) {
+          flush();
+          continue;
+        }
+        if (pending.length < bufferSize) {
+          if (!drainScheduled) {
+            drainScheduled = true;
+            void ctx.whenWritable().then(flushWhenWritable);
+          }
+          continue;
+        }
+        // Full: stop reading the source until the client drains.
+        pauses++;
+        waiting = false;
+        await Promise.race([ctx.whenWritable(), aborted]);
+        waiting = true;
+        timer?.refresh();
+        flush();
+      }
+      if (pending.length > 0) flush();
+      return { text: parts.join(''), deltas, notifications, firstDeltaMs, attempts: attempt, pauses };
+    } catch (err) {
+      if (!controller.signal.aborted) controller.abort(err);
+      if (outer.aborted || ctx.cancelled) throw cancelledError();
+      if (timedOut !== undefined) throw timedOut;
+      const delay = firstDeltaMs === undefined ? options.retry?.(err, attempt - 1) : undefined;
+      if (delay === undefined) throw err;
+      await sleep(delay, outer);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      outer.removeEventListener('abort', abort);
+      // Ended early: end the iterator too, so the source lets its connection go.
+      if (controller.signal.aborted && iterator?.return !== undefined) iterator.return().catch(() => {});
+    }
+  }
+}
+
+/** Waits `ms`, or rejects as cancelled when `signal` aborts first. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(cancelledError());
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(cancelledError());
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
