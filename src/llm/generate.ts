@@ -95,6 +95,7 @@ export class LlmService {
         chunkSize: o.chunkSize,
         firstDeltaTimeoutMs: o.firstTokenTimeoutMs,
         idleTimeoutMs: o.idleTimeoutMs,
+        onPause: () => void m.paused++,
         retry: (err, attempt) => {
           if (attempt >= o.maxRetries || !(err instanceof LlmError) || !err.retryable) return undefined;
           if (err.retryAfterMs !== undefined && err.retryAfterMs > MAX_RETRY_AFTER_MS) return undefined;
@@ -104,7 +105,6 @@ export class LlmService {
       });
       if (r.firstDeltaMs !== undefined) m.timeToFirstToken.observe(r.firstDeltaMs / 1000);
       m.deltasRelayed += r.deltas;
-      m.paused += r.pauses;
       if (outcome.outputTokens !== undefined) m.outputTokens += outcome.outputTokens;
       return { ...outcome, model: outcome.model ?? request.model ?? provider.model, text: r.text, deltas: r.deltas };
     } catch (err) {

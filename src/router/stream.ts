@@ -56,6 +56,8 @@ export interface RelayOptions {
   retry?: (err: unknown, attempt: number) => number | undefined;
   /** Called with every delta, in order, before it is sent. A throw aborts the stream and rejects with it. */
   onDelta?: (text: string) => void;
+  /** Called each time the relay stops reading the source because the client is not reading (e.g. to count it). */
+  onPause?: () => void;
 }
 
 /** What {@link relayStream} resolves with. */
@@ -198,6 +200,7 @@ export async function relayStream(ctx: RequestContext, source: StreamOpener | As
         }
         // Full: stop reading the source until the client drains.
         pauses++;
+        options.onPause?.();
         waiting = false;
         await Promise.race([ctx.whenWritable(), aborted]);
         waiting = true;
