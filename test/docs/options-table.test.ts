@@ -12,6 +12,7 @@ import { CLI_OPTIONS, ServeConfigSchema } from '../../src/config/schema.js';
 import { SERVER_OPTIONS } from '../../src/server/server-options.js';
 import { POOL_OPTIONS } from '../../src/gateway/pool-config.js';
 import { GATEWAY_OPTIONS } from '../../src/gateway/session-options.js';
+import { LLM_OPTIONS, llmConfigSchema } from '../../src/llm/options.js';
 
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 
@@ -51,6 +52,14 @@ describe("README's settings tables", () => {
     const rows = settingsTable('`gateway.pool` settings');
     expect([...rows.keys()].sort()).toEqual(Object.keys(POOL_OPTIONS.specs).sort());
     checkDefaults(rows, POOL_OPTIONS.specs);
+  });
+});
+
+describe("README's llm settings table", () => {
+  it('one row per llm setting, and the declared defaults', () => {
+    const rows = settingsTable('`llm` settings');
+    expect([...rows.keys()].sort()).toEqual(Object.keys(llmConfigSchema.shape).sort());
+    checkDefaults(rows, LLM_OPTIONS.specs);
   });
 });
 
