@@ -39,7 +39,7 @@ export function countingFetch(count: ((n: number) => void) | undefined): typeof 
   return async (input, init) => {
     const res = await fetch(input, init);
     if (res.body === null) return res;
-    const reader = res.body.getReader();
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     const body = new ReadableStream<Uint8Array>(
       {
         async pull(controller) {

@@ -153,7 +153,7 @@ export class FakeProvider {
       return;
     }
     const deltas = s.deltas ?? ['Hello', ', ', 'world', '!'];
-    const events: Array<string | 'CUT'> = [...fmt.start()];
+    const events: string[] = [...fmt.start()];
     deltas.forEach((d, i) => {
       if (s.errorAfter === i) events.push(fmt.error('upstream failure mid-stream'));
       if (s.cutAfter === i) events.push('CUT');
