@@ -30,6 +30,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 import { fmt, markdownTable } from './lib/markdown.js';
+import { RequestContext, type ContextSession } from '../src/router/context.js';
+import { relayStream } from '../src/router/stream.js';
 
 const { values } = parseArgs({
   options: {
@@ -111,7 +113,7 @@ function runClient(url: string, expected: number, sampleEvery: number): Promise<
       ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }));
     });
     ws.on('message', (data) => {
-      const m = JSON.parse(String(data)) as { id?: number; method?: string; params?: { message?: string } };
+      const m = JSON.parse((data as Buffer).toString()) as { id?: number; method?: string; params?: { message?: string } };
       if (m.id === 1) {
         ws.send('{"jsonrpc":"2.0","method":"notifications/initialized"}');
         ws.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'llm_generate', arguments: { prompt: 'go' }, _meta: { progressToken: 1 } } }));
@@ -139,6 +141,42 @@ function runClient(url: string, expected: number, sampleEvery: number): Promise<
   });
 }
 
+// ------------------------------------------------------------ relay alone
+
+/**
+ * relayStream by itself, in this process: a source that yields at once, a
+ * context whose peer serialises each notification as a session does, and
+ * drops it. µs of CPU per delta, and per delta with no progress token
+ * (gathering only).
+ */
+async function relayAlone(deltas: number, progress: boolean): Promise<number> {
+  let bytes = 0;
+  const session: ContextSession = {
+    peer: {
+      id: 'bench',
+      remoteAddress: '127.0.0.1',
+      identity: undefined,
+      sendText: (t: string) => void (bytes += t.length),
+      notify: (method: string, params?: Record<string, unknown>) => void (bytes += JSON.stringify({ jsonrpc: '2.0', method, params }).length),
+      close: () => {},
+    },
+    logLevel: 0,
+    clientInfo: undefined,
+    clientCapabilities: {},
+    protocolVersion: '2025-11-25',
+    askClient: () => Promise.resolve(undefined),
+  };
+  async function* source(): AsyncGenerator<string> {
+    for (let i = 0; i < deltas; i++) yield 'token ';
+  }
+  const ctx = new RequestContext(session, 1, 'tools/call', progress ? { progressToken: 1 } : undefined);
+  const c0 = process.cpuUsage();
+  await relayStream(ctx, () => source());
+  const c1 = process.cpuUsage(c0);
+  if (progress && bytes === 0) throw new Error('nothing sent');
+  return (c1.user + c1.system) / deltas;
+}
+
 // ------------------------------------------------------------ server child
 
 function stats(child: ChildProcess): Promise<{ cpuMicros: number; rss: number; deltas: number; active: number; paused: number }> {
@@ -163,8 +201,13 @@ async function main(): Promise<void> {
     process.exit(1);
   }, 600_000);
 
+  // Phase 0: the relay alone.
+  await relayAlone(50_000, true);
+  const relayProgress = await relayAlone(500_000, true);
+  const relayGather = await relayAlone(500_000, false);
+
   // Phase 1: overhead per delta.
-  const floodStreams = 20;
+  const floodStreams = Number(process.env.LLM_BENCH_FLOOD_STREAMS ?? 20);
   const floodDeltas = 10_000;
   mode = { kind: 'flood', total: floodDeltas };
   const s0 = await stats(child);
@@ -207,6 +250,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     node: process.version,
     cores: (await import('node:os')).cpus().length,
+    relayAlone: { cpuMicrosPerDeltaWithProgress: relayProgress, cpuMicrosPerDeltaGatherOnly: relayGather },
     overhead: { streams: floodStreams, deltasPerStream: floodDeltas, delivered: floodTotal, seconds: floodSeconds, deltasPerSecond: floodTotal / floodSeconds, serverCpuMicrosPerDelta: cpuPerDelta, inOrder: flood.every((r) => r.outOfOrder === 0 && r.done) },
     concurrency: {
       streams: STREAMS,
@@ -229,7 +273,13 @@ async function main(): Promise<void> {
 Node ${out.node}, ${out.cores} cores; the server in a child process, the fake provider (Chat Completions SSE,
 read by the \`openai\` package) and the WebSocket clients in the bench process. \`npm run bench:llm\`.
 
-## Overhead per delta
+## The relay alone
+
+relayStream over an in-memory source of 500,000 deltas, each serialised as a
+\`notifications/progress\` (as the session would): **${fmt(relayProgress)} µs** of CPU per delta;
+gathering only (no progress token): ${fmt(relayGather)} µs.
+
+## Overhead per delta, end to end
 
 ${markdownTable(
   ['streams', 'deltas', 'seconds', 'deltas/s', 'server CPU µs/delta', 'in order'],

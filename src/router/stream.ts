@@ -41,6 +41,8 @@ import type { RequestContext } from './context.js';
 
 /** Opens the source of one attempt; it must stop (and free its connection) when `signal` aborts. */
 export type StreamOpener = (signal: AbortSignal, attempt: number) => AsyncIterable<string> | Promise<AsyncIterable<string>>;
+// The contract: once `signal` aborts, the source's pending and later reads end
+// (reject or finish) soon; the official SDKs do (fetch rejects the body read).
 
 /** Options of {@link relayStream}. */
 export interface RelayOptions {
@@ -103,6 +105,7 @@ export async function relayStream(ctx: RequestContext, source: StreamOpener | As
   const firstMs = options.firstDeltaTimeoutMs ?? 0;
   const idleMs = options.idleTimeoutMs ?? 0;
   const open: StreamOpener = typeof source === 'function' ? source : () => source;
+  const guarded = typeof source !== 'function';
   const onDelta = options.onDelta;
   const partial = ctx.wantsPartialResults;
   const sending = partial || ctx.wantsProgress;
@@ -156,20 +159,21 @@ export async function relayStream(ctx: RequestContext, source: StreamOpener | As
       controller.abort(timedOut);
     };
     if (limit > 0) timer = setTimeout(onTimer, limit);
-    // One promise per attempt that rejects on abort, raced with each read: a
-    // source that ignores its signal cannot hold the relay.
-    const aborted = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true });
-    });
-    aborted.catch(() => {});
     let iterator: AsyncIterator<string> | undefined;
     attempt++;
     try {
-      const iterable = await Promise.race([open(controller.signal, attempt - 1), aborted]);
+      const iterable = await untilAborted(open(controller.signal, attempt - 1), controller.signal);
       iterator = iterable[Symbol.asyncIterator]();
       for (;;) {
-        const r = await Promise.race([iterator.next(), aborted]);
-        if (r.done === true) break;
+        // An opener's source ends when its signal aborts (the SDKs reject the
+        // pending read), so its reads are awaited as they are; a plain
+        // iterable was given no signal, so each read is raced with the abort.
+        const r = guarded ? await untilAborted(iterator.next(), controller.signal) : await iterator.next();
+        if (r.done === true) {
+          // The SDKs end a stream whose signal aborted as if it had finished: it did not.
+          if (controller.signal.aborted) throw controller.signal.reason;
+          break;
+        }
         const delta = r.value;
         if (typeof delta !== 'string' || delta.length === 0) continue;
         if (firstDeltaMs === undefined) {
@@ -202,7 +206,7 @@ export async function relayStream(ctx: RequestContext, source: StreamOpener | As
         pauses++;
         options.onPause?.();
         waiting = false;
-        await Promise.race([ctx.whenWritable(), aborted]);
+        await untilAborted(ctx.whenWritable(), controller.signal);
         waiting = true;
         timer?.refresh();
         flush();
@@ -223,6 +227,25 @@ export async function relayStream(ctx: RequestContext, source: StreamOpener | As
       if (controller.signal.aborted && iterator?.return !== undefined) iterator.return().catch(() => {});
     }
   }
+}
+
+/** Settles as `p` does, or rejects with the signal's reason once it aborts, whichever comes first. */
+function untilAborted<T>(p: T | Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    Promise.resolve(p).then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
 }
 
 /** Waits `ms`, or rejects as cancelled when `signal` aborts first. */
