@@ -17,14 +17,21 @@
  * for longer fails the call), else 250 ms doubling with jitter.
  */
 import type { McpRouter } from '../router/router.js';
-import type { RequestContext } from '../router/context.js';
-import { relayStream, StreamTimeoutError } from '../router/stream.js';
+import type { Identity } from '../server/handler.js';
+import { relayStream, StreamTimeoutError, type StreamTarget } from '../router/stream.js';
 import type { CallToolResult } from '../router/types.js';
 import { LlmMetrics } from './metrics.js';
 import { createAnthropicProvider } from './anthropic.js';
 import { createOpenAiProvider } from './openai.js';
 import { LLM_OPTIONS, type LlmOptions, type ResolvedLlmConfig } from './options.js';
 import { LlmError, MAX_RETRY_AFTER_MS, type LlmOutcome, type LlmProvider, type LlmRequest } from './provider.js';
+
+/**
+ * The request a stream serves: a router tool's RequestContext, or
+ * sdkStreamTarget(extra) in an SDK-hosted server (whose streams then count
+ * against one shared per-identity budget unless identity/remoteAddress are given).
+ */
+export type LlmStreamTarget = StreamTarget & { readonly identity?: Identity | undefined; readonly remoteAddress?: string };
 
 /** A finished generation. */
 export interface LlmGeneration extends LlmOutcome {
@@ -69,10 +76,10 @@ export class LlmService {
    * no slot is free), or the cancellation error when the client cancelled
    * or went away.
    */
-  async generate(ctx: RequestContext, request: LlmRequest): Promise<LlmGeneration> {
+  async generate(ctx: LlmStreamTarget, request: LlmRequest): Promise<LlmGeneration> {
     const o = this.options;
     const m = this.metrics;
-    const who = ctx.identity?.subject !== undefined ? `sub:${ctx.identity.subject}` : `ip:${ctx.remoteAddress}`;
+    const who = ctx.identity?.subject !== undefined ? `sub:${ctx.identity.subject}` : `ip:${ctx.remoteAddress ?? ''}`;
     const mine = this.perIdentity.get(who) ?? 0;
     if (this.active >= o.maxConcurrentStreams) {
       m.errors.busy++;
@@ -139,7 +146,7 @@ export class LlmService {
    * (or a refusal for want of a slot) as `isError` with the provider's
    * message, never the key.
    */
-  async toolResult(ctx: RequestContext, request: LlmRequest): Promise<CallToolResult> {
+  async toolResult(ctx: LlmStreamTarget, request: LlmRequest): Promise<CallToolResult> {
     try {
       const g = await this.generate(ctx, request);
       const structured: Record<string, unknown> = { model: g.model, text: g.text };

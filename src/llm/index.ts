@@ -42,5 +42,5 @@ export { LlmError, LLM_ERROR_KINDS, redact, toLlmError, type LlmErrorKind, type 
 export { createOpenAiProvider, type OpenAiProviderConfig } from './openai.js';
 export { createAnthropicProvider, type AnthropicProviderConfig } from './anthropic.js';
 export { LLM_OPTIONS, LLM_PROVIDERS, llmConfigSchema, resolveLlmConfig, type LlmConfig, type LlmOptions, type LlmProviderName, type ResolvedLlmConfig } from './options.js';
-export { LlmService, createLlmService, createProvider, type LlmGeneration } from './generate.js';
+export { LlmService, createLlmService, createProvider, type LlmGeneration, type LlmStreamTarget } from './generate.js';
 export { LlmMetrics, llmMetrics } from './metrics.js';

@@ -2,4 +2,4 @@ export { McpRouter, type McpRouterOptions, type CacheHint, type CacheHintKind } 
 export { RouterSession } from './session.js';
 export { RequestContext, PARTIAL_RESULTS_CAPABILITY } from './context.js';
 export * from './types.js';
-export { relayStream, StreamTimeoutError, type RelayOptions, type RelayResult, type StreamOpener } from './stream.js';
+export { relayStream, sdkStreamTarget, StreamTimeoutError, type RelayOptions, type RelayResult, type SdkRequestExtra, type StreamOpener, type StreamTarget } from './stream.js';

@@ -44,6 +44,54 @@ export type StreamOpener = (signal: AbortSignal, attempt: number) => AsyncIterab
 // The contract: once `signal` aborts, the source's pending and later reads end
 // (reject or finish) soon; the official SDKs do (fetch rejects the body read).
 
+/**
+ * What relayStream needs of a request: a RequestContext is one (router
+ * tools); {@link sdkStreamTarget} makes one from an SDK request handler's
+ * `extra` (SDK-hosted servers).
+ */
+export type StreamTarget = Pick<
+  RequestContext,
+  'signal' | 'cancelled' | 'wantsProgress' | 'wantsPartialResults' | 'congested' | 'whenWritable' | 'progress' | 'partialResult'
+>;
+
+/** The part of an SDK (v1 or v2) request handler's `extra` that {@link sdkStreamTarget} reads. */
+export interface SdkRequestExtra {
+  readonly signal: AbortSignal;
+  readonly _meta?: { readonly progressToken?: string | number } | undefined;
+  sendNotification(notification: { method: string; params?: Record<string, unknown> }): Promise<void>;
+}
+
+/**
+ * A {@link StreamTarget} for a tool of an SDK-hosted server: progress goes
+ * out through the SDK's `sendNotification`, cancellation comes from its
+ * `signal`. The SDK does not say when the client's socket is congested, so
+ * the relay never holds deltas back here: the server's slow-consumer policy
+ * is what bounds a client that does not read.
+ */
+export function sdkStreamTarget(extra: SdkRequestExtra): StreamTarget {
+  const token = extra._meta?.progressToken;
+  return {
+    get signal() {
+      return extra.signal;
+    },
+    get cancelled() {
+      return extra.signal.aborted;
+    },
+    wantsProgress: token !== undefined,
+    wantsPartialResults: false,
+    congested: false,
+    whenWritable: () => Promise.resolve(),
+    progress(progress: number, total?: number, message?: string): void {
+      if (token === undefined || extra.signal.aborted) return;
+      const params: Record<string, unknown> = { progressToken: token, progress };
+      if (total !== undefined) params.total = total;
+      if (message !== undefined) params.message = message;
+      extra.sendNotification({ method: 'notifications/progress', params }).catch(() => {});
+    },
+    partialResult(): void {},
+  };
+}
+
 /** Options of {@link relayStream}. */
 export interface RelayOptions {
   /** Deltas held per stream while the client's send queue is over its cap; at the bound the source is not read. Default 64. */
@@ -99,7 +147,7 @@ function cancelledError(): RpcError {
  * comment) and resolves with the whole text. `source` is an opener (which
  * gets an AbortSignal and can be retried) or an async iterable of strings.
  */
-export async function relayStream(ctx: RequestContext, source: StreamOpener | AsyncIterable<string>, options: RelayOptions = {}): Promise<RelayResult> {
+export async function relayStream(ctx: StreamTarget, source: StreamOpener | AsyncIterable<string>, options: RelayOptions = {}): Promise<RelayResult> {
   const bufferSize = Math.max(1, options.bufferSize ?? DEFAULT_BUFFER_SIZE);
   const chunkSize = Math.max(1, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
   const firstMs = options.firstDeltaTimeoutMs ?? 0;
