@@ -5,10 +5,13 @@
  * each API's streaming wire format (fake-provider.ts).
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { SdkHost } from '../../src/sdk/sdk-host.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { McpRouter } from '../../src/router/router.js';
 import type { McpWsServer } from '../../src/server/server.js';
-import { relayStream } from '../../src/router/stream.js';
+import { relayStream, sdkStreamTarget } from '../../src/router/stream.js';
 import { WebSocketClientTransport } from '../../src/transport/client-transport.js';
 import { createLlmService, LlmService } from '../../src/llm/generate.js';
 import { llmMetrics } from '../../src/llm/metrics.js';
@@ -407,6 +410,30 @@ describe('the demo stream_text and partial results', () => {
     expect(notes.map((n) => n.params.index)).toEqual([0, 1, 2]);
     expect(notes.map((n) => n.params.content[0].text).join('')).toBe('a b c');
     expect(notes[0].params.requestId).toBe(2);
+  });
+});
+
+describe('SDK-hosted servers', () => {
+  it('an SDK v1 McpServer tool streams with LlmService through sdkStreamTarget; the SDK v1 Client gets the deltas in order', async () => {
+    const deltas = ['from', ' an', ' SDK', ' server'];
+    fake.enqueue({ deltas, writes: 'whole' });
+    const llm = createLlmService(resolveLlmConfig({ provider: 'anthropic', baseURL: fake.anthropicBase, apiKeyEnv: 'K' }, { K: KEY }));
+    const makeServer = (): McpServer => {
+      const server = new McpServer({ name: 'sdk-llm', version: '1' });
+      server.registerTool('generate', { inputSchema: { prompt: z.string() } }, async ({ prompt }, extra) => {
+        const r = await llm.toolResult(sdkStreamTarget(extra), { prompt });
+        return { content: r.content as Array<{ type: 'text'; text: string }>, ...(r.isError ? { isError: true } : {}) };
+      });
+      return server;
+    };
+    const { url } = await startServer({ handler: new SdkHost(makeServer) });
+    const client = new Client({ name: 't', version: '1' });
+    await client.connect(new WebSocketClientTransport(url, { heartbeat: false }));
+    const messages: string[] = [];
+    const r = await client.callTool({ name: 'generate', arguments: { prompt: 'hi' } }, undefined, { onprogress: (p) => messages.push(p.message!) });
+    await client.close();
+    expect(messages).toEqual(deltas);
+    expect((r.content as Array<{ text: string }>)[0]!.text).toBe(deltas.join(''));
   });
 });
 
