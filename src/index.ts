@@ -23,3 +23,4 @@ export { CircuitBreaker } from './policy/circuit-breaker.js';
 export { parseUpstream, parseUpstreams } from './gateway/config.js';
 export { GATEWAY_ERRORS, GatewayError, UPSTREAM_LOST_CLOSE_CODE } from './gateway/errors.js';
 export * from './ratelimit/index.js';
+export * from './llm/index.js';

@@ -78,7 +78,8 @@ export function resolveGatewayConfig(flags: GatewayFlags): { gateway: GatewaySec
 /** Runs the gateway until a signal. */
 export async function runGateway(flags: GatewayFlags): Promise<void> {
   const { gateway: section, serve } = resolveGatewayConfig(flags);
-  const { logLevel, module: _module, pageSize: _pageSize, workers, auth: authConfig, ...serverOptions } = serve;
+  const { logLevel, module: _module, pageSize: _pageSize, workers, auth: authConfig, llm, ...serverOptions } = serve;
+  if (llm !== undefined) throw new ConfigError('llm applies to mcp-ws serve only: a gateway relays its upstreams\' tools');
   const auth = resolveAuth(authConfig);
   const logger = createLogger({ level: logLevel ?? CLI_OPTIONS.defaults.logLevel });
   // With --workers N the first process supervises; each worker runs its own gateway and pool.

@@ -12,6 +12,10 @@ import { McpRouter } from '../router/router.js';
 import { McpWsServer } from '../server/server.js';
 import type { HandlerSource } from '../server/server-options.js';
 import { loadHandlerModule } from './load-module.js';
+import { createLlmService } from '../llm/generate.js';
+import { llmMetrics } from '../llm/metrics.js';
+import { resolveLlmConfig, type ResolvedLlmConfig } from '../llm/options.js';
+import type { ExtraMetric } from '../metrics/metrics.js';
 import { exitOnSignals } from './signals.js';
 import { announceReady, takeClusterPart } from '../cluster/cli.js';
 
@@ -52,6 +56,13 @@ export function resolveServeConfig(opts: Record<string, unknown>): ServeConfig {
   if (opts.jwtAudience !== undefined) jwt.audience = opts.jwtAudience;
   if (Object.keys(jwt).length > 0) auth.jwt = jwt;
   if (Object.keys(auth).length > 0) merged.auth = auth;
+  if (opts.llm !== undefined || opts.llmModel !== undefined || opts.llmBaseUrl !== undefined) {
+    const llm: Record<string, unknown> = { ...(fromFile.llm ?? {}) };
+    if (opts.llm !== undefined) llm.provider = opts.llm;
+    if (opts.llmModel !== undefined) llm.model = opts.llmModel;
+    if (opts.llmBaseUrl !== undefined) llm.baseURL = opts.llmBaseUrl;
+    merged.llm = llm;
+  }
   if (opts.tlsCert !== undefined || opts.tlsKey !== undefined || opts.tlsCa !== undefined) {
     merged.tls = { ...(fromFile.tls ?? {}), cert: opts.tlsCert ?? fromFile.tls?.cert, key: opts.tlsKey ?? fromFile.tls?.key, ca: opts.tlsCa ?? fromFile.tls?.ca };
   }
@@ -78,11 +89,28 @@ export async function runServe(opts: Record<string, unknown>): Promise<void> {
     }
     handler.setPageSize(config.pageSize);
   }
-  const { logLevel: _l, module: _m, pageSize: _p, workers: _w, auth: authConfig, ...serverOptions } = config;
+  const { logLevel: _l, module: _m, pageSize: _p, workers: _w, auth: authConfig, llm: llmConfig, ...serverOptions } = config;
+  let metrics: ExtraMetric[] | undefined;
+  if (llmConfig !== undefined) {
+    // The llm_generate tool joins the native router's tools; an SDK server registers its own.
+    if (!(handler instanceof McpRouter)) {
+      throw new ConfigError(`llm applies to the native router only; module ${config.module} serves an SDK server (use LlmService in it instead)`);
+    }
+    let resolved: ResolvedLlmConfig;
+    try {
+      resolved = resolveLlmConfig(llmConfig);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+    const llm = createLlmService(resolved);
+    llm.register(handler);
+    metrics = llmMetrics(llm.metrics);
+    logger.info({ provider: resolved.provider, model: resolved.model, baseURL: resolved.baseURL }, 'llm_generate tool enabled');
+  }
   const auth = resolveAuth(authConfig);
   let server: McpWsServer;
   try {
-    server = new McpWsServer({ ...serverOptions, auth, handler, logger, cluster: part.role === 'worker' ? part.member : undefined });
+    server = new McpWsServer({ ...serverOptions, auth, handler, logger, ...(metrics !== undefined ? { metrics } : {}), cluster: part.role === 'worker' ? part.member : undefined });
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }

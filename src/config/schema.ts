@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { rateLimitConfigSchema } from '../ratelimit/config.js';
 import { compressionConfigSchema } from '../compression/config.js';
+import { llmConfigSchema } from '../llm/options.js';
 import { SERVER_OPTIONS } from '../server/server-options.js';
 import { defineOptions, MAX_LIMIT, oneOf } from './option-set.js';
 
@@ -65,6 +66,7 @@ export const ServeConfigSchema = z.strictObject({
     .optional(),
   rateLimit: rateLimitConfigSchema.optional(),
   compression: compressionConfigSchema.optional(),
+  llm: llmConfigSchema.optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() }).optional(),
 });
 

@@ -1,14 +1,44 @@
 /**
- * The embedded default of `mcp-ws serve`: a router with four tools, one
+ * The embedded default of `mcp-ws serve`: a router with five tools, one
  * resource, one resource template and one prompt. Small on purpose: it is
  * what the benchmarks and the quick start talk to.
  */
 import { McpRouter } from '../router/router.js';
 import { RpcError } from '../protocol/errors.js';
 import { INVALID_PARAMS } from '../protocol/jsonrpc.js';
+import { relayStream } from '../router/stream.js';
 
 /** Longest `sleep` the demo accepts, so a client cannot park a request for hours. */
 export const MAX_SLEEP_MS = 60_000;
+
+/** Longest text `stream_text` accepts, characters. */
+export const MAX_STREAM_TEXT = 100_000;
+
+/**
+ * The words of `text` (each with the whitespace before it), one every
+ * 1000 / wordsPerSecond ms; stops when `signal` aborts.
+ */
+async function* words(text: string, wordsPerSecond: number, signal: AbortSignal): AsyncGenerator<string> {
+  const interval = 1000 / wordsPerSecond;
+  const start = performance.now();
+  let i = 0;
+  for (const m of text.matchAll(/\s*\S+/g)) {
+    const due = start + i++ * interval - performance.now();
+    if (due > 1) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, due);
+        function done(): void {
+          signal.removeEventListener('abort', done);
+          clearTimeout(t);
+          resolve();
+        }
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+    if (signal.aborted) return;
+    yield m[0];
+  }
+}
 
 /** Builds the demo router. */
 export function createDemoRouter(): McpRouter {
@@ -16,7 +46,8 @@ export function createDemoRouter(): McpRouter {
     name: 'mcp-ws-demo',
     version: '0.1.0',
     title: 'mcp-ws demo server',
-    instructions: 'Demo tools: echo {text}, add {a, b}, sleep {ms} (reports progress), ask {question} (asks the user).',
+    instructions:
+      'Demo tools: echo {text}, add {a, b}, sleep {ms} (reports progress), ask {question} (asks the user), stream_text {text, wordsPerSecond} (streams the text word by word as progress).',
   });
 
   router.tool(
@@ -110,6 +141,29 @@ export function createDemoRouter(): McpRouter {
       const r = answer as { action?: unknown; content?: { answer?: unknown } } | null;
       if (r?.action !== 'accept') return `the user did not answer (${typeof r?.action === 'string' ? r.action.slice(0, 20) : 'no action'})`;
       return `the user answered: ${String(r.content?.answer).slice(0, 1000)}`;
+    },
+  );
+
+  router.tool(
+    {
+      name: 'stream_text',
+      description:
+        'Streams the given text word by word, as an LLM streams tokens: each word reaches the client as notifications/progress (message) when the request has a progressToken; the result is the whole text. Cancellable.',
+      inputSchema: {
+        type: 'object',
+        properties: {
+          text: { type: 'string', maxLength: MAX_STREAM_TEXT },
+          wordsPerSecond: { type: 'number', exclusiveMinimum: 0, maximum: 10_000 },
+        },
+        required: ['text'],
+        additionalProperties: false,
+      },
+      annotations: { readOnlyHint: true, idempotentHint: true },
+    },
+    async (args, ctx) => {
+      const rate = (args.wordsPerSecond as number | undefined) ?? 20;
+      const r = await relayStream(ctx, (signal) => words(args.text as string, rate, signal));
+      return r.text;
     },
   );
 

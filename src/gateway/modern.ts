@@ -104,9 +104,9 @@ import { ALL_PROTOCOL_VERSIONS, LATEST_PROTOCOL_VERSION, LATEST_MODERN_PROTOCOL_
 import { LOG_LEVELS } from '../router/log-levels.js';
 import type { SessionPeer } from '../server/handler.js';
 import { GATEWAY_ERRORS } from './errors.js';
-import type { GatewaySessionHost } from './gateway-session.js';
 import type { PooledSession, SessionOwner } from './pool-member.js';
 import { firstLine } from './upstream.js';
+import type { UpstreamPool } from './pool.js';
 
 /** A lane session with this many requests in flight is busy: the next request asks for another. */
 export const LANE_BUSY = 32;
@@ -307,8 +307,12 @@ class LaneSession implements SessionOwner {
   }
 }
 
-/** What the lane needs of its gateway: the session host plus where counters go. */
-export interface ModernLaneHost extends GatewaySessionHost {
+/** What the lane needs of its gateway (the gateway itself, as it is the sessions' host too). */
+export interface ModernLaneHost {
+  readonly pool: UpstreamPool;
+  readonly requestTimeoutMs: number;
+  /** The gateway's counters the lane adds to. */
+  readonly stats: { requestTimeouts: number };
   readonly modernStats: ModernStats;
 }
 

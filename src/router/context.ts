@@ -14,6 +14,14 @@ import type { Identity, SessionPeer } from '../server/handler.js';
 import { LOG_LEVELS, type LogLevel } from './log-levels.js';
 import { isInputResponse, type StateBinding } from './request-state.js';
 import { InputRequired, type InputRequest, type InputRequests, type RequireInputOptions } from './input.js';
+import type { ContentBlock } from './content.js';
+
+/**
+ * The experimental client capability (under `capabilities.experimental`) that
+ * asks for SEP-2998 partial tool results (`notifications/tools/partial_result`).
+ * The SEP is a draft: the name and the notification's shape may change.
+ */
+export const PARTIAL_RESULTS_CAPABILITY = 'partialResults';
 
 /** Per-session state a context reads (owned by RouterSession). */
 export interface ContextSession {
@@ -85,6 +93,11 @@ export class RequestContext {
   /** Id of the connection's session (UUID); in 2026-07-28 it names the socket, not a conversation. */
   get sessionId(): string {
     return this.session.peer.id;
+  }
+
+  /** The client's IP address as the server sees it. */
+  get remoteAddress(): string {
+    return this.session.peer.remoteAddress;
   }
 
   /** Authenticated identity, when the server authenticates. */
@@ -212,6 +225,41 @@ export class RequestContext {
       if (caps === undefined || caps[cap] === undefined || caps[cap] === null) (lacking ??= {})[cap] = {};
     }
     return lacking;
+  }
+
+  /**
+   * True while the client's send queue is over the server's backpressure cap
+   * (maxBufferedBytes). A handler that streams many notifications stops
+   * producing until {@link whenWritable} resolves; relayStream does this.
+   */
+  get congested(): boolean {
+    return this.session.peer.congested === true;
+  }
+
+  /** Resolves when the client's send queue is back under the cap (at once when it is), or the session closed. */
+  whenWritable(): Promise<void> {
+    return this.session.peer.whenWritable?.() ?? Promise.resolve();
+  }
+
+  /** True when the client declared the experimental partial-results capability (see {@link PARTIAL_RESULTS_CAPABILITY}). */
+  get wantsPartialResults(): boolean {
+    const experimental = this.clientCapabilities?.experimental;
+    if (typeof experimental !== 'object' || experimental === null) return false;
+    const cap = (experimental as Record<string, unknown>)[PARTIAL_RESULTS_CAPABILITY];
+    return typeof cap === 'object' && cap !== null;
+  }
+
+  /**
+   * Experimental (SEP-2998, draft): sends `notifications/tools/partial_result`
+   * with `{ requestId, index, content }` — the `index`-th piece of this
+   * call's result, in order. Sent only when the client declared the
+   * capability; otherwise does nothing.
+   */
+  partialResult(index: number, content: ContentBlock[]): void {
+    if (this.cancelled || !this.wantsPartialResults) return;
+    const params: Record<string, unknown> = { requestId: this.requestId, index, content };
+    if (this.progressToken !== undefined) params.progressToken = this.progressToken;
+    this.session.peer.notify('notifications/tools/partial_result', params);
   }
 
   /** Sends notifications/progress when the request carried a progressToken; otherwise does nothing. */

@@ -4,6 +4,9 @@
  * MCP schema (2025-11-25) so results pass through unchanged.
  */
 import type { RequestContext } from './context.js';
+import type { ContentBlock, ResourceContents } from './content.js';
+
+export type { ContentBlock, ResourceContents } from './content.js';
 
 /** A JSON Schema object (draft 2020-12 subset as MCP uses it). */
 export type JsonSchema = Record<string, unknown>;
@@ -27,13 +30,6 @@ export interface ToolDefinition {
   _meta?: Record<string, unknown>;
 }
 
-export type ContentBlock =
-  | { type: 'text'; text: string; annotations?: Record<string, unknown> }
-  | { type: 'image'; data: string; mimeType: string }
-  | { type: 'audio'; data: string; mimeType: string }
-  | { type: 'resource_link'; uri: string; name: string; mimeType?: string }
-  | { type: 'resource'; resource: ResourceContents };
-
 export interface CallToolResult {
   content: ContentBlock[];
   structuredContent?: Record<string, unknown>;
@@ -51,10 +47,6 @@ export type ToolHandler = (
   args: Record<string, unknown>,
   ctx: RequestContext,
 ) => unknown; // CallToolResult, a string, any other value, or a promise of one
-
-export type ResourceContents =
-  | { uri: string; mimeType?: string; text: string; _meta?: Record<string, unknown> }
-  | { uri: string; mimeType?: string; blob: string; _meta?: Record<string, unknown> };
 
 export interface ResourceDefinition {
   uri: string;

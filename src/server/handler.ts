@@ -43,6 +43,14 @@ export interface SessionPeer {
    * a held session is not pinged and not closed as a slow consumer.
    */
   holdReading?(hold: boolean): void;
+  /**
+   * True while the send queue is over the server's backpressure cap
+   * (maxBufferedBytes): a handler that produces a stream of messages should
+   * stop producing until {@link whenWritable} resolves. Absent: never congested.
+   */
+  readonly congested?: boolean;
+  /** Resolves once the send queue is back under the cap (at once when it is) or the peer closed. */
+  whenWritable?(): Promise<void>;
   /** Sends a notification. */
   notify(method: string, params?: Record<string, unknown>): void;
   /** Closes the session with a WebSocket close code. */

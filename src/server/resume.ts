@@ -221,6 +221,8 @@ export class LogicalSession implements SessionPeer {
   private outboxBytes = 0;
   private held = false;
   private released = false;
+  /** Callers of whenWritable() waiting for a socket (or the end of the session). */
+  private writeWaiters: Array<() => void> | undefined;
 
   constructor(
     private readonly resumer: SessionResumer,
@@ -284,6 +286,31 @@ export class LogicalSession implements SessionPeer {
     this.sendText(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }));
   }
 
+  /**
+   * Detached, nothing can be sent but into the bounded outbox: congested, so
+   * a streaming handler stops producing until a socket resumes the session
+   * (or the grace period ends it). Attached: the socket's own state.
+   */
+  get congested(): boolean {
+    if (this.released) return false;
+    const c = this.current;
+    return c === undefined || c.peer.isOpen === false || c.peer.congested === true;
+  }
+
+  /** Resolves when the socket drains, a socket resumes the session, or the session ends. */
+  whenWritable(): Promise<void> {
+    if (!this.congested) return Promise.resolve();
+    const c = this.current;
+    if (c !== undefined && c.peer.isOpen !== false && c.peer.whenWritable !== undefined) return c.peer.whenWritable();
+    return new Promise<void>((resolve) => (this.writeWaiters ??= []).push(resolve));
+  }
+
+  private wakeWriters(): void {
+    const w = this.writeWaiters;
+    this.writeWaiters = undefined;
+    if (w !== undefined) for (const resolve of w) resolve();
+  }
+
   holdReading(hold: boolean): void {
     this.held = hold;
     this.current?.peer.holdReading?.(hold);
@@ -311,6 +338,7 @@ export class LogicalSession implements SessionPeer {
     this.outbox = undefined;
     this.outboxBytes = 0;
     if (out !== undefined) for (const text of out) socket.peer.sendText(text);
+    this.wakeWriters();
   }
 
   /**
@@ -334,6 +362,7 @@ export class LogicalSession implements SessionPeer {
     this.current = undefined;
     this.outbox = undefined;
     this.resumer.forget(this);
+    this.wakeWriters();
     return this.handler.closed() as unknown;
   }
 }

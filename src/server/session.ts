@@ -91,6 +91,8 @@ export class Session extends MessageCore implements SessionPeer, ReplySink {
   private readonly frames: FrameTracker | undefined;
   /** The socket is corked until the end of this tick (see sendText). */
   corked = false;
+  /** Callers of whenWritable() waiting for the send queue to fall under the cap. */
+  private writeWaiters: Array<() => void> | undefined;
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Socket,
@@ -132,6 +134,32 @@ export class Session extends MessageCore implements SessionPeer, ReplySink {
 
   /** The close code of the socket once closed (1005 when the peer sent none, 1006 when the connection dropped). */
   closeCode: number | undefined = undefined;
+
+  /** True while the send queue is over maxBufferedBytes (see SessionPeer.congested). */
+  get congested(): boolean {
+    return this.bufferedAmount > this.host.maxBufferedBytes;
+  }
+
+  /** Resolves when the send queue is under maxBufferedBytes again, or the session closed. */
+  whenWritable(): Promise<void> {
+    if (this.closingAt !== 0 || !this.congested) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      (this.writeWaiters ??= []).push(resolve);
+      if (this.ws.bufferedAmount > 0) this.armDrain();
+    });
+  }
+
+  /** Wakes the whenWritable() callers once the queue is under the cap (or the session is closing). */
+  private wakeWriters(): void {
+    const waiters = this.writeWaiters;
+    if (waiters === undefined) return;
+    if (this.closingAt === 0 && this.congested) {
+      if (this.ws.bufferedAmount > 0) this.armDrain();
+      return;
+    }
+    this.writeWaiters = undefined;
+    for (const w of waiters) w();
+  }
 
   /** The subprotocol selected at the handshake ('' for none). */
   get subprotocol(): string {
@@ -265,6 +293,7 @@ export class Session extends MessageCore implements SessionPeer, ReplySink {
       // Over the cap because of pending compressions only: no 'drain' will say they are done.
       this.resumeReading();
     }
+    if (this.writeWaiters !== undefined) this.wakeWriters();
   }
 
   /** @internal Flushes what sendText corked. */
@@ -282,6 +311,7 @@ export class Session extends MessageCore implements SessionPeer, ReplySink {
     if (this.closingAt !== 0) return;
     this.closingAt = this.host.now || 1;
     this.ws.close(code, reason);
+    if (this.writeWaiters !== undefined) this.wakeWriters();
     // Read again, whatever paused reading: the peer's close frame has to be
     // read for the handshake to finish. What arrives meanwhile is dropped.
     if (this.pauses !== 0) {
@@ -374,6 +404,7 @@ export class Session extends MessageCore implements SessionPeer, ReplySink {
   drained(): void {
     this.drainArmed = false;
     this.resumeReading();
+    if (this.writeWaiters !== undefined) this.wakeWriters();
   }
 
   /** @internal */
@@ -425,6 +456,7 @@ export class Session extends MessageCore implements SessionPeer, ReplySink {
     if (this.drainArmed) this.socket.removeListener('drain', onDrain);
     this.heldFrames = undefined;
     this.heldTexts = undefined;
+    if (this.writeWaiters !== undefined) this.wakeWriters();
     this.host.sessionClosed(this);
     this.handlerClosed();
   }

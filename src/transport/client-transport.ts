@@ -343,7 +343,56 @@ export class WebSocketClientTransport extends EventEmitter<ClientTransportEvents
       const result = (msg as { result?: { mcpSessionId?: unknown } }).result;
       if (typeof result === 'object' && result !== null && typeof result.mcpSessionId === 'string') this.resumeId = result.mcpSessionId;
     }
+    this.dispatch(msg, kind);
+  };
+
+  /** Messages held until the next microtask, in arrival order (see dispatch); undefined when none are. */
+  private held: Array<[unknown, Kind]> | undefined;
+  /** A notification was delivered since the last microtask checkpoint. */
+  private notifiedInTick = false;
+
+  /**
+   * Delivers one message, keeping notifications ahead of the response that
+   * follows them. The SDK Protocol runs notification handlers a microtask
+   * later but handles a response at once, dropping the request's progress
+   * handler: progress that arrived in the same socket read as the response
+   * would be lost. So a response that follows a notification delivered in
+   * the same tick (and whatever comes after it) waits one microtask.
+   */
+  private dispatch(msg: unknown, kind: Kind): void {
+    if (this.held !== undefined) {
+      this.held.push([msg, kind]);
+      return;
+    }
+    if (kind === Kind.Response && this.notifiedInTick) {
+      this.held = [[msg, kind]];
+      queueMicrotask(this.releaseHeld);
+      return;
+    }
+    if (kind === Kind.Notification && !this.notifiedInTick) {
+      this.notifiedInTick = true;
+      queueMicrotask(this.clearNotified);
+    }
     this.onmessage?.(msg as JSONRPCMessage);
+  }
+
+  private readonly clearNotified = (): void => {
+    this.notifiedInTick = false;
+  };
+
+  private readonly releaseHeld = (): void => {
+    const held = this.held!;
+    this.held = undefined;
+    for (let i = 0; i < held.length; i++) {
+      if (this.held !== undefined) {
+        // A response waits again behind a notification just delivered: the rest waits with it, in order.
+        (this.held as Array<[unknown, Kind]>).push(...held.slice(i));
+        return;
+      }
+      const [m, k] = held[i]!;
+      if (k === Kind.Response && i === 0) this.onmessage?.(m as JSONRPCMessage);
+      else this.dispatch(m, k);
+    }
   };
 
   /** The server answered the resume ping: the session is back, or it is gone and the caller initializes again. */

@@ -20,6 +20,7 @@ import { rateLimitConfigSchema, redisConfigSchema } from '../../src/ratelimit/co
 import { compressionConfigSchema, permessageDeflateSchema } from '../../src/compression/config.js';
 import { CODEC_LEVELS, COMPRESSION_OPTIONS, DEFAULT_INLINE_DECODE_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES, PERMESSAGE_DEFLATE_OPTIONS } from '../../src/compression/options.js';
 import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, LIMIT_OPTIONS, RATE_LIMITER_OPTIONS, REDIS_OPTIONS } from '../../src/ratelimit/options.js';
+import { LLM_OPTIONS, llmConfigSchema } from '../../src/llm/options.js';
 
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 
@@ -126,6 +127,14 @@ describe("README's settings tables", () => {
     const rows = settingsTable('`compression.permessageDeflate` settings');
     checkNames(rows, permessageDeflateSchema);
     checkDefaults(rows, PERMESSAGE_DEFLATE_OPTIONS.specs);
+  });
+});
+
+describe("README's llm settings table", () => {
+  it('one row per llm setting, and the declared defaults', () => {
+    const rows = settingsTable('`llm` settings');
+    expect([...rows.keys()].sort()).toEqual(Object.keys(llmConfigSchema.shape).sort());
+    checkDefaults(rows, LLM_OPTIONS.specs);
   });
 });
 
