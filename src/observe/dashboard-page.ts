@@ -13,6 +13,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>mcp-ws dashboard</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/dashboard/uPlot.min.css">
 <style>
   body { font: 14px system-ui, sans-serif; margin: 16px; background: #fafafa; color: #222; }

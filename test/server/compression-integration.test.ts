@@ -64,9 +64,14 @@ describe('negotiated codecs on the wire', () => {
     const { url } = await startServer({ compression: { algorithms: ['br', 'gzip'], minCompressSize: 512 } });
     const c = await RawClient.open(url, ['mcp.gzip', 'mcp.br', 'mcp']);
     expect(c.ws.protocol).toBe('mcp.br');
+    const initFrame = new Promise<{ raw: Buffer; binary: boolean }>((resolve) => c.ws.once('message', (d: Buffer, binary) => resolve({ raw: d, binary })));
     c.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {} } });
-    const init = await c.nextRaw();
-    expect(init.binary).toBe(init.data.length >= 512);
+    const init = await initFrame;
+    await c.nextRaw(); // the helper's copy of the same frame
+    // Compressed (a binary frame) exactly when the reply's JSON is at least minCompressSize.
+    const initJson = init.binary ? brotliDecompressSync(init.raw).toString() : init.raw.toString();
+    expect(JSON.parse(initJson).id).toBe(1);
+    expect(init.binary).toBe(Buffer.byteLength(initJson) >= 512);
     c.send({ jsonrpc: '2.0', id: 2, method: 'ping' });
     const small = await c.nextRaw();
     expect(small.binary).toBe(false);
