@@ -111,6 +111,9 @@ export class ClusterPrimary {
   private fork(): Worker {
     const w = cluster.fork();
     this.started.set(w.id, Date.now());
+    // A message to a worker that is exiting fails asynchronously (EPIPE on its channel): the
+    // exit handler tidies up after it, so the error must not end the primary.
+    w.on('error', (err: Error) => this.opts.logger.debug({ worker: w.id, err: err.message }, 'worker channel error'));
     return w;
   }
 
