@@ -12,7 +12,7 @@ import { CLI_OPTIONS, ConfigError, parseServeConfig } from '../config/schema.js'
 import { loadGatewayConfigFile, parseUpstreams, type GatewaySection } from '../gateway/config.js';
 import { McpWsGateway } from '../gateway/gateway.js';
 import { LOAD_BALANCE_STRATEGIES, parseStrategy } from '../gateway/load-balance-strategy.js';
-import { POOL_PRESETS, type PoolPreset } from '../gateway/pool-config.js';
+import { POOL_PRESETS, SHARING_MODES, type PoolPreset, type Sharing } from '../gateway/pool-config.js';
 import { McpWsServer } from '../server/server.js';
 import { exitOnSignals } from './signals.js';
 import { announceReady, takeClusterPart } from '../cluster/cli.js';
@@ -31,6 +31,7 @@ export interface GatewayFlags {
   healthCheckIntervalMs?: number;
   requestTimeoutMs?: number;
   onUpstreamLost?: string;
+  sharing?: string;
   logLevel?: string;
   workers?: number | 'auto';
   dashboard?: boolean;
@@ -61,6 +62,12 @@ export function resolveGatewayConfig(flags: GatewayFlags): { gateway: GatewaySec
   if (flags.minConnections !== undefined) gateway.pool!.minConnections = flags.minConnections;
   if (flags.maxConnections !== undefined) gateway.pool!.maxConnections = flags.maxConnections;
   if (flags.healthCheckIntervalMs !== undefined) gateway.pool!.healthCheckIntervalMs = flags.healthCheckIntervalMs;
+  if (flags.sharing !== undefined) {
+    if (!(SHARING_MODES as readonly string[]).includes(flags.sharing)) {
+      throw new ConfigError(`--sharing should be one of ${SHARING_MODES.join(', ')}, got "${flags.sharing}"`);
+    }
+    gateway.pool!.sharing = flags.sharing as Sharing;
+  }
   if (flags.requestTimeoutMs !== undefined) gateway.requestTimeoutMs = flags.requestTimeoutMs;
   if (flags.onUpstreamLost !== undefined) {
     if (flags.onUpstreamLost !== 'close' && flags.onUpstreamLost !== 'reestablish') {

@@ -100,6 +100,7 @@ export function buildProgram(): Command {
     .option('--health-check-interval-ms <ms>', 'MCP ping of silent upstream sessions, 0 = off (default 10000)', int('--health-check-interval-ms'))
     .option('--request-timeout-ms <ms>', 'upstream answer timeout per request (default 60000)', int('--request-timeout-ms', 1))
     .option('--on-upstream-lost <policy>', 'close (4003, default) | reestablish')
+    .option('--sharing <mode>', 'per-client (an upstream session per client, default) | shared (clients multiplexed over a few upstream sessions: stateless servers only)')
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
     .option('--workers <n|auto>', 'processes sharing the port (node:cluster), each with its own pool, "auto" = one per core (default 1)', workersArg)
     .option('--dashboard', 'serve the live dashboard (upstreams and breakers included) at /dashboard and the snapshot at /debug/snapshot')

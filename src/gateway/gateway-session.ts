@@ -65,6 +65,7 @@ import type { ModernClient, ModernClientOwner, ModernLane } from './modern.js';
 import type { UpstreamPool } from './pool.js';
 import type { PooledSession, SessionOwner } from './pool-member.js';
 import type { RetryConfig, UpstreamLostPolicy } from './session-options.js';
+import type { SharedClient, SharedClientOwner, SharedLanes } from './shared.js';
 import { firstLine } from './upstream.js';
 
 /** Methods that are safe to send again: they change nothing upstream. */
@@ -109,6 +110,8 @@ export interface GatewaySessionHost {
   readonly pool: UpstreamPool;
   /** Serves the 2026-07-28 (stateless) requests of every client. */
   readonly modern: ModernLane;
+  /** With pool setting `sharing: "shared"`: serves every 2025-era client from shared upstream sessions (shared.ts). */
+  readonly shared: SharedLanes | undefined;
   readonly requestTimeoutMs: number;
   /** Messages of one client held by the gateway (backlog, in flight, retrying) at which it stops reading that client. */
   readonly maxPendingPerClient: number;
@@ -142,7 +145,7 @@ class Call {
 type Backlogged = Call | { notification: JSONRPCMessage };
 
 /** Serves one client session from one leased upstream session. */
-export class GatewaySession implements SessionHandler, SessionOwner, ModernClientOwner {
+export class GatewaySession implements SessionHandler, SessionOwner, ModernClientOwner, SharedClientOwner {
   /** The revision the upstream negotiated, once initialize has been answered. */
   protocolVersion: string | undefined;
   private upstream: PooledSession | undefined;
@@ -170,6 +173,8 @@ export class GatewaySession implements SessionHandler, SessionOwner, ModernClien
   private leaseAbort: AbortController | undefined;
   /** This client's 2026-07-28 requests and listens, from its first such request. */
   private modernClient: ModernClient | undefined;
+  /** This client's share of the shared upstream sessions (sharing "shared"), from its first request. */
+  private sharedClient: SharedClient | undefined;
 
   /**
    * Takes no upstream session yet: the first message the client sends starts
@@ -188,8 +193,24 @@ export class GatewaySession implements SessionHandler, SessionOwner, ModernClien
       this.backlog.length +
       this.calls.size +
       (this.retrying === undefined ? 0 : this.retrying.size) +
-      (this.modernClient === undefined ? 0 : this.modernClient.size)
+      (this.modernClient === undefined ? 0 : this.modernClient.size) +
+      (this.sharedClient === undefined ? 0 : this.sharedClient.size)
     );
+  }
+
+  /** @internal A request on a shared upstream session settled. */
+  sharedSettled(): void {
+    if (this.held !== 0) this.relieve();
+  }
+
+  /** @internal The shared upstream session this client's request went to is congested. */
+  sharedCongested(): void {
+    this.hold(HELD_UPSTREAM);
+  }
+
+  /** @internal That session drained (or died). */
+  sharedDrained(): void {
+    this.unhold(HELD_UPSTREAM);
   }
 
   /** @internal A stateless request of this client settled: read the client again if it was held for it. */
@@ -216,6 +237,8 @@ export class GatewaySession implements SessionHandler, SessionOwner, ModernClien
     // The era, per request: a 2026-07-28 request goes to the stateless lane (modern.ts).
     const modern = modernMeta(msg.params);
     if (modern !== undefined) return this.host.modern.request((this.modernClient ??= this.host.modern.client(this)), msg, modern);
+    const shared = this.host.shared;
+    if (shared !== undefined) return shared.request((this.sharedClient ??= shared.client(this)), msg);
     let resolve!: (text: string | undefined) => void;
     const reply = new Promise<string | undefined>((r) => (resolve = r));
     const params = msg.params;
@@ -242,15 +265,22 @@ export class GatewaySession implements SessionHandler, SessionOwner, ModernClien
     if (this.ended) return;
     if (msg.method === 'notifications/cancelled') {
       if (this.modernClient?.cancel(msg.params) === true) return;
-      this.cancel(msg);
+      if (this.host.shared !== undefined) this.sharedClient?.cancel(msg.params);
+      else this.cancel(msg);
       return;
     }
+    if (this.host.shared !== undefined) return; // Nothing of a client's own notifications can go to a shared session.
     this.forward(msg as JSONRPCMessage);
   }
 
   /** Forwards the client's answer to a server→client request (ids are the upstream's own). */
   response(msg: JsonRpcResponse): void {
     if (this.ended) return;
+    const shared = this.host.shared;
+    if (shared !== undefined) {
+      if (this.sharedClient !== undefined) shared.response(this.sharedClient, msg);
+      return;
+    }
     this.forward(msg as unknown as JSONRPCMessage);
   }
 
@@ -315,6 +345,7 @@ export class GatewaySession implements SessionHandler, SessionOwner, ModernClien
     if (this.ended) return;
     this.ended = true;
     this.modernClient?.close();
+    if (this.sharedClient !== undefined) this.host.shared!.release(this.sharedClient);
     // Still waiting for an upstream session: leave the pool's queue now.
     this.leaseAbort?.abort();
     this.settleAll(undefined);

@@ -30,6 +30,7 @@ import { parseUpstreams, type UpstreamInput } from './config.js';
 import { GatewaySession, GatewayStats } from './gateway-session.js';
 import { gatewayMetrics, type ExtraMetric } from './metrics.js';
 import { ModernLane, ModernStats, type ModernLaneHost } from './modern.js';
+import { SharedLanes, SharedStats, type SharedLanesHost } from './shared.js';
 import { defaultConnector } from './connector.js';
 import { UpstreamPool } from './pool.js';
 import { POOL_PRESETS, type PoolConfig, type PoolPreset } from './pool-config.js';
@@ -84,7 +85,7 @@ function isSpec(u: unknown): u is UpstreamSpec {
 }
 
 /** A WebSocket front for a pool of upstream MCP servers. */
-export class McpWsGateway implements ModernLaneHost {
+export class McpWsGateway implements ModernLaneHost, SharedLanesHost {
   /** The pool of upstream sessions. */
   readonly pool: UpstreamPool;
   /** Client-session counters. */
@@ -93,6 +94,10 @@ export class McpWsGateway implements ModernLaneHost {
   readonly modernStats = new ModernStats();
   /** Serves 2026-07-28 (stateless) requests from lane sessions of its own (modern.ts). */
   readonly modern: ModernLane;
+  /** Counters of shared upstream sessions. */
+  readonly sharedStats = new SharedStats();
+  /** With pool setting `sharing: "shared"`: the shared upstream sessions 2025-era clients are served from (shared.ts). */
+  readonly shared: SharedLanes | undefined;
   /** Resolved request timeout. */
   readonly requestTimeoutMs: number;
   /** Resolved pending limit per client. */
@@ -146,6 +151,7 @@ export class McpWsGateway implements ModernLaneHost {
       onTick: (now) => this.sweep(now),
     });
     this.modern = new ModernLane(this);
+    this.shared = this.pool.config.sharing === 'shared' ? new SharedLanes(this) : undefined;
   }
 
   /** Opens the pool's minConnections sessions. Rejects when none could be opened. */
@@ -187,6 +193,7 @@ export class McpWsGateway implements ModernLaneHost {
   async close(): Promise<void> {
     this.closing = true;
     this.modern.close();
+    this.shared?.close();
     await this.pool.close();
     await this.children.close();
   }
@@ -213,6 +220,7 @@ export class McpWsGateway implements ModernLaneHost {
       pool: { size: pool.size, idle: pool.idle, leased: pool.leased, waiting: pool.waiting, ...pool.stats },
       stats: { ...this.stats },
       modern: { laneSessions: this.modern.size, ...this.modernStats },
+      ...(this.shared === undefined ? {} : { shared: { laneSessions: this.shared.size, ...this.sharedStats } }),
       upstreams: pool.members.map((m) => ({
         name: m.name,
         kind: m.spec.kind,
@@ -231,6 +239,7 @@ export class McpWsGateway implements ModernLaneHost {
   private sweep(now: number): void {
     for (const s of this.sessions) s.sweep(now);
     this.modern.sweep(now);
+    this.shared?.sweep(now);
   }
 }
 

@@ -34,7 +34,20 @@ export interface PoolConfig {
   connectTimeoutMs: number;
   /** Sessions being opened at once for warm-up (cold opens for waiting clients are not limited). Default 8. */
   maxConcurrentOpens: number;
+  /**
+   * How 2025-era client sessions use upstream sessions: `'per-client'` (default)
+   * leases one upstream session per client session; `'shared'` multiplexes every
+   * client over a few upstream sessions the gateway opens itself (shared.ts), for
+   * stateless servers only. 2026-07-28 clients are always served from shared
+   * lane sessions (modern.ts).
+   */
+  sharing: Sharing;
 }
+
+/** Values of {@link PoolConfig.sharing}. */
+export const SHARING_MODES = ['per-client', 'shared'] as const;
+/** One of {@link SHARING_MODES}. */
+export type Sharing = (typeof SHARING_MODES)[number];
 
 /**
  * The declaration of every pool setting: kind, range, default. The
@@ -55,6 +68,7 @@ export const POOL_OPTIONS = defineOptions({
   acquireTimeoutMs: int({ min: 1, default: 10_000 }),
   connectTimeoutMs: int({ min: 1, default: 10_000 }),
   maxConcurrentOpens: int({ min: 1, default: 8 }),
+  sharing: oneOf(SHARING_MODES, { default: 'per-client' }),
 });
 
 /** Defaults of {@link PoolConfig}. */
