@@ -7,6 +7,9 @@
  *                 `mcp-ws gateway --upstream "node <server-everything> stdio"
  *                 --min-connections 4` builds them; one upstream child per
  *                 client session
+ *   gateway-shared  the same with `--sharing shared`: every client
+ *                 multiplexed over a few upstream children the gateway
+ *                 initializes itself (src/gateway/shared.ts)
  *   supergateway  `supergateway --stdio "node <server-everything> stdio"
  *                 --outputTransport ws --port N --logLevel none` (the npm
  *                 package, run as shipped, with a preload that makes its
@@ -43,6 +46,7 @@ const SIZE = 200;
 
 const TARGETS = [
   { key: 'gateway', label: 'mcp-ws gateway' },
+  { key: 'gateway-shared', label: 'mcp-ws gateway, shared' },
   { key: 'supergateway', label: 'supergateway' },
 ];
 
@@ -114,14 +118,15 @@ async function stopTree(pid: number, stop: () => Promise<void>): Promise<void> {
   signalProcesses(survivors(tree), 'SIGKILL');
 }
 
-async function startGateway(): Promise<Server> {
-  const p = await TargetProcess.start('gateway', new URL('../targets/gateway.js', import.meta.url), {
-    env: { MIN_CONNECTIONS: String(MIN_CONNECTIONS) },
+async function startGateway(shared: boolean): Promise<Server> {
+  const key = shared ? 'gateway-shared' : 'gateway';
+  const p = await TargetProcess.start(key, new URL('../targets/gateway.js', import.meta.url), {
+    env: { MIN_CONNECTIONS: String(MIN_CONNECTIONS), SHARING: shared ? 'shared' : 'per-client' },
     readyTimeoutMs: 30_000,
   });
   return {
-    key: 'gateway',
-    label: 'mcp-ws gateway',
+    key,
+    label: TARGETS.find((x) => x.key === key)!.label,
     url: p.url,
     pid: p.pid,
     settle: async () => {
@@ -170,7 +175,7 @@ async function run(args: SuiteArgs, ctx: SuiteContext): Promise<void> {
   const servers: Server[] = [];
   const runs: GwRun[] = [];
   try {
-    for (const k of keys) servers.push(k === 'gateway' ? await startGateway() : await startSupergateway(ctx.root));
+    for (const k of keys) servers.push(k === 'supergateway' ? await startSupergateway(ctx.root) : await startGateway(k === 'gateway-shared'));
     for (const load of LOADS) {
       process.stderr.write(`${load.label}\n`);
       for (let round = 1; round <= t.rounds; round++) {
@@ -218,7 +223,7 @@ async function run(args: SuiteArgs, ctx: SuiteContext): Promise<void> {
     lines.push(`Command: \`${ctx.command}\``, '');
     lines.push(
       `${nodeInfo()}. Loopback. Upstream: \`node ${EVERYTHING_REL} stdio\` (server-everything), tool \`echo\`, ${requestBytes} B requests, closed loop. ` +
-        `mcp-ws gateway as \`mcp-ws gateway --upstream "node ${EVERYTHING_REL} stdio" --min-connections ${MIN_CONNECTIONS}\` builds it (library API, bench/targets/gateway.ts); ` +
+        `mcp-ws gateway as \`mcp-ws gateway --upstream "node ${EVERYTHING_REL} stdio" --min-connections ${MIN_CONNECTIONS}\` builds it (library API, bench/targets/gateway.ts), and \`mcp-ws gateway, shared\` with \`--sharing shared\` added; ` +
         `supergateway as \`npx supergateway --stdio "node ${EVERYTHING_REL} stdio" --outputTransport ws --port N --logLevel none\`. ` +
         `One generator (\`src/loadtest\`, ${args.workers} worker thread(s)); ${t.duration} s measured after ${t.warmup} s warm-up per run, ${t.rounds} round(s) interleaving the servers, best round shown. ` +
         `Server CPU is the whole process tree (server + upstream children, from /proc), % of one core; the machine has 2. ` +
@@ -244,6 +249,7 @@ async function run(args: SuiteArgs, ctx: SuiteContext): Promise<void> {
             'p99.9 ms',
             'server CPU % (tree)',
             'server process alone %',
+            'server process µs CPU per request',
             'processes',
             'generator CPU %',
             'req/s per server core (best round)',
@@ -262,6 +268,7 @@ async function run(args: SuiteArgs, ctx: SuiteContext): Promise<void> {
               fmt(b.p999),
               fmt(b.serverCpu, 0),
               fmt(b.rootCpu, 0),
+              b.throughput > 0 ? fmt((b.rootCpu / 100) * 1e6 / b.throughput, 1) : '—',
               b.processes,
               fmt(b.generatorCpu, 0),
               fmt(core),
@@ -270,7 +277,7 @@ async function run(args: SuiteArgs, ctx: SuiteContext): Promise<void> {
               of(k).reduce((n, r) => n + r.errors + r.timeouts + r.lost, 0),
             ];
           }),
-          [false, true, true, true, true, true, true, true, true, true, true, true, true],
+          [false, true, true, true, true, true, true, true, true, true, true, true, true, true],
         ),
         '',
         `Warm-up of the same runs: answers per second in each ${fmt(t.warmup / SLICES, 1)} s of the ${t.warmup} s before the window.`,
@@ -285,11 +292,13 @@ async function run(args: SuiteArgs, ctx: SuiteContext): Promise<void> {
         ),
         '',
       );
-      const gw = best('gateway');
-      if (gw && sg && load.connections >= 4) {
+      for (const k of ['gateway', 'gateway-shared']) {
+        const gw = best(k);
+        if (!gw || !sg || load.connections < 4) continue;
+        const label = TARGETS.find((x) => x.key === k)!.label;
         const x = sg.throughput > 0 ? gw.throughput / sg.throughput : Infinity;
-        checks.push([`mcp-ws gateway ÷ supergateway, ${load.label}`, fmt(x), '≥ 2', x >= 2 ? 'yes' : 'no']);
-        const gc = bestCore('gateway');
+        checks.push([`${label} ÷ supergateway, ${load.label}`, fmt(x), '≥ 2', x >= 2 ? 'yes' : 'no']);
+        const gc = bestCore(k);
         if (sgCore > 0 && gc > 0) checks.push([`same, per server core (tree CPU), ${load.label}`, fmt(gc / sgCore), '(≥ 2)', gc / sgCore >= 2 ? 'yes' : 'no']);
       }
     }
