@@ -12,6 +12,9 @@
  *   native-dash100  dashboard: true, with 100 viewers (the stream is one
  *                 snapshot a second shared by all; the viewers are SSE clients
  *                 in the target's own process, so their reading counts against it)
+ *   native-trace  @opentelemetry/api loaded and a tracer provider registered whose
+ *                 spans record nothing: a SERVER span begun, made active and ended
+ *                 per request, without an exporter
  *   native-aa     the same server as native, a second process: an A/A control
  *                 whose "cost" is the noise of the method on this machine
  *   native-2026   the same server as native, the same echo call sent as a
@@ -130,6 +133,13 @@ function targetsFor(limitRate: number): FeatureTarget[] {
       script: '../targets/native-features.js',
       env: { FEATURE: 'dashboard', VIEWERS: '100' },
       budget: 3,
+    },
+    {
+      key: 'native-trace',
+      label: '+ tracing: a no-op tracer provider registered (span per request)',
+      script: '../targets/native-features.js',
+      env: { FEATURE: 'tracing-noop' },
+      budget: 5,
     },
     {
       key: 'native-2026',

@@ -12,6 +12,9 @@
  *   auth-es256    auth: JWT, ES256 public key BENCH_JWT_PUBLIC_KEY (PEM)
  *   resume-off    resumeGraceMs: 0 (the SEP-1288 resume wrapper is left out; it is on by default)
  *   dashboard     dashboard: true, and VIEWERS (default 1) SSE clients reading /dashboard/events
+ *   tracing-noop  defaults, with @opentelemetry/api loaded and a tracer provider registered
+ *                 whose spans record nothing (the API's non-recording span): the cost of
+ *                 the request span path itself, without an exporter behind it
  *
  * Exposes the rate limiter's decision counters (allowed, denied) to the
  * parent through the `stats` query.
@@ -60,14 +63,30 @@ function variant(feature: string): Omit<McpWsServerOptions, 'handler'> {
       return { resumeGraceMs: 0 };
     case 'dashboard':
       return { dashboard: true };
+    case 'tracing-noop':
+      return {};
     default:
       throw new Error(`unknown FEATURE ${JSON.stringify(feature)}`);
   }
 }
 
+/** A tracer provider whose spans record nothing: what an application's tracing costs the server before any exporter. */
+async function registerNoopTracer(): Promise<void> {
+  const { trace, INVALID_SPAN_CONTEXT } = await import('@opentelemetry/api');
+  const tracer = {
+    startSpan: () => trace.wrapSpanContext(INVALID_SPAN_CONTEXT),
+    startActiveSpan: () => {
+      throw new Error('not used by the server');
+    },
+  } as unknown as import('@opentelemetry/api').Tracer;
+  trace.setGlobalTracerProvider({ getTracer: () => tracer });
+}
+
 serveTarget(async () => {
+  if (process.env.FEATURE === 'tracing-noop') await registerNoopTracer();
   const server = new McpWsServer({ handler: createDemoRouter(), port: 0, ...variant(process.env.FEATURE ?? '') });
   const { url } = await server.listen();
+  if (process.env.FEATURE === 'tracing-noop' && !server.tracingActive) throw new Error('tracing-noop: the server did not pick up the tracer provider');
   const viewers: ClientRequest[] = [];
   if (process.env.FEATURE === 'dashboard') {
     const events = url.replace(/^ws/, 'http').replace(/\/[^/]*$/, '/dashboard/events');

@@ -16,6 +16,7 @@ import { POOL_PRESETS, SHARING_MODES, type PoolPreset, type Sharing } from '../g
 import { McpWsServer } from '../server/server.js';
 import { exitOnSignals } from './signals.js';
 import { announceReady, takeClusterPart } from '../cluster/cli.js';
+import { installProfileSignal, resolveProfileSignal } from './profile-signal.js';
 
 /** Flags `mcp-ws gateway` understands (commander's camelCase names). */
 export interface GatewayFlags {
@@ -35,13 +36,14 @@ export interface GatewayFlags {
   logLevel?: string;
   workers?: number | 'auto';
   dashboard?: boolean;
+  debugProfile?: boolean;
 }
 
 /** Merges file and flags into gateway options and server options. Throws ConfigError with one line. */
 export function resolveGatewayConfig(flags: GatewayFlags): { gateway: GatewaySection; serve: ReturnType<typeof parseServeConfig> } {
   const file = typeof flags.config === 'string' ? loadGatewayConfigFile(flags.config) : { serve: {}, gateway: {} as GatewaySection };
   const serveFlags: Record<string, unknown> = {};
-  for (const k of ['host', 'port', 'path', 'logLevel', 'workers', 'dashboard'] as const) if (flags[k] !== undefined) serveFlags[k] = flags[k];
+  for (const k of ['host', 'port', 'path', 'logLevel', 'workers', 'dashboard', 'debugProfile'] as const) if (flags[k] !== undefined) serveFlags[k] = flags[k];
   const serve = parseServeConfig({ ...file.serve, ...serveFlags }, flags.config ?? 'flags');
   if (serve.pageSize !== undefined) {
     throw new ConfigError('pageSize does not apply to the gateway: its upstream servers page their own lists; remove it from the config');
@@ -85,6 +87,7 @@ export function resolveGatewayConfig(flags: GatewayFlags): { gateway: GatewaySec
 /** Runs the gateway until a signal. */
 export async function runGateway(flags: GatewayFlags): Promise<void> {
   const { gateway: section, serve } = resolveGatewayConfig(flags);
+  const profileSignal = resolveProfileSignal(flags as unknown as Record<string, unknown>);
   const { logLevel, module: _module, pageSize: _pageSize, workers, auth: authConfig, llm, ...serverOptions } = serve;
   if (llm !== undefined) throw new ConfigError('llm applies to mcp-ws serve only: a gateway relays its upstreams\' tools');
   const auth = resolveAuth(authConfig);
@@ -115,5 +118,6 @@ export async function runGateway(flags: GatewayFlags): Promise<void> {
   const names = gateway.pool.members.map((m) => m.name).join(', ');
   // Handlers first: a script that signals as soon as it reads the ready line must find them installed.
   exitOnSignals(logger, () => server.close().then(() => gateway.close()), server, part.role === 'worker');
+  if (profileSignal) installProfileSignal(profileSignal, logger);
   announceReady(part, address.url, `mcp-ws gateway on ${address.url} (upstreams: ${names})`);
 }

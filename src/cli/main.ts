@@ -76,6 +76,10 @@ export function buildProgram(): Command {
     .option('--tls-ca <file>', 'CA bundle: require client certificates signed by it')
     .option('--workers <n|auto>', 'processes sharing the port (node:cluster), "auto" = one per core (default 1)', workersArg)
     .option('--dashboard', 'serve the live dashboard at /dashboard and the snapshot at /debug/snapshot (behind auth when auth is on)')
+    .option('--debug-profile', 'serve GET /debug/profile?seconds=N (CPU profile) and /debug/heapsnapshot (behind auth when auth is on)')
+    .option('--cpu-prof-signal <signal>', 'take a CPU profile on this signal: SIGURG (recommended) or SIGWINCH')
+    .option('--cpu-prof-dir <dir>', 'where --cpu-prof-signal writes its .cpuprofile files (default: the working directory)')
+    .option('--cpu-prof-seconds <s>', 'length of a --cpu-prof-signal profile, 1 to 60 (default 10)', int('--cpu-prof-seconds', 1))
     .option('--llm <provider>', 'add the llm_generate tool: openai | openai-responses | anthropic | openai-compatible (key from OPENAI_API_KEY / ANTHROPIC_API_KEY)')
     .option('--llm-model <model>', 'default model of llm_generate')
     .option('--llm-base-url <url>', 'API base URL of the LLM provider (e.g. http://127.0.0.1:11434/v1)')
@@ -104,6 +108,10 @@ export function buildProgram(): Command {
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
     .option('--workers <n|auto>', 'processes sharing the port (node:cluster), each with its own pool, "auto" = one per core (default 1)', workersArg)
     .option('--dashboard', 'serve the live dashboard (upstreams and breakers included) at /dashboard and the snapshot at /debug/snapshot')
+    .option('--debug-profile', 'serve GET /debug/profile?seconds=N (CPU profile) and /debug/heapsnapshot (behind auth when auth is on)')
+    .option('--cpu-prof-signal <signal>', 'take a CPU profile on this signal: SIGURG (recommended) or SIGWINCH')
+    .option('--cpu-prof-dir <dir>', 'where --cpu-prof-signal writes its .cpuprofile files (default: the working directory)')
+    .option('--cpu-prof-seconds <s>', 'length of a --cpu-prof-signal profile, 1 to 60 (default 10)', int('--cpu-prof-seconds', 1))
     .action(async (opts: Record<string, unknown>) => {
       const { runGateway } = await import('./gateway.js');
       await runGateway(opts);

@@ -18,6 +18,7 @@ import { resolveLlmConfig, type ResolvedLlmConfig } from '../llm/options.js';
 import type { ExtraMetric } from '../metrics/metrics.js';
 import { exitOnSignals } from './signals.js';
 import { announceReady, takeClusterPart } from '../cluster/cli.js';
+import { installProfileSignal, resolveProfileSignal } from './profile-signal.js';
 
 const FLAG_KEYS = [
   'host',
@@ -33,6 +34,7 @@ const FLAG_KEYS = [
   'module',
   'workers',
   'dashboard',
+  'debugProfile',
 ] as const;
 
 /** Merges the config file (if any) and flags into one validated config. */
@@ -71,6 +73,7 @@ export function resolveServeConfig(opts: Record<string, unknown>): ServeConfig {
 
 export async function runServe(opts: Record<string, unknown>): Promise<void> {
   const config = resolveServeConfig(opts);
+  const profileSignal = resolveProfileSignal(opts);
   const logger = createLogger({ level: config.logLevel ?? CLI_OPTIONS.defaults.logLevel });
   // With --workers N the first process supervises (and returns only by exiting); each worker goes on here.
   const part = await takeClusterPart(config.workers, logger);
@@ -120,5 +123,6 @@ export async function runServe(opts: Record<string, unknown>): Promise<void> {
   const address = await server.listen();
   // Handlers first: a script that signals as soon as it reads the ready line must find them installed.
   exitOnSignals(logger, () => server.close(), server, part.role === 'worker');
+  if (profileSignal) installProfileSignal(profileSignal, logger);
   announceReady(part, address.url, `mcp-ws serving ${kind} on ${address.url}`);
 }

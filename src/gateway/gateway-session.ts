@@ -67,6 +67,7 @@ import type { PooledSession, SessionOwner } from './pool-member.js';
 import type { RetryConfig, UpstreamLostPolicy } from './session-options.js';
 import type { SharedClient, SharedClientOwner, SharedLanes } from './shared.js';
 import { firstLine } from './upstream.js';
+import { activeTraceContext, type TraceHeaders } from '../observe/tracing.js';
 
 /** Methods that are safe to send again: they change nothing upstream. */
 export const RETRY_SAFE_METHODS: ReadonlySet<string> = new Set([
@@ -234,6 +235,9 @@ export class GatewaySession implements SessionHandler, SessionOwner, ModernClien
       if (pending >= 2 * max) return this.overloaded(msg.id, max);
       this.hold(HELD_FULL);
     }
+    // Traced: the gateway's request span becomes the upstream's parent (W3C trace context in `_meta`).
+    const trace = activeTraceContext();
+    if (trace !== undefined) msg = withTraceContext(msg, trace);
     // The era, per request: a 2026-07-28 request goes to the stateless lane (modern.ts).
     const modern = modernMeta(msg.params);
     if (modern !== undefined) return this.host.modern.request((this.modernClient ??= this.host.modern.client(this)), msg, modern);
@@ -721,4 +725,18 @@ export function learnTools(result: unknown, into: Map<string, boolean>): void {
     const a = t.annotations;
     into.set(t.name, a?.readOnlyHint === true || a?.idempotentHint === true);
   }
+}
+
+/**
+ * `msg` with `trace` as its `_meta.traceparent` / `tracestate` (a copy; the
+ * client's own trace keys are replaced: the gateway's span is the parent
+ * now, and a tracestate that came with the client's traceparent does not
+ * belong with the gateway's).
+ */
+function withTraceContext(msg: JsonRpcRequest, trace: TraceHeaders): JsonRpcRequest {
+  const params = msg.params ?? {};
+  const meta: Record<string, unknown> = { ...((params._meta as Record<string, unknown> | undefined) ?? {}), traceparent: trace.traceparent };
+  if (trace.tracestate !== undefined) meta.tracestate = trace.tracestate;
+  else delete meta.tracestate;
+  return { ...msg, params: { ...params, _meta: meta } };
 }

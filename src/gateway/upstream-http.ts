@@ -6,7 +6,10 @@
  * DELETE to end the server-side session.
  *
  * The configured headers go on every request (the upstream's own
- * credentials); a client's credentials are never forwarded.
+ * credentials); a client's credentials are never forwarded. A request
+ * whose `_meta` carries W3C trace context (the gateway's span, when traced)
+ * also carries it as `traceparent` / `tracestate` headers, for HTTP
+ * middleware that reads trace context from headers.
  */
 import type { Logger } from 'pino';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -25,6 +28,7 @@ export class HttpUpstreamConnection extends SdkTransportConnection {
   constructor(spec: HttpUpstreamSpec, _logger?: Logger) {
     const transport = new StreamableHTTPClientTransport(new URL(spec.url), {
       requestInit: { headers: { ...spec.headers } },
+      fetch: (url, init) => fetch(url, withTraceHeaders(init)),
       // The standalone SSE stream may reconnect briefly; a longer outage is the pool's business.
       reconnectionOptions: { initialReconnectionDelay: 250, maxReconnectionDelay: 2_000, reconnectionDelayGrowFactor: 2, maxRetries: 2 },
     });
@@ -44,4 +48,26 @@ export class HttpUpstreamConnection extends SdkTransportConnection {
   protected override async beforeClose(): Promise<void> {
     if (this.http.sessionId !== undefined) await this.http.terminateSession();
   }
+}
+
+/**
+ * A POST carrying one traced request gets its `_meta` trace context as
+ * headers too. The body is parsed only when it names a traceparent.
+ */
+function withTraceHeaders(init: RequestInit | undefined): RequestInit | undefined {
+  const body = init?.body;
+  if (init?.method !== 'POST' || typeof body !== 'string' || !body.includes('"traceparent"')) return init;
+  let meta: unknown;
+  try {
+    meta = (JSON.parse(body) as { params?: { _meta?: unknown } }).params?._meta;
+  } catch {
+    return init;
+  }
+  if (typeof meta !== 'object' || meta === null) return init;
+  const { traceparent, tracestate } = meta as { traceparent?: unknown; tracestate?: unknown };
+  if (typeof traceparent !== 'string') return init;
+  const headers = new Headers(init.headers);
+  headers.set('traceparent', traceparent);
+  if (typeof tracestate === 'string') headers.set('tracestate', tracestate);
+  return { ...init, headers };
 }

@@ -4,7 +4,9 @@
  * from its own origin only): uPlot comes from the installed package at
  * /dashboard/uPlot.min.js, this script from /dashboard/app.js. It reads the
  * snapshot stream at /dashboard/events (one event a second, shared by every
- * viewer) and keeps the last ten minutes of points.
+ * viewer) and keeps the last ten minutes of points. Panels of optional
+ * subsystems (LLM streams, cluster workers, the backplane) appear only when
+ * the snapshot carries them.
  */
 
 export const DASHBOARD_HTML = `<!doctype html>
@@ -44,10 +46,13 @@ export const DASHBOARD_HTML = `<!doctype html>
   <div class="chart"><h2>Errors and rate-limited requests per second</h2><div id="c-err"></div></div>
   <div class="chart"><h2>Event-loop delay p99 (ms) and CPU (%)</h2><div id="c-loop"></div></div>
   <div class="chart"><h2>Memory (MiB)</h2><div id="c-mem"></div></div>
+  <div class="chart" id="llm-chart" hidden><h2>LLM streams: open, and text deltas relayed per second</h2><div id="c-llm"></div></div>
 </div>
 <section><h2>Slowest methods (p99)</h2><table id="slow"><thead><tr><th>method</th><th>requests</th><th>mean ms</th><th>p50 ms</th><th>p99 ms</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Errors by kind (since start)</h2><table id="errors"><thead><tr><th>kind</th><th>count</th></tr></thead><tbody></tbody></table></section>
 <section id="upstreams-section" hidden><h2>Upstreams</h2><table id="upstreams"><thead><tr><th>upstream</th><th>active</th><th>idle</th><th>requests</th><th>retries</th><th>breaker</th></tr></thead><tbody></tbody></table></section>
+<section id="cluster-section" hidden><h2>Workers</h2><table id="cluster"><thead><tr><th>workers serving</th><th>workers kept</th><th>draining</th><th>this snapshot from pid</th></tr></thead><tbody></tbody></table></section>
+<section id="llm-section" hidden><h2>LLM streams (since start)</h2><table id="llm"><thead><tr><th>open</th><th>started</th><th>deltas relayed</th><th>output tokens</th><th>cancelled</th><th>errors</th><th>retries</th><th>paused for slow clients</th></tr></thead><tbody></tbody></table></section>
 <section id="extra-section" hidden><h2>Subsystems</h2><table id="extra"><thead><tr><th>metric</th><th>value</th></tr></thead><tbody></tbody></table></section>
 <script src="/dashboard/uPlot.min.js"></script>
 <script src="/dashboard/app.js"></script>
@@ -60,7 +65,7 @@ export const DASHBOARD_JS = `'use strict';
   var KEEP = 600;
   var MiB = 1024 * 1024;
   var series = {
-    t: [], conn: [], http: [], msgIn: [], msgOut: [], p50: [], p99: [], err: [], rl: [], loop: [], cpu: [], rss: [], heap: []
+    t: [], conn: [], http: [], msgIn: [], msgOut: [], p50: [], p99: [], err: [], rl: [], loop: [], cpu: [], rss: [], heap: [], llmOpen: [], llmDeltas: []
   };
   var charts = [];
   function chart(id, labels, keys, colors) {
@@ -80,6 +85,8 @@ export const DASHBOARD_JS = `'use strict';
   chart('c-err', ['errors', 'rate-limited'], ['err', 'rl'], ['#d62728', '#bcbd22']);
   chart('c-loop', ['loop p99 ms', 'CPU %'], ['loop', 'cpu'], ['#8c564b', '#e377c2']);
   chart('c-mem', ['RSS', 'heap used'], ['rss', 'heap'], ['#7f7f7f', '#1f77b4']);
+  chart('c-llm', ['open', 'deltas /s'], ['llmOpen', 'llmDeltas'], ['#ff7f0e', '#2ca02c']);
+  var prevLlm = null;
 
   function fmt(n, d) {
     if (n === null || n === undefined || !isFinite(n)) return '–';
@@ -116,6 +123,17 @@ export const DASHBOARD_JS = `'use strict';
     push('err', r.errorsPerSec); push('rl', r.rateLimitedPerSec);
     push('loop', s.eventLoopDelay ? s.eventLoopDelay.p99Ms : null); push('cpu', s.process.cpuPercent);
     push('rss', s.process.rssBytes / MiB); push('heap', s.process.heapUsedBytes / MiB);
+    var x = s.extra || {};
+    var llm = x.mcp_ws_llm_streams_active !== undefined;
+    var deltas = null;
+    if (llm && prevLlm) deltas = Math.max(0, (x.mcp_ws_llm_deltas_relayed_total - prevLlm.d) / Math.max(0.001, (s.time - prevLlm.t) / 1000));
+    prevLlm = llm ? { d: x.mcp_ws_llm_deltas_relayed_total, t: s.time } : null;
+    push('llmOpen', llm ? x.mcp_ws_llm_streams_active : null); push('llmDeltas', deltas);
+    var llmChart = document.getElementById('llm-chart');
+    if (llmChart.hidden === llm) {
+      llmChart.hidden = !llm;
+      window.dispatchEvent(new Event('resize'));
+    }
     charts.forEach(function (c) {
       c.u.setData([series.t].concat(c.keys.map(function (k) { return series[k]; })));
     });
@@ -136,7 +154,10 @@ export const DASHBOARD_JS = `'use strict';
       ['compression out/in', s.compressionRatio === null ? '–' : fmt(s.compressionRatio, 3)],
       ['event loop p99 ms', s.eventLoopDelay ? fmt(s.eventLoopDelay.p99Ms, 1) : '–'],
       ['tracing', s.tracing ? 'on' : 'off']
-    ].forEach(function (t) { tiles.appendChild(tile(t[0], t[1])); });
+    ].concat(s.cluster ? [['workers', s.cluster.up + ' / ' + s.cluster.total]] : [])
+     .concat(llm ? [['LLM streams open', fmt(x.mcp_ws_llm_streams_active, 0)]] : [])
+     .concat(x.mcp_ws_backplane_up !== undefined ? [['backplane', x.mcp_ws_backplane_up >= 1 ? 'up' : 'down']] : [])
+     .forEach(function (t) { tiles.appendChild(tile(t[0], t[1])); });
     rows('slow', s.slowest.map(function (m) { return [m.method, fmt(m.count, 0), fmt(m.meanMs, 2), fmt(m.p50Ms, 2), fmt(m.p99Ms, 2)]; }));
     rows('errors', Object.keys(s.errors).filter(function (k) { return s.errors[k] > 0; }).map(function (k) { return [k, fmt(s.errors[k], 0)]; }));
     var ups = s.handler && Array.isArray(s.handler.upstreams) ? s.handler.upstreams : null;
@@ -145,6 +166,10 @@ export const DASHBOARD_JS = `'use strict';
       var b = u.breaker && typeof u.breaker === 'object' ? (u.breaker.state || JSON.stringify(u.breaker)) : String(u.breaker);
       return [u.name, fmt(u.active, 0), fmt(u.idle, 0), fmt(u.requests, 0), fmt(u.retries, 0), b];
     }));
+    document.getElementById('cluster-section').hidden = !s.cluster;
+    if (s.cluster) rows('cluster', [[fmt(s.cluster.up, 0), fmt(s.cluster.total, 0), s.cluster.draining ? 'yes' : 'no', s.process.pid]]);
+    document.getElementById('llm-section').hidden = !llm;
+    if (llm) rows('llm', [[fmt(x.mcp_ws_llm_streams_active, 0), fmt(x.mcp_ws_llm_streams_total, 0), fmt(x.mcp_ws_llm_deltas_relayed_total, 0), fmt(x.mcp_ws_llm_output_tokens_total, 0), fmt(x.mcp_ws_llm_streams_cancelled_total, 0), fmt(x.mcp_ws_llm_errors_total, 0), fmt(x.mcp_ws_llm_retries_total, 0), fmt(x.mcp_ws_llm_paused_total, 0)]]);
     var extra = Object.keys(s.extra || {});
     document.getElementById('extra-section').hidden = extra.length === 0;
     rows('extra', extra.map(function (k) { return [k, fmt(s.extra[k], 2)]; }));

@@ -7,6 +7,10 @@
  *   GET /dashboard/app.js, /dashboard/uPlot.min.js, /dashboard/uPlot.min.css
  *                                 the page's script and the charting library, served
  *                                 from the installed package (no CDN)
+ *   GET /debug/profile?seconds=N  a CPU profile of this process, N ≤ 60 (default 10),
+ *                                 as a .cpuprofile (`debugProfile`); one at a time
+ *   GET /debug/heapsnapshot       a heap snapshot of this process, streamed
+ *                                 (`debugProfile`); pauses the process while V8 takes it
  *
  * Every route passes the endpoint's own door first: header count, Origin,
  * Host, and, when auth is on, a verified credential (Authorization: Bearer;
@@ -16,6 +20,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import type { Rejection, Screened } from '../server/admission.js';
@@ -23,6 +28,7 @@ import type { VerifiedIdentity } from '../server/auth.js';
 import { SnapshotHub } from './hub.js';
 import { Snapshotter, type SnapshotHost } from './snapshot.js';
 import { DASHBOARD_HTML, DASHBOARD_JS } from './dashboard-page.js';
+import { parseProfileSeconds, profileFileName, ProfilerBusyError, startHeapSnapshot, takeCpuProfile } from './profiler.js';
 
 /** The door checks the observability routes share with the endpoint. */
 export interface ObserveDoor {
@@ -35,6 +41,8 @@ export interface ObserveDoor {
 export interface ObserveOptions {
   dashboard: boolean;
   debugSnapshot: boolean;
+  /** /debug/profile and /debug/heapsnapshot. */
+  debugProfile?: boolean;
   maxViewers: number;
   /** Snapshot interval of the dashboard stream. Default 1000 ms. */
   intervalMs?: number;
@@ -80,6 +88,7 @@ export class Observer {
   /** True when `pathname` is one of the routes turned on. */
   handles(pathname: string): boolean {
     if (pathname === '/debug/snapshot') return this.options.debugSnapshot || this.options.dashboard;
+    if (pathname === '/debug/profile' || pathname === '/debug/heapsnapshot') return this.options.debugProfile === true;
     return this.options.dashboard && (pathname === '/dashboard' || pathname.startsWith('/dashboard/'));
   }
 
@@ -109,6 +118,10 @@ export class Observer {
   private route(req: IncomingMessage, res: ServerResponse, pathname: string): void {
     const head = req.method === 'HEAD';
     switch (pathname) {
+      case '/debug/profile':
+        return this.profile(req, res, head);
+      case '/debug/heapsnapshot':
+        return this.heapSnapshot(res, head);
       case '/debug/snapshot':
         return send(res, 'application/json', this.hub.latest(), head, { 'Cache-Control': 'no-store' });
       case '/dashboard':
@@ -129,6 +142,64 @@ export class Observer {
       default:
         plain(res, 404, 'Not Found');
     }
+  }
+
+  /** A CPU profile of this process; the client going away stops it at once. */
+  private profile(req: IncomingMessage, res: ServerResponse, head: boolean): void {
+    // HEAD would start a profile nobody reads.
+    if (head) return plain(res, 405, 'use GET to take a profile', { Allow: 'GET' });
+    const q = (req.url ?? '').indexOf('?');
+    const seconds = parseProfileSeconds(q === -1 ? null : new URLSearchParams((req.url ?? '').slice(q + 1)).get('seconds'));
+    if (typeof seconds === 'string') return plain(res, 400, seconds);
+    const abort = new AbortController();
+    const onClose = (): void => abort.abort();
+    res.once('close', onClose);
+    this.logger.info({ seconds }, 'CPU profile started');
+    takeCpuProfile(seconds, abort.signal).then(
+      (profile) => {
+        res.removeListener('close', onClose);
+        if (abort.signal.aborted || res.destroyed) {
+          this.logger.info('CPU profile abandoned: the client went away');
+          return;
+        }
+        this.logger.info({ bytes: profile.length }, 'CPU profile sent');
+        send(res, 'application/json', profile, false, {
+          'Cache-Control': 'no-store',
+          'Content-Disposition': `attachment; filename="${profileFileName('cpuprofile')}"`,
+          'X-Profiled-Pid': String(process.pid),
+        });
+      },
+      (err: unknown) => {
+        res.removeListener('close', onClose);
+        if (err instanceof ProfilerBusyError) return plain(res, 409, err.message, { 'Retry-After': String(Math.ceil(seconds)) });
+        this.logger.error({ err }, 'CPU profile failed');
+        if (!res.headersSent) plain(res, 500, 'CPU profile failed');
+      },
+    );
+  }
+
+  /** A heap snapshot of this process, streamed as V8 serialises it. */
+  private heapSnapshot(res: ServerResponse, head: boolean): void {
+    if (head) return plain(res, 405, 'use GET to take a heap snapshot', { Allow: 'GET' });
+    let stream: ReturnType<typeof startHeapSnapshot>;
+    try {
+      this.logger.warn('heap snapshot started: the process pauses while V8 takes it');
+      stream = startHeapSnapshot();
+    } catch (err) {
+      if (err instanceof ProfilerBusyError) return plain(res, 409, err.message, { 'Retry-After': '10' });
+      this.logger.error({ err }, 'heap snapshot failed');
+      return plain(res, 500, 'heap snapshot failed');
+    }
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-store',
+      'Content-Disposition': `attachment; filename="${profileFileName('heapsnapshot')}"`,
+      'X-Profiled-Pid': String(process.pid),
+    });
+    pipeline(stream, res).then(
+      () => this.logger.info('heap snapshot sent'),
+      () => this.logger.info('heap snapshot abandoned: the client went away'),
+    );
   }
 
   private reject(res: ServerResponse, r: Rejection): void {

@@ -21,6 +21,8 @@ export interface SnapshotHost {
   readonly handlerSnapshot: (() => unknown) | undefined;
   /** True while requests are traced (an OpenTelemetry tracer provider is registered). */
   readonly tracingActive: boolean;
+  /** Set in a cluster worker (`--workers`): the cluster's state as the primary last reported it. */
+  readonly cluster?: { readonly state: { readonly up: number; readonly total: number; readonly draining: boolean } } | undefined;
 }
 
 /** Rates over the interval since the previous snapshot. */
@@ -44,6 +46,8 @@ export interface ServerSnapshot extends MetricsSnapshot {
   slots: number;
   draining: boolean;
   tracing: boolean;
+  /** Under `--workers`: workers serving, workers the primary keeps, draining; null when not clustered. The rest of the snapshot is this worker's. */
+  cluster: { up: number; total: number; draining: boolean } | null;
   process: { pid: number; uptimeSec: number; rssBytes: number; heapUsedBytes: number; heapTotalBytes: number; externalBytes: number; cpuPercent: number };
   /** Each extra metric summed over its labels. */
   extra: Record<string, number>;
@@ -105,6 +109,7 @@ export class Snapshotter {
       slots: h.slotCount,
       draining: h.draining,
       tracing: h.tracingActive,
+      cluster: h.cluster ? { up: h.cluster.state.up, total: h.cluster.state.total, draining: h.cluster.state.draining } : null,
       process: {
         pid: process.pid,
         uptimeSec: Math.round(process.uptime()),

@@ -47,6 +47,37 @@ interface OtelSpan extends RequestSpan {
   readonly context: OtelApi.Context;
 }
 
+/** The W3C trace context a request carries on to the next hop. */
+export interface TraceHeaders {
+  traceparent: string;
+  tracestate?: string;
+}
+
+/** The API as {@link loadTracing} loaded it, for {@link activeTraceContext}. */
+let loadedApi: typeof OtelApi | undefined;
+/** The request span whose handler is running now (set by run(), for contexts without a context manager). */
+let runningSpan: OtelSpan | undefined;
+
+/**
+ * The W3C trace context of the span running now: the active span of the
+ * OpenTelemetry context (a handler's own span nests there), else the
+ * server's request span while its handler runs synchronously. Undefined
+ * when nothing is traced (no API, no provider, or a non-recording span).
+ * The gateway calls it when it forwards a request, so its span becomes the
+ * upstream's parent.
+ */
+export function activeTraceContext(): TraceHeaders | undefined {
+  const api = loadedApi;
+  if (api === undefined) return undefined;
+  let sc = api.trace.getSpanContext(api.context.active());
+  if (sc === undefined || !api.isSpanContextValid(sc)) sc = runningSpan?.span.spanContext();
+  if (sc === undefined || !api.isSpanContextValid(sc)) return undefined;
+  const out: TraceHeaders = { traceparent: `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 1) === 1 ? '01' : '00'}` };
+  const state = sc.traceState?.serialize();
+  if (state) out.tracestate = state;
+  return out;
+}
+
 /** The instrumentation scope spans are reported under. */
 export const TRACER_NAME = 'mcp-ws';
 
@@ -98,7 +129,13 @@ class OtelRequestTracer implements RequestTracer {
   }
 
   run<T>(s: RequestSpan, fn: () => T): T {
-    return this.api.context.with((s as OtelSpan).context, fn);
+    const prev = runningSpan;
+    runningSpan = s as OtelSpan;
+    try {
+      return this.api.context.with((s as OtelSpan).context, fn);
+    } finally {
+      runningSpan = prev;
+    }
   }
 
   end(s: RequestSpan, reply: string | undefined): void {
@@ -175,7 +212,8 @@ class OtelTracingProbe implements TracingProbe {
 /** Imports `@opentelemetry/api` if it is installed; a probe that never traces if not. */
 export async function loadTracing(): Promise<TracingProbe> {
   try {
-    return new OtelTracingProbe(await import('@opentelemetry/api'));
+    loadedApi ??= await import('@opentelemetry/api');
+    return new OtelTracingProbe(loadedApi);
   } catch {
     return new OtelTracingProbe(undefined);
   }

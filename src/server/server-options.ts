@@ -123,6 +123,12 @@ export interface McpWsServerOptions {
   dashboard?: boolean;
   /** Serve the snapshot at /debug/snapshot without the dashboard; behind auth when auth is on. Default false. */
   debugSnapshot?: boolean;
+  /**
+   * Serve GET /debug/profile?seconds=N (a CPU profile of the process, N ≤ 60)
+   * and GET /debug/heapsnapshot (a heap snapshot; pauses the process while
+   * V8 takes it); one of each at a time, behind auth when auth is on. Default false.
+   */
+  debugProfile?: boolean;
   /** Dashboard viewers at once (each an SSE stream of the one shared snapshot); more get 503. Default 100. */
   dashboardMaxViewers?: number;
   /** Logger. Default: silent (the CLI passes its own). */
@@ -188,6 +194,7 @@ export const SERVER_OPTIONS = defineOptions({
   resumeBufferBytes: int({ min: 1, default: 1024 * 1024 }),
   dashboard: bool({ default: false }),
   debugSnapshot: bool({ default: false }),
+  debugProfile: bool({ default: false }),
   dashboardMaxViewers: int({ min: 1, default: 100 }),
 });
 

@@ -177,8 +177,8 @@ export class McpWsServer implements SessionHost {
     this.cluster?.attach(() => this.registry.metrics());
     const snap = typeof handler === 'object' ? (handler as { snapshot?: unknown }).snapshot : undefined;
     this.handlerSnapshot = typeof snap === 'function' ? (snap as () => unknown).bind(handler) : undefined;
-    const { dashboard, debugSnapshot, dashboardMaxViewers } = this.options;
-    this.observer = dashboard || debugSnapshot ? new Observer(this, this.door, { dashboard, debugSnapshot, maxViewers: dashboardMaxViewers }, this.logger) : undefined;
+    const { dashboard, debugSnapshot, debugProfile, dashboardMaxViewers } = this.options;
+    this.observer = dashboard || debugSnapshot || debugProfile ? new Observer(this, this.door, { dashboard, debugSnapshot, debugProfile, maxViewers: dashboardMaxViewers }, this.logger) : undefined;
     const httpOptions = handshakeHttpOptions(this.options);
     this.http = this.options.tls
       ? createHttpsServer({ ...httpOptions, ...readTls(this.options.tls) })

@@ -30,7 +30,7 @@ export async function startGateway(
 ): Promise<{ gateway: McpWsGateway; server: McpWsServer; url: string }> {
   const gateway = new McpWsGateway(options);
   await gateway.start();
-  const server = new McpWsServer({ handler: gateway, port: 0, processMetrics: false, drainTimeoutMs: 500, metrics: gateway.metrics(), ...serverOptions });
+  const server = new McpWsServer({ handler: gateway, port: 0, processMetrics: false, drainTimeoutMs: 500, ...serverOptions, metrics: [...gateway.metrics(), ...(serverOptions.metrics ?? [])] });
   const address = await server.listen();
   started.push({ server, gateway });
   return { gateway, server, url: address.url };

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, copyFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { closeAll, RawClient, startServer } from '../helpers.js';
+import { LlmMetrics, llmMetrics } from '../../src/llm/metrics.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -59,7 +60,13 @@ describe('dashboard in headless Chromium', () => {
   if (!have) console.warn(`\n!!! ${CHROMIUM} not found: the dashboard browser test cannot run (apt-get install chromium; CI sets REQUIRE_CHROMIUM=1)\n`);
 
   it.skipIf(!have && process.env.REQUIRE_CHROMIUM !== '1')('loads without console errors, draws its charts, and its numbers move under load (auth on)', async () => {
-    const { url, base } = await startServer({ dashboard: true, auth: { tokens: [TOKEN] } });
+    // The LLM streams' counters as `serve --llm` exports them, moved by hand (no provider here), and a backplane gauge as the backplane exports it.
+    const llm = new LlmMetrics();
+    llm.streamsActive = 2;
+    llm.streamsStarted = 5;
+    const relay = setInterval(() => (llm.deltasRelayed += 40), 100);
+    const backplane = { name: 'mcp_ws_backplane_up', help: 'Backplane connected', type: 'gauge' as const, read: () => [{ value: 1 }] };
+    const { url, base } = await startServer({ dashboard: true, auth: { tokens: [TOKEN] }, metrics: [...llmMetrics(llm), backplane] });
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu'] });
     let stopped = false;
@@ -129,7 +136,22 @@ describe('dashboard in headless Chromium', () => {
         }
         return { canvases: canvases.length, series };
       });
-      expect(drawn.canvases).toBe(6);
+      expect(drawn.canvases).toBe(7);
+      // Optional subsystems: the LLM panel and the backplane tile appear with their metrics; not clustered, no workers section.
+      const optional = await page.evaluate(() => ({
+        llmChart: (document.getElementById('llm-chart') as unknown as { hidden: boolean }).hidden,
+        llmRow: [...document.querySelectorAll('#llm tbody td')].map((td) => td.textContent),
+        cluster: (document.getElementById('cluster-section') as unknown as { hidden: boolean }).hidden,
+      }));
+      expect(optional.llmChart).toBe(false);
+      expect(optional.llmRow.slice(0, 2)).toEqual(['2', '5']);
+      expect(optional.cluster).toBe(true);
+      expect(await tileValue('LLM streams open')).toBe(2);
+      const backplaneTile = await page.evaluate(() => {
+        for (const t of document.querySelectorAll('.tile')) if (t.querySelector('.k')?.textContent === 'backplane') return t.querySelector('.v')?.textContent;
+        return undefined;
+      });
+      expect(backplaneTile).toBe('up');
       expect(drawn.series).toBeGreaterThan(20);
       const slow = await page.$$eval('#slow tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
       expect(slow).toContain('tools/call');
@@ -142,6 +164,7 @@ describe('dashboard in headless Chromium', () => {
       expect(problems).toEqual([]);
     } finally {
       stopped = true;
+      clearInterval(relay);
       await browser.close();
     }
   }, 90_000);

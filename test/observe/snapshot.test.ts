@@ -10,6 +10,7 @@ import { closeAll, RawClient, startServer } from '../helpers.js';
 import { closeAll as closeGateways, fixtureUpstream, startGateway } from '../gateway/helpers.js';
 import { MAX_TIMED_METHODS, OTHER_METHOD, type MetricsSnapshot } from '../../src/metrics/metrics.js';
 import type { ServerSnapshot } from '../../src/observe/snapshot.js';
+import { serve as serveCli } from '../cli/run.js';
 
 const TOKEN = 'observability-test-token-0123456789';
 
@@ -151,4 +152,31 @@ describe('a gateway snapshot', () => {
       await closeGateways();
     }
   }, 60_000);
+});
+
+describe('a clustered snapshot (mcp-ws serve --workers 2 --dashboard)', () => {
+  it('names the cluster: workers serving and kept; a lone server says null', async () => {
+    const { base } = await startServer({ debugSnapshot: true });
+    expect((JSON.parse((await get(`${base}/debug/snapshot`)).body) as ServerSnapshot).cluster).toBeNull();
+    const s = await serveCli(['--port', '0', '--workers', '2', '--dashboard', '--log-level', 'warn'], 60_000);
+    try {
+      const cbase = s.url.replace(/^ws/, 'http').replace(/\/[^/]*$/, '');
+      let snap: ServerSnapshot | undefined;
+      const end = Date.now() + 60_000;
+      while (Date.now() < end) {
+        const r = await get(`${cbase}/debug/snapshot`);
+        if (r.status === 200) {
+          snap = JSON.parse(r.body) as ServerSnapshot;
+          if (snap.cluster?.up === 2) break;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(snap?.cluster).toEqual({ up: 2, total: 2, draining: false });
+      // The rest is the answering worker's own: not the primary's pid.
+      expect(snap!.process.pid).not.toBe(s.child.pid);
+    } finally {
+      s.child.kill('SIGTERM');
+      expect(await s.exit).toBe(0);
+    }
+  }, 120_000);
 });
