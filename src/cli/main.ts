@@ -76,6 +76,7 @@ export function buildProgram(): Command {
     .option('--tls-ca <file>', 'CA bundle: require client certificates signed by it')
     .option('--workers <n|auto>', 'processes sharing the port (node:cluster), "auto" = one per core (default 1)', workersArg)
     .option('--dashboard', 'serve the live dashboard at /dashboard and the snapshot at /debug/snapshot (behind auth when auth is on)')
+    .option('--redis <url>', 'Redis backplane (redis:// or rediss://): notifications reach sessions of every server sharing it; rate limits with a redis section use it too')
     .option('--llm <provider>', 'add the llm_generate tool: openai | openai-responses | anthropic | openai-compatible (key from OPENAI_API_KEY / ANTHROPIC_API_KEY)')
     .option('--llm-model <model>', 'default model of llm_generate')
     .option('--llm-base-url <url>', 'API base URL of the LLM provider (e.g. http://127.0.0.1:11434/v1)')
@@ -103,6 +104,7 @@ export function buildProgram(): Command {
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
     .option('--workers <n|auto>', 'processes sharing the port (node:cluster), each with its own pool, "auto" = one per core (default 1)', workersArg)
     .option('--dashboard', 'serve the live dashboard (upstreams and breakers included) at /dashboard and the snapshot at /debug/snapshot')
+    .option('--redis <url>', 'Redis backplane (redis:// or rediss://): sendToSession reaches clients of every gateway sharing it')
     .action(async (opts: Record<string, unknown>) => {
       const { runGateway } = await import('./gateway.js');
       await runGateway(opts);
