@@ -22,9 +22,9 @@ export const BACKPLANE_OPTIONS = defineOptions({
 /** A redis:// or rediss:// URL. */
 export const REDIS_URL_PATTERN = /^rediss?:\/\/[^\s]+$/;
 
-/** The config file's top-level `redis` section. */
+/** The config file's top-level `redis` section (`url` may come from `--redis` instead; it is required by then). */
 export const redisSectionSchema = z.strictObject({
-  url: z.string().regex(REDIS_URL_PATTERN, 'should be a redis:// or rediss:// URL'),
+  url: z.string().regex(REDIS_URL_PATTERN, 'should be a redis:// or rediss:// URL').optional(),
   ...BACKPLANE_OPTIONS.shape,
 });
 

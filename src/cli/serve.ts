@@ -76,8 +76,10 @@ export function resolveServeConfig(opts: Record<string, unknown>): ServeConfig {
 /** The backplane of the `redis` section, if any (no I/O until the server listens). */
 export function backplaneOf(config: Pick<ServeConfig, 'redis'>, logger: Logger): RedisBackplane | undefined {
   if (config.redis === undefined) return undefined;
+  const { url, ...rest } = config.redis;
+  if (url === undefined) throw new ConfigError('redis.url is required: give --redis URL or redis.url in the config file');
   try {
-    return createRedisBackplane({ ...config.redis, logger });
+    return createRedisBackplane({ ...rest, url, logger });
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }

@@ -206,6 +206,11 @@ export function createDemoRouter(options: DemoRouterOptions = {}): McpRouter {
     },
   );
 
+  router.resource(
+    { uri: 'demo://readme', name: 'readme', title: 'About this server', mimeType: 'text/markdown' },
+    () => '# mcp-ws demo\n\nThis server speaks MCP over WebSocket. Try the tools echo, add and sleep.\n',
+  );
+
   router.resource({ uri: COUNTER_URI, name: 'counter', title: 'A counter shared by every server of the backplane', mimeType: 'text/plain' }, async () => {
     try {
       return String(await counter.get());
@@ -213,11 +218,6 @@ export function createDemoRouter(options: DemoRouterOptions = {}): McpRouter {
       throw new RpcError(-32603, `the counter is unavailable: ${(err as Error).message}`);
     }
   });
-
-  router.resource(
-    { uri: 'demo://readme', name: 'readme', title: 'About this server', mimeType: 'text/markdown' },
-    () => '# mcp-ws demo\n\nThis server speaks MCP over WebSocket. Try the tools echo, add and sleep.\n',
-  );
 
   router.resourceTemplate(
     { uriTemplate: 'demo://greeting/{name}', name: 'greeting', mimeType: 'text/plain', description: 'A greeting for {name}.' },
