@@ -8,7 +8,8 @@
  */
 import { createLogger } from '../log.js';
 import { resolveAuth } from '../config/auth.js';
-import { CLI_OPTIONS, ConfigError, parseServeConfig } from '../config/schema.js';
+import { applyRedisUrl, CLI_OPTIONS, ConfigError, parseServeConfig } from '../config/schema.js';
+import { backplaneOf } from './serve.js';
 import { loadGatewayConfigFile, parseUpstreams, type GatewaySection } from '../gateway/config.js';
 import { McpWsGateway } from '../gateway/gateway.js';
 import { LOAD_BALANCE_STRATEGIES, parseStrategy } from '../gateway/load-balance-strategy.js';
@@ -37,6 +38,7 @@ export interface GatewayFlags {
   workers?: number | 'auto';
   dashboard?: boolean;
   debugProfile?: boolean;
+  redis?: string;
 }
 
 /** Merges file and flags into gateway options and server options. Throws ConfigError with one line. */
@@ -44,7 +46,9 @@ export function resolveGatewayConfig(flags: GatewayFlags): { gateway: GatewaySec
   const file = typeof flags.config === 'string' ? loadGatewayConfigFile(flags.config) : { serve: {}, gateway: {} as GatewaySection };
   const serveFlags: Record<string, unknown> = {};
   for (const k of ['host', 'port', 'path', 'logLevel', 'workers', 'dashboard', 'debugProfile'] as const) if (flags[k] !== undefined) serveFlags[k] = flags[k];
-  const serve = parseServeConfig({ ...file.serve, ...serveFlags }, flags.config ?? 'flags');
+  const merged: Record<string, unknown> = { ...file.serve, ...serveFlags };
+  applyRedisUrl(merged, flags.redis);
+  const serve = parseServeConfig(merged, flags.config ?? 'flags');
   if (serve.pageSize !== undefined) {
     throw new ConfigError('pageSize does not apply to the gateway: its upstream servers page their own lists; remove it from the config');
   }
@@ -88,7 +92,7 @@ export function resolveGatewayConfig(flags: GatewayFlags): { gateway: GatewaySec
 export async function runGateway(flags: GatewayFlags): Promise<void> {
   const { gateway: section, serve } = resolveGatewayConfig(flags);
   const profileSignal = resolveProfileSignal(flags as unknown as Record<string, unknown>);
-  const { logLevel, module: _module, pageSize: _pageSize, workers, auth: authConfig, llm, ...serverOptions } = serve;
+  const { logLevel, module: _module, pageSize: _pageSize, workers, auth: authConfig, llm, redis: _redis, ...serverOptions } = serve;
   if (llm !== undefined) throw new ConfigError('llm applies to mcp-ws serve only: a gateway relays its upstreams\' tools');
   const auth = resolveAuth(authConfig);
   const logger = createLogger({ level: logLevel ?? CLI_OPTIONS.defaults.logLevel });
@@ -101,11 +105,14 @@ export async function runGateway(flags: GatewayFlags): Promise<void> {
     throw new ConfigError((err as Error).message);
   }
   await gateway.start();
+  // sendToSession reaches a client of any gateway process sharing the backplane.
+  const backplane = backplaneOf(serve, logger);
   let server: McpWsServer;
   try {
-    server = new McpWsServer({ ...serverOptions, auth, handler: gateway, logger, metrics: gateway.metrics(), cluster: part.role === 'worker' ? part.member : undefined });
+    server = new McpWsServer({ ...serverOptions, auth, handler: gateway, logger, backplane, metrics: gateway.metrics(), cluster: part.role === 'worker' ? part.member : undefined });
   } catch (err) {
     await gateway.close();
+    await backplane?.close();
     throw new ConfigError((err as Error).message);
   }
   let address;
@@ -113,11 +120,12 @@ export async function runGateway(flags: GatewayFlags): Promise<void> {
     address = await server.listen();
   } catch (err) {
     await gateway.close();
+    await backplane?.close();
     throw err;
   }
   const names = gateway.pool.members.map((m) => m.name).join(', ');
   // Handlers first: a script that signals as soon as it reads the ready line must find them installed.
-  exitOnSignals(logger, () => server.close().then(() => gateway.close()), server, part.role === 'worker');
+  exitOnSignals(logger, () => server.close().then(() => Promise.all([gateway.close(), backplane?.close()])).then(() => undefined), server, part.role === 'worker');
   if (profileSignal) installProfileSignal(profileSignal, logger);
   announceReady(part, address.url, `mcp-ws gateway on ${address.url} (upstreams: ${names})`);
 }

@@ -80,6 +80,7 @@ export function buildProgram(): Command {
     .option('--cpu-prof-signal <signal>', 'take a CPU profile on this signal: SIGURG (recommended) or SIGWINCH')
     .option('--cpu-prof-dir <dir>', 'where --cpu-prof-signal writes its .cpuprofile files (default: the working directory)')
     .option('--cpu-prof-seconds <s>', 'length of a --cpu-prof-signal profile, 1 to 60 (default 10)', int('--cpu-prof-seconds', 1))
+    .option('--redis <url>', 'Redis backplane (redis:// or rediss://): notifications reach sessions of every server sharing it; rate limits with a redis section use it too')
     .option('--llm <provider>', 'add the llm_generate tool: openai | openai-responses | anthropic | openai-compatible (key from OPENAI_API_KEY / ANTHROPIC_API_KEY)')
     .option('--llm-model <model>', 'default model of llm_generate')
     .option('--llm-base-url <url>', 'API base URL of the LLM provider (e.g. http://127.0.0.1:11434/v1)')
@@ -112,6 +113,7 @@ export function buildProgram(): Command {
     .option('--cpu-prof-signal <signal>', 'take a CPU profile on this signal: SIGURG (recommended) or SIGWINCH')
     .option('--cpu-prof-dir <dir>', 'where --cpu-prof-signal writes its .cpuprofile files (default: the working directory)')
     .option('--cpu-prof-seconds <s>', 'length of a --cpu-prof-signal profile, 1 to 60 (default 10)', int('--cpu-prof-seconds', 1))
+    .option('--redis <url>', 'Redis backplane (redis:// or rediss://): sendToSession reaches clients of every gateway sharing it')
     .action(async (opts: Record<string, unknown>) => {
       const { runGateway } = await import('./gateway.js');
       await runGateway(opts);

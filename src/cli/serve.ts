@@ -3,11 +3,14 @@
  * what to serve from --module or the embedded demo; prints one ready line
  * with the bound ws:// URL on stdout; drains on SIGTERM/SIGINT and exits 0.
  */
+import type { Logger } from 'pino';
 import { createLogger } from '../log.js';
 import { isLoopbackHost } from '../server/origin.js';
 import { resolveAuth } from '../config/auth.js';
-import { CLI_OPTIONS, ConfigError, loadConfigFile, parseServeConfig, type ServeConfig } from '../config/schema.js';
+import { applyRedisUrl, CLI_OPTIONS, ConfigError, loadConfigFile, parseServeConfig, type ServeConfig } from '../config/schema.js';
 import { createDemoRouter } from '../demo/demo-router.js';
+import { redisCounter } from '../demo/counter.js';
+import { createRedisBackplane, type RedisBackplane } from '../backplane/backplane.js';
 import { McpRouter } from '../router/router.js';
 import { McpWsServer } from '../server/server.js';
 import type { HandlerSource } from '../server/server-options.js';
@@ -68,7 +71,20 @@ export function resolveServeConfig(opts: Record<string, unknown>): ServeConfig {
   if (opts.tlsCert !== undefined || opts.tlsKey !== undefined || opts.tlsCa !== undefined) {
     merged.tls = { ...(fromFile.tls ?? {}), cert: opts.tlsCert ?? fromFile.tls?.cert, key: opts.tlsKey ?? fromFile.tls?.key, ca: opts.tlsCa ?? fromFile.tls?.ca };
   }
+  applyRedisUrl(merged, opts.redis);
   return parseServeConfig(merged, typeof opts.config === 'string' ? opts.config : 'flags');
+}
+
+/** The backplane of the `redis` section, if any (no I/O until the server listens). */
+export function backplaneOf(config: Pick<ServeConfig, 'redis'>, logger: Logger): RedisBackplane | undefined {
+  if (config.redis === undefined) return undefined;
+  const { url, ...rest } = config.redis;
+  if (url === undefined) throw new ConfigError('redis.url is required: give --redis URL or redis.url in the config file');
+  try {
+    return createRedisBackplane({ ...rest, url, logger });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }
 
 export async function runServe(opts: Record<string, unknown>): Promise<void> {
@@ -77,12 +93,14 @@ export async function runServe(opts: Record<string, unknown>): Promise<void> {
   const logger = createLogger({ level: config.logLevel ?? CLI_OPTIONS.defaults.logLevel });
   // With --workers N the first process supervises (and returns only by exiting); each worker goes on here.
   const part = await takeClusterPart(config.workers, logger);
+  const backplane = backplaneOf(config, logger);
   let handler: HandlerSource;
   let kind: string;
   if (config.module) {
     ({ handler, kind } = await loadHandlerModule(config.module));
   } else {
-    handler = createDemoRouter();
+    // With a backplane the demo counter lives in Redis, so every server counts the same number.
+    handler = createDemoRouter(backplane ? { counter: redisCounter(() => backplane.commandClient, `${backplane.options.keyPrefix}demo:counter`) } : {});
     kind = 'demo';
   }
   if (config.pageSize !== undefined) {
@@ -92,7 +110,7 @@ export async function runServe(opts: Record<string, unknown>): Promise<void> {
     }
     handler.setPageSize(config.pageSize);
   }
-  const { logLevel: _l, module: _m, pageSize: _p, workers: _w, auth: authConfig, llm: llmConfig, ...serverOptions } = config;
+  const { logLevel: _l, module: _m, pageSize: _p, workers: _w, auth: authConfig, llm: llmConfig, redis: _r, ...serverOptions } = config;
   let metrics: ExtraMetric[] | undefined;
   if (llmConfig !== undefined) {
     // The llm_generate tool joins the native router's tools; an SDK server registers its own.
@@ -113,16 +131,22 @@ export async function runServe(opts: Record<string, unknown>): Promise<void> {
   const auth = resolveAuth(authConfig);
   let server: McpWsServer;
   try {
-    server = new McpWsServer({ ...serverOptions, auth, handler, logger, ...(metrics !== undefined ? { metrics } : {}), cluster: part.role === 'worker' ? part.member : undefined });
+    server = new McpWsServer({ ...serverOptions, auth, handler, logger, backplane, ...(metrics !== undefined ? { metrics } : {}), cluster: part.role === 'worker' ? part.member : undefined });
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
   if (!auth && !isLoopbackHost(server.options.host)) {
     logger.warn({ host: server.options.host }, 'listening beyond loopback without authentication');
   }
-  const address = await server.listen();
+  let address;
+  try {
+    address = await server.listen();
+  } catch (err) {
+    await backplane?.close();
+    throw err;
+  }
   // Handlers first: a script that signals as soon as it reads the ready line must find them installed.
-  exitOnSignals(logger, () => server.close(), server, part.role === 'worker');
+  exitOnSignals(logger, () => server.close().then(() => backplane?.close()), server, part.role === 'worker');
   if (profileSignal) installProfileSignal(profileSignal, logger);
   announceReady(part, address.url, `mcp-ws serving ${kind} on ${address.url}`);
 }

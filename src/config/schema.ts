@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { rateLimitConfigSchema } from '../ratelimit/config.js';
 import { compressionConfigSchema } from '../compression/config.js';
 import { llmConfigSchema } from '../llm/options.js';
+import { redisSectionSchema } from '../backplane/options.js';
 import { SERVER_OPTIONS } from '../server/server-options.js';
 import { defineOptions, MAX_LIMIT, oneOf } from './option-set.js';
 
@@ -67,10 +68,25 @@ export const ServeConfigSchema = z.strictObject({
   rateLimit: rateLimitConfigSchema.optional(),
   compression: compressionConfigSchema.optional(),
   llm: llmConfigSchema.optional(),
+  redis: redisSectionSchema.optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() }).optional(),
 });
 
 export type ServeConfig = z.infer<typeof ServeConfigSchema>;
+
+/**
+ * Folds `--redis URL` into settings (before they are parsed): it sets
+ * `redis.url`, and a `rateLimit.redis` section without a url of its own
+ * shares the same server.
+ */
+export function applyRedisUrl(merged: Record<string, unknown>, flag: unknown): void {
+  if (flag !== undefined) merged.redis = { ...((merged.redis as object | undefined) ?? {}), url: flag };
+  const url = (merged.redis as { url?: unknown } | undefined)?.url;
+  const rl = merged.rateLimit as { redis?: Record<string, unknown> } | undefined;
+  if (url !== undefined && typeof rl === 'object' && rl !== null && typeof rl.redis === 'object' && rl.redis !== null && rl.redis.url === undefined) {
+    merged.rateLimit = { ...rl, redis: { ...rl.redis, url } };
+  }
+}
 
 /** A configuration error: one line, meant to be printed as it is. */
 export class ConfigError extends Error {

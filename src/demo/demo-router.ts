@@ -1,15 +1,30 @@
 /**
- * The embedded default of `mcp-ws serve`: a router with five tools, one
- * resource, one resource template and one prompt. Small on purpose: it is
+ * The embedded default of `mcp-ws serve`: a router with six tools, two
+ * resources (one a counter shared through the backplane when there is
+ * one), one resource template and one prompt. Small on purpose: it is
  * what the benchmarks and the quick start talk to.
  */
 import { McpRouter } from '../router/router.js';
 import { RpcError } from '../protocol/errors.js';
 import { INVALID_PARAMS } from '../protocol/jsonrpc.js';
 import { relayStream } from '../router/stream.js';
+import { ToolError } from '../router/types.js';
+import { memoryCounter, type DemoCounter } from './counter.js';
 
 /** Longest `sleep` the demo accepts, so a client cannot park a request for hours. */
 export const MAX_SLEEP_MS = 60_000;
+
+/** Largest step of `increment`, either way: the counter stays a safe integer for a long time. */
+export const MAX_INCREMENT = 1_000_000;
+
+/** The URI of the demo's shared counter. */
+export const COUNTER_URI = 'demo://counter';
+
+/** Options of {@link createDemoRouter}. */
+export interface DemoRouterOptions {
+  /** Where `demo://counter` lives. Default: in memory (this process only). */
+  counter?: DemoCounter;
+}
 
 /** Longest text `stream_text` accepts, characters. */
 export const MAX_STREAM_TEXT = 100_000;
@@ -41,13 +56,14 @@ async function* words(text: string, wordsPerSecond: number, signal: AbortSignal)
 }
 
 /** Builds the demo router. */
-export function createDemoRouter(): McpRouter {
+export function createDemoRouter(options: DemoRouterOptions = {}): McpRouter {
+  const counter = options.counter ?? memoryCounter();
   const router = new McpRouter({
     name: 'mcp-ws-demo',
     version: '0.1.0',
     title: 'mcp-ws demo server',
     instructions:
-      'Demo tools: echo {text}, add {a, b}, sleep {ms} (reports progress), ask {question} (asks the user), stream_text {text, wordsPerSecond} (streams the text word by word as progress).',
+      'Demo tools: echo {text}, add {a, b}, sleep {ms} (reports progress), ask {question} (asks the user), stream_text {text, wordsPerSecond} (streams the text word by word as progress), increment {by} (adds to demo://counter; subscribers are notified).',
   });
 
   router.tool(
@@ -167,10 +183,41 @@ export function createDemoRouter(): McpRouter {
     },
   );
 
+  router.tool(
+    {
+      name: 'increment',
+      description: `Adds by (an integer from -${MAX_INCREMENT} to ${MAX_INCREMENT}, default 1) to the shared counter ${COUNTER_URI} and returns its new value; every subscriber of ${COUNTER_URI}, on any server sharing the backplane, is notified.`,
+      inputSchema: {
+        type: 'object',
+        properties: { by: { type: 'integer', minimum: -MAX_INCREMENT, maximum: MAX_INCREMENT } },
+        additionalProperties: false,
+      },
+      outputSchema: { type: 'object', properties: { value: { type: 'integer' } }, required: ['value'] },
+    },
+    async (args) => {
+      let value: number;
+      try {
+        value = await counter.add((args.by as number | undefined) ?? 1);
+      } catch (err) {
+        throw new ToolError(`the counter is unavailable: ${(err as Error).message}`);
+      }
+      router.notifyResourceUpdated(COUNTER_URI);
+      return { content: [{ type: 'text', text: String(value) }], structuredContent: { value } };
+    },
+  );
+
   router.resource(
     { uri: 'demo://readme', name: 'readme', title: 'About this server', mimeType: 'text/markdown' },
     () => '# mcp-ws demo\n\nThis server speaks MCP over WebSocket. Try the tools echo, add and sleep.\n',
   );
+
+  router.resource({ uri: COUNTER_URI, name: 'counter', title: 'A counter shared by every server of the backplane', mimeType: 'text/plain' }, async () => {
+    try {
+      return String(await counter.get());
+    } catch (err) {
+      throw new RpcError(-32603, `the counter is unavailable: ${(err as Error).message}`);
+    }
+  });
 
   router.resourceTemplate(
     { uriTemplate: 'demo://greeting/{name}', name: 'greeting', mimeType: 'text/plain', description: 'A greeting for {name}.' },

@@ -108,6 +108,12 @@ const CHANGED_METHOD: Partial<Record<ListKind, string>> = {
   prompts: 'notifications/prompts/list_changed',
 };
 
+/** Where a router publishes what other processes' sessions should hear (the server's backplane). */
+export interface RouterRelay {
+  resourceUpdated(uri: string): void;
+  listChanged(kind: 'tools' | 'resources' | 'prompts'): void;
+}
+
 /** {@link McpRouterOptions} with the defaults filled in. */
 export type RouterOptionsInEffect = Readonly<Required<Omit<McpRouterOptions, 'title' | 'instructions' | 'cacheHints' | 'requestStateSecret'>>> &
   Pick<McpRouterOptions, 'title' | 'instructions'> & { readonly cacheHints: Readonly<Record<CacheHintKind, CacheHint>> };
@@ -217,6 +223,7 @@ export class McpRouter implements SessionRegistry {
   private readonly modernFirstPage = new Map<ListKind, string>();
   private discoverJson: string | undefined;
   private readonly sealer: StateSealer;
+  private relay: RouterRelay | undefined;
 
   constructor(options: McpRouterOptions) {
     if (!options || typeof options.name !== 'string' || options.name === '') {
@@ -389,8 +396,51 @@ export class McpRouter implements SessionRegistry {
     return had;
   }
 
-  /** Sends notifications/resources/updated to every session subscribed to `uri`. */
+  /**
+   * Sends notifications/resources/updated to every session subscribed to
+   * `uri` (2025 `resources/subscribe` and 2026-07-28 `subscriptions/listen`),
+   * here at once and, when the server has a backplane, in every other
+   * process sharing it.
+   */
   notifyResourceUpdated(uri: string): void {
+    if (typeof uri !== 'string' || uri === '') throw new TypeError('notifyResourceUpdated: uri should be a non-empty string');
+    this.deliverResourceUpdated(uri);
+    this.relay?.resourceUpdated(uri);
+  }
+
+  /**
+   * Sends `notifications/<kind>/list_changed` to every initialized session
+   * (and to 2026-07-28 listens that asked for it), here and, with a
+   * backplane, in every other process. For lists that depend on shared
+   * state (per-tenant tools kept in a database): a process's own
+   * registrations notify only its own sessions, since the other processes'
+   * registries did not change.
+   */
+  notifyListChanged(kind: 'tools' | 'resources' | 'prompts'): void {
+    if (kind !== 'tools' && kind !== 'resources' && kind !== 'prompts') throw new TypeError(`notifyListChanged: kind should be tools, resources or prompts, got ${String(kind)}`);
+    this.deliverListChanged(kind);
+    this.relay?.listChanged(kind);
+  }
+
+  /**
+   * @internal Where notifyResourceUpdated and notifyListChanged are also
+   * published (the server's backplane); undefined: this process only.
+   */
+  setRelay(relay: RouterRelay | undefined): void {
+    this.relay = relay;
+  }
+
+  /** @internal List changed in another process: this process's sessions only. */
+  deliverListChanged(kind: ListKind): void {
+    const method = CHANGED_METHOD[kind];
+    if (method === undefined) return;
+    for (const s of this.live) s.peer.notify(method);
+    const flag = LISTEN_FLAG[kind];
+    if (flag !== undefined) for (const l of this.listens) if (l[flag]) l.session.peer.notify(method, { _meta: l.meta });
+  }
+
+  /** @internal A resource changed (here or in another process): this process's subscribers only. */
+  deliverResourceUpdated(uri: string): void {
     const subs = this.subscribers.get(uri);
     if (subs) for (const s of subs) s.peer.notify('notifications/resources/updated', { uri });
     const listens = this.listensByUri.get(uri);
@@ -421,12 +471,7 @@ export class McpRouter implements SessionRegistry {
       this.flushScheduled = false;
       const kinds = this.pendingChanges;
       this.pendingChanges = new Set();
-      for (const k of kinds) {
-        const method = CHANGED_METHOD[k]!;
-        for (const s of this.live) s.peer.notify(method);
-        const flag = LISTEN_FLAG[k];
-        if (flag !== undefined) for (const l of this.listens) if (l[flag]) l.session.peer.notify(method, { _meta: l.meta });
-      }
+      for (const k of kinds) this.deliverListChanged(k);
     });
   }
 

@@ -9,6 +9,7 @@ import type { ClusterMember } from '../cluster/member.js';
 import type { AuthOptions, Authenticator } from './auth.js';
 import type { RateLimiter, RateLimiterOptions } from '../ratelimit/limiter.js';
 import type { CompressionConfig } from '../compression/config.js';
+import type { Backplane } from '../backplane/messages.js';
 import type { HandlerFactory, HeaderParamsOf, SessionHandler, SessionPeer } from './handler.js';
 import { bool, defineOptions, int, str } from '../config/option-set.js';
 import { describeValue } from '../config/describe-value.js';
@@ -139,6 +140,12 @@ export interface McpWsServerOptions {
    * maxConnectionsPerIp is counted across workers. Set by the CLI.
    */
   cluster?: ClusterMember;
+  /**
+   * A backplane (createRedisBackplane(url)): the router's notifyResourceUpdated
+   * and notifyListChanged, and sendToSession, reach sessions of every process
+   * sharing it. listen() opens it; the caller closes it after close().
+   */
+  backplane?: Backplane;
 }
 
 /** TLS certificate files. */
@@ -150,7 +157,7 @@ export interface TlsFiles {
 }
 
 /** Options after defaults: every limit set, the optional features as given. */
-export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'trustedProxies' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'cluster' | 'compression' | 'path'>> &
+export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'trustedProxies' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'cluster' | 'compression' | 'path' | 'backplane'>> &
   Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'trustedProxies' | 'auth' | 'tls' | 'rateLimit' | 'compression'> & {
     /** The first endpoint path (the one printed). */
     readonly path: string;

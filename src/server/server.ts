@@ -54,7 +54,9 @@ import { createNegotiator } from '../compression/negotiate.js';
 import { createWireCodec } from '../compression/wire-codec.js';
 import type { CodecNegotiator } from '../compression/negotiate.js';
 import { compressionMetrics } from '../compression/metrics.js';
-import type { HandlerFactory } from './handler.js';
+import type { HandlerFactory, SessionPeer } from './handler.js';
+import type { Backplane, BackplaneEvent, BackplaneListener } from '../backplane/messages.js';
+import type { McpRouter } from '../router/router.js';
 import { SessionResumer } from './resume.js';
 import { resolveServerOptions, type McpWsServerOptions, type ResolvedServerOptions, type TlsFiles } from './server-options.js';
 
@@ -106,6 +108,13 @@ export class McpWsServer implements SessionHost {
   /** SEP-1288: sessions that outlive their socket, and the `mcp.version.<v>` pre-negotiation. */
   readonly resumer: SessionResumer;
   private readonly sessions = new Set<Session>();
+  /** Handler-side peers of open sessions (either transport), by id. */
+  private readonly peers = new Map<string, SessionPeer>();
+  /** Cross-process delivery, when configured. */
+  readonly backplane: Backplane | undefined;
+  /** The handler when it is an McpRouter and a backplane is set: its notifications cross processes. */
+  private readonly router: McpRouter | undefined;
+  private unsubscribeBackplane: (() => void) | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private address: ServerAddress | undefined;
   private closing: Promise<void> | undefined;
@@ -113,8 +122,9 @@ export class McpWsServer implements SessionHost {
   private drained: (() => void) | undefined;
 
   constructor(options: McpWsServerOptions) {
-    const { handler, logger, metrics: extraMetrics, cluster, ...rest } = options;
+    const { handler, logger, metrics: extraMetrics, cluster, backplane, ...rest } = options;
     this.cluster = cluster;
+    this.backplane = backplane;
     if (handler === undefined) throw new TypeError('handler is required: pass an McpRouter, an SdkHost or a factory');
     this.options = resolveServerOptions(rest);
     this.maxBufferedBytes = this.options.maxBufferedBytes;
@@ -147,7 +157,20 @@ export class McpWsServer implements SessionHost {
       else this.logger.error({ reason }, 'JWT key source unreachable');
     });
     // A factory that throws or returns no handler costs its own session (1011): Session guards the call.
-    const inner: HandlerFactory = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
+    const made: HandlerFactory = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
+    // Every session's peer by id, for sendToSession: registered when its handler is made, removed when it closes.
+    const inner: HandlerFactory = (peer) => {
+      const h = made(peer);
+      if (h === undefined || h === null) return h;
+      this.peers.set(peer.id, peer);
+      const closed = h.closed.bind(h);
+      h.closed = () => {
+        if (this.peers.get(peer.id) === peer) this.peers.delete(peer.id);
+        closed();
+      };
+      return h;
+    };
+    if (backplane !== undefined && typeof handler === 'object' && typeof (handler as Partial<McpRouter>).setRelay === 'function') this.router = handler as McpRouter;
     this.resumer = new SessionResumer(inner, this.options, this.logger);
     this.makeHandler = this.resumer.factory;
     this.drainHandler = typeof handler === 'function' ? undefined : handler.drain?.bind(handler);
@@ -171,6 +194,7 @@ export class McpWsServer implements SessionHost {
       },
       ...(this.rateLimiter?.metrics() ?? []),
       ...(this.negotiator ? compressionMetrics() : []),
+      ...(backplane?.metrics() ?? []),
       ...(extraMetrics ?? []),
     ];
     this.registry = createRegistry(this.metrics, { defaultMetrics: this.options.processMetrics, extra: [...this.extraMetrics] });
@@ -217,6 +241,7 @@ export class McpWsServer implements SessionHost {
     // Optional: without @opentelemetry/api, or without a registered provider, requests are not traced.
     this.tracing = await loadTracing();
     this.tracer = this.tracing.current();
+    this.attachBackplane();
     const redis = this.rateLimiter?.redis;
     if (redis && !(await redis.whenUp(2000))) {
       // Serve anyway: the configured failMode decides until Redis answers.
@@ -260,6 +285,57 @@ export class McpWsServer implements SessionHost {
     (this.http as HttpsServer).setSecureContext(readTls(this.options.tls));
     this.logger.info('TLS certificate reloaded');
   }
+
+  /**
+   * Sends a notification to one session, wherever it is connected: at once
+   * when this process holds it, else through the backplane (if any) to the
+   * process that does. `sessionId` is the session's id (a tool handler's
+   * `ctx.sessionId`). Returns 'delivered' (held here), 'published' (handed
+   * to the backplane; delivered if another process holds it and Redis is
+   * up) or 'unknown' (not here, and no backplane). Never waits.
+   *
+   * @throws TypeError when the notification's method is not a string or its params not an object
+   */
+  sendToSession(sessionId: string, notification: { method: string; params?: Record<string, unknown> }): 'delivered' | 'published' | 'unknown' {
+    if (typeof sessionId !== 'string' || sessionId === '') throw new TypeError('sendToSession: sessionId should be a non-empty string');
+    const { method, params } = notification ?? ({} as { method?: unknown; params?: unknown });
+    if (typeof method !== 'string' || method === '') throw new TypeError('sendToSession: notification.method should be a non-empty string');
+    if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) throw new TypeError('sendToSession: notification.params should be an object');
+    const peer = this.peers.get(sessionId);
+    if (peer !== undefined) {
+      peer.notify(method, params);
+      return 'delivered';
+    }
+    if (this.backplane === undefined) return 'unknown';
+    this.backplane.publish(params === undefined ? { kind: 'session-notification', sessionId, method } : { kind: 'session-notification', sessionId, method, params }, this.onBackplaneEvent);
+    return 'published';
+  }
+
+  private attachBackplane(): void {
+    const bp = this.backplane;
+    if (bp === undefined) return;
+    this.unsubscribeBackplane = bp.subscribe(this.onBackplaneEvent);
+    this.router?.setRelay({
+      resourceUpdated: (uri) => bp.publish({ kind: 'resource-updated', uri }, this.onBackplaneEvent),
+      listChanged: (list) => bp.publish({ kind: 'list-changed', list }, this.onBackplaneEvent),
+    });
+    bp.open();
+  }
+
+  /** An event from another process (or another server of this process). */
+  private readonly onBackplaneEvent: BackplaneListener = (event: BackplaneEvent): void => {
+    switch (event.kind) {
+      case 'resource-updated':
+        this.router?.deliverResourceUpdated(event.uri);
+        break;
+      case 'list-changed':
+        this.router?.deliverListChanged(event.list);
+        break;
+      case 'session-notification':
+        this.peers.get(event.sessionId)?.notify(event.method, event.params);
+        break;
+    }
+  };
 
   /** Number of open WebSocket sessions. */
   get sessionCount(): number {
@@ -372,6 +448,8 @@ export class McpWsServer implements SessionHost {
     this.http.closeAllConnections();
     await stopped;
     if (this.ownsRateLimiter) await this.rateLimiter?.close();
+    this.unsubscribeBackplane?.();
+    this.router?.setRelay(undefined);
     this.logger.info('closed');
   }
 

@@ -37,7 +37,7 @@ describe('mcp-ws serve', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ content: [{ type: 'text', text: 'hi' }] });
     const list = await run(['call', s.url, 'tools/list']);
-    expect(JSON.parse(list.stdout).tools).toHaveLength(5);
+    expect(JSON.parse(list.stdout).tools).toHaveLength(6);
     s.child.kill('SIGTERM');
     expect(await s.exit).toBe(0);
   });

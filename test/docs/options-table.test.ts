@@ -21,6 +21,7 @@ import { compressionConfigSchema, permessageDeflateSchema } from '../../src/comp
 import { CODEC_LEVELS, COMPRESSION_OPTIONS, DEFAULT_INLINE_DECODE_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES, PERMESSAGE_DEFLATE_OPTIONS } from '../../src/compression/options.js';
 import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, LIMIT_OPTIONS, RATE_LIMITER_OPTIONS, REDIS_OPTIONS } from '../../src/ratelimit/options.js';
 import { LLM_OPTIONS, llmConfigSchema } from '../../src/llm/options.js';
+import { BACKPLANE_OPTIONS, redisSectionSchema } from '../../src/backplane/options.js';
 
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 
@@ -98,6 +99,12 @@ describe("README's settings tables", () => {
     const rows = settingsTable('`rateLimit` settings');
     checkNames(rows, rateLimitConfigSchema);
     checkDefaults(rows, { ...LIMIT_OPTIONS.specs, ...RATE_LIMITER_OPTIONS.specs });
+  });
+
+  it('redis (the backplane): one row per setting, and the declared defaults', () => {
+    const rows = settingsTable('`redis` settings');
+    checkNames(rows, redisSectionSchema);
+    checkDefaults(rows, BACKPLANE_OPTIONS.specs);
   });
 
   it('rateLimit.redis: one row per setting, and the declared defaults', () => {

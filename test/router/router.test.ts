@@ -41,7 +41,7 @@ describe('tools', () => {
   it('lists the demo tools with their schemas', async () => {
     const c = await RawClient.session(url);
     const r = await c.request('tools/list');
-    expect(r.result.tools.map((t: { name: string }) => t.name)).toEqual(['echo', 'add', 'sleep', 'ask', 'stream_text']);
+    expect(r.result.tools.map((t: { name: string }) => t.name)).toEqual(['echo', 'add', 'sleep', 'ask', 'stream_text', 'increment']);
     expect(r.result.tools[0].inputSchema.required).toEqual(['text']);
     expect(r.result.nextCursor).toBeUndefined();
     c.close();
