@@ -228,7 +228,6 @@ describe.skipIf(!enabled)('deploy/nginx.conf in front of three mcp-ws servers', 
   });
 });
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 
 /** An MCP session over our reconnecting client transport, through `host`, initialized again after each reconnect. */
 class Reconnecting {
