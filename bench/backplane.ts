@@ -7,7 +7,8 @@
  *   npm run bench:backplane [-- --publish 200000 --samples 2000]
  *
  * Phase 1, cost: node B runs `burst` (n notifyResourceUpdated calls for a
- *   URI nobody subscribes to) with and without a backplane; the difference
+ *   URI nobody subscribes to, 500 at a time, each batch answered by Redis
+ *   before the next) with and without a backplane; the difference
  *   of B's CPU time, divided by n, is the backplane's cost per published
  *   notification (encode, PUBLISH write, its reply). Node A's CPU over the
  *   same window, divided by what it received, is the cost per received

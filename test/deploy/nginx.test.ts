@@ -7,7 +7,11 @@
  * Hostile first: a client lying in X-Forwarded-For (through nginx, and
  * directly to a server) cannot pick its per-IP budget; then: per-IP limits
  * see each client behind the proxy, least_conn spreads sessions over the
- * three servers, Streamable HTTP and its SSE pass unbuffered.
+ * three servers, Streamable HTTP and its SSE pass unbuffered. With Redis
+ * (REDIS_URL; REQUIRE_REDIS=1 makes its absence a failure) the three servers
+ * share a backplane: an increment through nginx reaches subscribers on all
+ * three, and after one server is SIGKILLed its clients (our reconnecting
+ * client transport) are served by the other two.
  *
  * Needs nginx (Debian package; .ci/run installs it). Without it the test says
  * so loudly, and CI (REQUIRE_NGINX=1) fails instead of skipping.
@@ -21,11 +25,19 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { serve, type Serving } from '../cli/run.js';
+import { WebSocketClientTransport } from '../../src/transport/client-transport.js';
+import { deleteKeys, probeRedis, REDIS_REQUIRED, REDIS_URL, uniquePrefix, warnSkipped } from '../ratelimit/redis-helpers.js';
+import { Peer, waitFor } from '../backplane/helpers.js';
 
 const NGINX = '/usr/sbin/nginx';
 const have = existsSync(NGINX);
 if (!have) console.warn(`\n!!! ${NGINX} not found: the nginx test cannot run (apt-get install nginx; CI sets REQUIRE_NGINX=1)\n`);
 const enabled = have || process.env.REQUIRE_NGINX === '1';
+
+const redisUp = enabled && (await probeRedis());
+if (enabled && !redisUp && !REDIS_REQUIRED) warnSkipped();
+const withRedis = redisUp || REDIS_REQUIRED;
+const redisPrefix = uniquePrefix('nginx-backplane');
 
 const CONF = fileURLToPath(new URL('../../deploy/nginx.conf', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mcp-ws-nginx-'));
@@ -71,7 +83,7 @@ function rewrite(conf: string, upstreams: readonly number[], listen: number): st
 beforeAll(async () => {
   if (!enabled) return;
   const cfg = join(dir, 'mcp-ws.json');
-  writeFileSync(cfg, JSON.stringify({ trustedProxies: ['127.0.0.1'], maxConnectionsPerIp: 2, logLevel: 'warn' }));
+  writeFileSync(cfg, JSON.stringify({ trustedProxies: ['127.0.0.1'], maxConnectionsPerIp: 2, logLevel: 'warn', ...(withRedis ? { redis: { url: REDIS_URL, keyPrefix: redisPrefix } } : {}) }));
   for (let i = 0; i < 3; i++) servers.push(await serve(['--port', '0', '--config', cfg], 30_000));
   const ports = servers.map((s) => Number(new URL(s.url).port));
   const listen = await freePort();
@@ -104,6 +116,7 @@ afterAll(async () => {
     await s.exit;
   }
   rmSync(dir, { recursive: true, force: true });
+  if (redisUp) await deleteKeys(redisPrefix);
 });
 
 /** A WebSocket from `source` (a 127.0.0.x address) through `host`; the open socket or the refusal status. */
@@ -212,6 +225,107 @@ describe.skipIf(!enabled)('deploy/nginx.conf in front of three mcp-ws servers', 
     expect(rest).toMatch(/"id":2/);
     // Unbuffered: the first event came while the tool still had most of its 3 s to run.
     expect(Date.now() - firstAt).toBeGreaterThan(500);
+  });
+});
+
+
+/** An MCP session over our reconnecting client transport, through `host`, initialized again after each reconnect. */
+class Reconnecting {
+  readonly transport: WebSocketClientTransport;
+  readonly notes: any[] = [];
+  reconnects = 0;
+  reconnectedAt: number | undefined;
+  private nextId = 1;
+  private readonly waiting = new Map<number, (m: any) => void>();
+  constructor(host: string, source: string) {
+    // Through nginx from 127.0.0.1 (a trusted proxy address), X-Forwarded-For names the client: each gets its own per-IP budget.
+    this.transport = new WebSocketClientTransport(`ws://${host}/ws`, { reconnect: { maxAttempts: 50, initialDelayMs: 100, maxDelayMs: 1000 }, headers: { 'X-Forwarded-For': source } });
+    this.transport.onmessage = (m: any) => {
+      if (m.id !== undefined && (m.result !== undefined || m.error !== undefined)) this.waiting.get(m.id)?.(m);
+      else if (m.method !== undefined) this.notes.push(m);
+    };
+    this.transport.onerror = () => {};
+    this.transport.on('reconnected', () => {
+      this.reconnects++;
+      this.reconnectedAt = Date.now();
+    });
+  }
+  request(method: string, params: unknown): Promise<any> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no answer to ${method}`)), 30_000);
+      this.waiting.set(id, (m) => {
+        clearTimeout(t);
+        resolve(m);
+      });
+      this.transport.send({ jsonrpc: '2.0', id, method, params } as any).catch(reject);
+    });
+  }
+  async subscribe(): Promise<void> {
+    await this.request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'nginx-test', version: '1' } });
+    await this.transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' } as any);
+    expect((await this.request('resources/subscribe', { uri: 'demo://counter' })).result).toEqual({});
+  }
+}
+
+async function activeOn(s: Serving): Promise<number> {
+  const text = await (await fetch(`${s.url.replace(/^ws/, 'http').replace(/\/ws$/, '')}/metrics`)).text();
+  return Number(/^mcp_ws_connections_active (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+describe.skipIf(!enabled || !withRedis)('deploy/nginx.conf: three servers sharing a Redis backplane', () => {
+  it('an increment through nginx reaches subscribers connected to each of the three servers', async () => {
+    const subs: Peer[] = [];
+    try {
+      for (const s of servers) {
+        const p = await Peer.open(s.url);
+        subs.push(p);
+        expect((await p.request('resources/subscribe', { uri: 'demo://counter' })).result).toEqual({});
+      }
+      const caller = await Peer.open(`ws://${front}/ws`);
+      subs.push(caller);
+      const r = await caller.request('tools/call', { name: 'increment', arguments: { by: 1 } });
+      expect(r.result.isError).toBeUndefined();
+      for (const p of subs.slice(0, 3)) expect(await p.waitNotes('notifications/resources/updated', 1)).toBe(true);
+    } finally {
+      for (const p of subs) p.close();
+      await closeAll([]);
+    }
+  });
+
+  // Last: it kills one of the three servers.
+  it('SIGKILL one server: its clients reconnect through nginx to the survivors and hear increments again', async () => {
+    const clients: Reconnecting[] = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        const c = new Reconnecting(front, `127.0.0.${61 + i}`);
+        await c.transport.start();
+        await c.subscribe();
+        clients.push(c);
+      }
+      const victim = servers[0]!;
+      const onVictim = await activeOn(victim);
+      expect(onVictim).toBeGreaterThanOrEqual(1); // least_conn spread the six
+      const killedAt = Date.now();
+      victim.child.kill('SIGKILL');
+      await victim.exit;
+      // Every client whose server died is back (through nginx, on a survivor) within a generous bound.
+      expect(await waitFor(() => clients.filter((c) => c.reconnects > 0).length === onVictim, 60_000)).toBe(true);
+      const moved = clients.filter((c) => c.reconnects > 0);
+      const worst = Math.max(...moved.map((c) => c.reconnectedAt! - killedAt));
+      console.log(`nginx failover: ${moved.length} clients reconnected to the survivors, the last ${worst} ms after SIGKILL`);
+      for (const c of moved) await c.subscribe();
+      const caller = new Reconnecting(front, '127.0.0.70');
+      await caller.transport.start();
+      await caller.subscribe();
+      const before = clients.map((c) => c.notes.filter((n) => n.method === 'notifications/resources/updated').length);
+      const r = await caller.request('tools/call', { name: 'increment', arguments: { by: 1 } });
+      expect(r.result.isError).toBeUndefined();
+      expect(await waitFor(() => clients.every((c, i) => c.notes.filter((n) => n.method === 'notifications/resources/updated').length > before[i]!), 30_000)).toBe(true);
+      await caller.transport.close();
+    } finally {
+      for (const c of clients) await c.transport.close();
+    }
   });
 });
 
