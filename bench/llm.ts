@@ -190,9 +190,18 @@ async function relayAlone(deltas: number, progress: boolean): Promise<number> {
 
 // ------------------------------------------------------------ server child
 
+/** Replies of each server child, answered in order: one listener per child, a FIFO of waiters (a slow child never gives one caller another's reply). */
+const waiting = new WeakMap<ChildProcess, Array<(m: unknown) => void>>();
 function stats(child: ChildProcess): Promise<{ cpuMicros: number; rss: number; deltas: number; active: number; paused: number }> {
+  let queue = waiting.get(child);
+  if (queue === undefined) {
+    const q: Array<(m: unknown) => void> = [];
+    waiting.set(child, (queue = q));
+    child.on('message', (m) => q.shift()?.(m));
+  }
+  const q = queue;
   return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as never));
+    q.push(resolve as (m: unknown) => void);
     child.send({ type: 'stats' });
   });
 }
@@ -260,7 +269,15 @@ async function concurrency(url: string, child: ChildProcess, rate: number): Prom
   const s2: Stats = await stats(child);
   const t2 = performance.now();
   let peakRss = s2.rss;
-  const sampler = setInterval(() => void stats(child).then((s) => (peakRss = Math.max(peakRss, s.rss))), 1000);
+  let sampling = false;
+  const sampler = setInterval(() => {
+    if (sampling) return;
+    sampling = true;
+    void stats(child).then((s) => {
+      peakRss = Math.max(peakRss, s.rss);
+      sampling = false;
+    });
+  }, 1000);
   const results: ClientResult[] = [];
   // Open in batches so the handshakes do not all land in one tick.
   const pending: Array<Promise<ClientResult>> = [];
