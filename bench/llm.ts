@@ -3,7 +3,14 @@
  * server, against a local fake provider speaking the Chat Completions SSE
  * format (the real `openai` package reads it, as in production).
  *
- *   npm run bench:llm [-- --streams 1000 --rate 50 --seconds 10]
+ *   npm run bench:llm [-- --streams 1000 --rate 50 --low-rate 10 --seconds 10 [--cpu-prof]]
+ *
+ * Both ways of reading an openai-compatible stream run in the same bench,
+ * side by side: 'sdk' (the `openai` package: fetch, WHATWG streams, its
+ * SSE decoder; the path before the lean one existed) and 'lean' (undici's
+ * request and our SSE parser, the default). Each gets a fresh server
+ * process. --cpu-prof writes each server's V8 profile to
+ * bench/results/profiles/ (read it with profile-top.js).
  *
  * Three processes' worth of roles, two processes: the server
  * (bench/llm-server.ts, llm_generate with the openai-compatible provider)
@@ -20,7 +27,8 @@
  * Phase 2, concurrency: `streams` streams at `rate` deltas/s for `seconds`:
  *   every delta delivered in order, latency p50/p99/max, server CPU and RSS.
  *
- * Results: bench/results/llm-<date>.md and .json.
+ * Results: bench/results/llm-<date>.md and .json (both paths), and
+ * llm-<date>-before.md (the sdk path's rows alone).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -37,11 +45,14 @@ const { values } = parseArgs({
   options: {
     streams: { type: 'string', default: '1000' },
     rate: { type: 'string', default: '50' },
+    'low-rate': { type: 'string', default: '10' },
     seconds: { type: 'string', default: '10' },
+    'cpu-prof': { type: 'boolean', default: false },
   },
 });
 const STREAMS = Number(values.streams);
 const RATE = Number(values.rate);
+const LOW_RATE = Number(values['low-rate']);
 const SECONDS = Number(values.seconds);
 const now = (): number => performance.timeOrigin + performance.now();
 
@@ -84,8 +95,8 @@ const provider = createServer((req, res) => {
 });
 // One timer for every paced stream: a delta each per tick.
 let pacer: NodeJS.Timeout | undefined;
-function startPacer(): void {
-  const interval = 1000 / RATE;
+function startPacer(rate: number): void {
+  const interval = 1000 / rate;
   pacer = setInterval(() => {
     for (const s of paced) {
       s.res.write(chunk(`${s.seq++}@${now().toFixed(3)} `));
@@ -179,9 +190,18 @@ async function relayAlone(deltas: number, progress: boolean): Promise<number> {
 
 // ------------------------------------------------------------ server child
 
+/** Replies of each server child, answered in order: one listener per child, a FIFO of waiters (a slow child never gives one caller another's reply). */
+const waiting = new WeakMap<ChildProcess, Array<(m: unknown) => void>>();
 function stats(child: ChildProcess): Promise<{ cpuMicros: number; rss: number; deltas: number; active: number; paused: number }> {
+  let queue = waiting.get(child);
+  if (queue === undefined) {
+    const q: Array<(m: unknown) => void> = [];
+    waiting.set(child, (queue = q));
+    child.on('message', (m) => q.shift()?.(m));
+  }
+  const q = queue;
   return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as never));
+    q.push(resolve as (m: unknown) => void);
     child.send({ type: 'stats' });
   });
 }
@@ -190,42 +210,74 @@ function pct(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function main(): Promise<void> {
-  await new Promise<void>((r) => provider.listen(0, '127.0.0.1', r));
-  const base = `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1`;
-  const child = fork(fileURLToPath(new URL('./llm-server.js', import.meta.url)), [base], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  const url = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(String(d).trim())));
-  const killer = setTimeout(() => {
-    process.stderr.write('bench/llm: took longer than 10 minutes, stopping\n');
-    child.kill('SIGKILL');
-    process.exit(1);
-  }, 600_000);
+type Stats = Awaited<ReturnType<typeof stats>>;
 
-  // Phase 0: the relay alone.
-  await relayAlone(50_000, true);
-  const relayProgress = await relayAlone(500_000, true);
-  const relayGather = await relayAlone(500_000, false);
+interface FloodResult {
+  streams: number;
+  delivered: number;
+  seconds: number;
+  deltasPerSecond: number;
+  serverCpuMicrosPerDelta: number;
+  inOrder: boolean;
+}
 
-  // Phase 1: overhead per delta.
-  const floodStreams = Number(process.env.LLM_BENCH_FLOOD_STREAMS ?? 20);
-  const floodDeltas = 10_000;
-  mode = { kind: 'flood', total: floodDeltas };
+interface ConcurrencyResult {
+  streams: number;
+  rate: number;
+  deltasPerStream: number;
+  delivered: number;
+  expected: number;
+  complete: number;
+  outOfOrder: number;
+  seconds: number;
+  latencyMs: { p50: number; p99: number; max: number; samples: number };
+  serverCpuPercent: number;
+  serverCpuMicrosPerDelta: number;
+  serverRssMB: { before: number; peak: number; after: number };
+  pausedStreams: number;
+  loadAverage: number[];
+}
+
+const loadavg = async (): Promise<number[]> => (await import('node:os')).loadavg().map((x) => Math.round(x * 100) / 100);
+
+/** Phase 1, as fast as the relay takes them: server CPU per delta. */
+async function flood(url: string, child: ChildProcess): Promise<FloodResult> {
+  const streams = Number(process.env.LLM_BENCH_FLOOD_STREAMS ?? 20);
+  const perStream = 10_000;
+  mode = { kind: 'flood', total: perStream };
   const s0 = await stats(child);
   const t0 = performance.now();
-  const flood = await Promise.all(Array.from({ length: floodStreams }, () => runClient(url, floodDeltas, 100)));
-  const floodSeconds = (performance.now() - t0) / 1000;
+  const results = await Promise.all(Array.from({ length: streams }, () => runClient(url, perStream, 100)));
+  const seconds = (performance.now() - t0) / 1000;
   const s1 = await stats(child);
-  const floodTotal = flood.reduce((a, r) => a + r.deltas, 0);
-  const cpuPerDelta = (s1.cpuMicros - s0.cpuMicros) / (s1.deltas - s0.deltas);
+  const delivered = results.reduce((a, r) => a + r.deltas, 0);
+  return {
+    streams,
+    delivered,
+    seconds,
+    deltasPerSecond: delivered / seconds,
+    serverCpuMicrosPerDelta: (s1.cpuMicros - s0.cpuMicros) / (s1.deltas - s0.deltas),
+    inOrder: results.every((r) => r.outOfOrder === 0 && r.done),
+  };
+}
 
-  // Phase 2: concurrency.
-  const total = RATE * SECONDS;
+/** Phase 2: STREAMS paced streams at `rate` deltas/s for SECONDS. */
+async function concurrency(url: string, child: ChildProcess, rate: number): Promise<ConcurrencyResult> {
+  const total = rate * SECONDS;
   mode = { kind: 'paced', total };
-  startPacer();
-  const s2 = await stats(child);
+  startPacer(rate);
+  const s2: Stats = await stats(child);
   const t2 = performance.now();
   let peakRss = s2.rss;
-  const sampler = setInterval(() => void stats(child).then((s) => (peakRss = Math.max(peakRss, s.rss))), 1000);
+  let sampling = false;
+  const sampler = setInterval(() => {
+    if (sampling) return;
+    sampling = true;
+    void stats(child).then((s) => {
+      peakRss = Math.max(peakRss, s.rss);
+      sampling = false;
+    });
+  }, 1000);
   const results: ClientResult[] = [];
   // Open in batches so the handshakes do not all land in one tick.
   const pending: Array<Promise<ClientResult>> = [];
@@ -240,38 +292,101 @@ async function main(): Promise<void> {
   const s3 = await stats(child);
   const lat = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
   const delivered = results.reduce((a, r) => a + r.deltas, 0);
-  const outOfOrder = results.reduce((a, r) => a + r.outOfOrder, 0);
-  const complete = results.filter((r) => r.done).length;
+  return {
+    streams: STREAMS,
+    rate,
+    deltasPerStream: total,
+    delivered,
+    expected: STREAMS * total,
+    complete: results.filter((r) => r.done).length,
+    outOfOrder: results.reduce((a, r) => a + r.outOfOrder, 0),
+    seconds: wall,
+    latencyMs: { p50: pct(lat, 50), p99: pct(lat, 99), max: lat.at(-1) ?? NaN, samples: lat.length },
+    serverCpuPercent: ((s3.cpuMicros - s2.cpuMicros) / 1e6 / wall) * 100,
+    serverCpuMicrosPerDelta: (s3.cpuMicros - s2.cpuMicros) / Math.max(1, s3.deltas - s2.deltas),
+    serverRssMB: { before: s2.rss / 2 ** 20, peak: peakRss / 2 ** 20, after: s3.rss / 2 ** 20 },
+    pausedStreams: s3.paused,
+    loadAverage: await loadavg(),
+  };
+}
+
+/** One server process reading the provider one way, through both phases. */
+async function runPath(base: string, path: 'sdk' | 'lean'): Promise<{ path: string; flood: FloodResult; concurrency: ConcurrencyResult[] }> {
+  const profDir = fileURLToPath(new URL('../../bench/results/profiles/', import.meta.url));
+  const execArgv = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=llm-server-${path}-${Date.now()}.cpuprofile`] : [];
+  const child = fork(fileURLToPath(new URL('./llm-server.js', import.meta.url)), [base, path], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], execArgv });
+  const url = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(String(d).trim())));
+  const f = await flood(url, child);
+  const c = [await concurrency(url, child, RATE)];
+  if (LOW_RATE > 0 && LOW_RATE !== RATE) c.push(await concurrency(url, child, LOW_RATE));
   child.send({ type: 'exit' });
+  await new Promise((r) => child.once('exit', r));
+  return { path, flood: f, concurrency: c };
+}
+
+async function main(): Promise<void> {
+  await new Promise<void>((r) => provider.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1`;
+  const killer = setTimeout(() => {
+    process.stderr.write('bench/llm: took longer than 10 minutes, stopping\n');
+    process.exit(1);
+  }, 600_000);
+  const loadBefore = await loadavg();
+
+  // Phase 0: the relay alone.
+  await relayAlone(50_000, true);
+  const relayProgress = await relayAlone(500_000, true);
+  const relayGather = await relayAlone(500_000, false);
+
+  const runs = [await runPath(base, 'sdk'), await runPath(base, 'lean')];
   clearTimeout(killer);
   provider.close();
 
+  const os = await import('node:os');
   const out = {
     date: new Date().toISOString(),
     node: process.version,
-    cores: (await import('node:os')).cpus().length,
+    cores: os.cpus().length,
+    loadAverageAtStart: loadBefore,
     relayAlone: { cpuMicrosPerDeltaWithProgress: relayProgress, cpuMicrosPerDeltaGatherOnly: relayGather },
-    overhead: { streams: floodStreams, deltasPerStream: floodDeltas, delivered: floodTotal, seconds: floodSeconds, deltasPerSecond: floodTotal / floodSeconds, serverCpuMicrosPerDelta: cpuPerDelta, inOrder: flood.every((r) => r.outOfOrder === 0 && r.done) },
-    concurrency: {
-      streams: STREAMS,
-      rate: RATE,
-      deltasPerStream: total,
-      delivered,
-      expected: STREAMS * total,
-      complete,
-      outOfOrder,
-      seconds: wall,
-      latencyMs: { p50: pct(lat, 50), p99: pct(lat, 99), max: lat.at(-1) ?? NaN, samples: lat.length },
-      serverCpuPercent: ((s3.cpuMicros - s2.cpuMicros) / 1e6 / wall) * 100,
-      serverRssMB: { before: s2.rss / 2 ** 20, peak: peakRss / 2 ** 20, after: s3.rss / 2 ** 20 },
-      pausedStreams: s3.paused,
-    },
+    runs,
   };
-  const c = out.concurrency;
-  const md = `# LLM streaming relay, ${out.date}
+  const floodTable = (rs: typeof runs): string =>
+    markdownTable(
+      ['path', 'streams', 'deltas', 'seconds', 'deltas/s', 'server CPU µs/delta', 'in order'],
+      rs.map((r) => [r.path, r.flood.streams, r.flood.delivered, fmt(r.flood.seconds), fmt(r.flood.deltasPerSecond), fmt(r.flood.serverCpuMicrosPerDelta), String(r.flood.inOrder)]),
+      [false, true, true, true, true, true, false],
+    );
+  const concTable = (rs: typeof runs): string =>
+    markdownTable(
+      ['path', 'streams × deltas/s', 'delivered', 'expected', 'complete', 'out of order', 'p50 ms', 'p99 ms', 'max ms', 'server CPU %', 'server CPU µs/delta', 'RSS before MB', 'RSS peak MB', 'load avg (1/5/15 min) after'],
+      rs.flatMap((r) =>
+        r.concurrency.map((c) => [
+          r.path,
+          `${c.streams} × ${c.rate}`,
+          c.delivered,
+          c.expected,
+          c.complete,
+          c.outOfOrder,
+          fmt(c.latencyMs.p50),
+          fmt(c.latencyMs.p99),
+          fmt(c.latencyMs.max),
+          fmt(c.serverCpuPercent),
+          fmt(c.serverCpuMicrosPerDelta),
+          fmt(c.serverRssMB.before),
+          fmt(c.serverRssMB.peak),
+          c.loadAverage.join(' / '),
+        ]),
+      ),
+      [false, true, true, true, true, true, true, true, true, true, true, true, true, false],
+    );
+  const page = (rs: typeof runs, title: string): string => `# ${title}, ${out.date}
 
-Node ${out.node}, ${out.cores} cores; the server in a child process, the fake provider (Chat Completions SSE,
-read by the \`openai\` package) and the WebSocket clients in the bench process. \`npm run bench:llm\`.
+Node ${out.node}, ${out.cores} cores, load average at start ${loadBefore.join(' / ')} (1/5/15 min). The server in a child
+process (a fresh one per path), the fake provider (Chat Completions SSE) and the WebSocket clients in the bench
+process. \`npm run bench:llm -- --streams ${STREAMS} --rate ${RATE} --low-rate ${LOW_RATE} --seconds ${SECONDS}\`.
+Paths: \`sdk\` reads the provider with the \`openai\` package (fetch, WHATWG streams, its SSE decoder);
+\`lean\` with undici's \`request\` and our SSE parser (the default for openai-compatible).
 
 ## The relay alone
 
@@ -281,32 +396,26 @@ gathering only (no progress token): ${fmt(relayGather)} µs.
 
 ## Overhead per delta, end to end
 
-${markdownTable(
-  ['streams', 'deltas', 'seconds', 'deltas/s', 'server CPU µs/delta', 'in order'],
-  [[floodStreams, floodTotal, fmt(floodSeconds), fmt(out.overhead.deltasPerSecond), fmt(cpuPerDelta), String(out.overhead.inOrder)]],
-  [true, true, true, true, true, false],
-)}
+${floodTable(rs)}
 
-Server CPU per delta counts everything the server does for it: undici reading the body, the SDK's
-SSE parse, the relay, the progress notification's JSON and the WebSocket send.
+Server CPU per delta counts everything the server does for it: reading the provider's body, the SSE
+parse, the relay, the progress notification's JSON and the WebSocket send.
 
-## ${STREAMS} streams at ${RATE} deltas/s for ${SECONDS} s
+## ${STREAMS} streams, paced, for ${SECONDS} s
 
-${markdownTable(
-  ['delivered', 'expected', 'complete streams', 'out of order', 'p50 ms', 'p99 ms', 'max ms', 'server CPU %', 'RSS before MB', 'RSS peak MB', 'RSS after MB'],
-  [[c.delivered, c.expected, c.complete, c.outOfOrder, fmt(c.latencyMs.p50), fmt(c.latencyMs.p99), fmt(c.latencyMs.max), fmt(c.serverCpuPercent), fmt(c.serverRssMB.before), fmt(c.serverRssMB.peak), fmt(c.serverRssMB.after)]],
-  Array(11).fill(true) as boolean[],
-)}
+${concTable(rs)}
 
 Latency is from the fake provider's write to the client's receipt of the delta (one in ten sampled),
-all on one machine: it bounds what the relay adds from above, since it also holds loopback, the
-SDK's parse and the bench process's own event-loop delay (it runs the provider and ${STREAMS} clients).
+all on one machine: it bounds what the relay adds from above, since it also holds loopback and the
+bench process's own event-loop delay (it runs the provider and ${STREAMS} clients on the same ${out.cores} cores).
 `;
+  const md = page(runs, 'LLM streaming relay, sdk and lean paths side by side');
   const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const stamp = out.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   writeFileSync(`${dir}llm-${stamp}.json`, `${JSON.stringify(out, null, 2)}\n`);
   writeFileSync(`${dir}llm-${stamp}.md`, md);
+  writeFileSync(`${dir}llm-${stamp}-before.md`, page(runs.filter((r) => r.path === 'sdk'), 'LLM streaming relay, before: the sdk path'));
   process.stdout.write(md);
   process.exit(0);
 }

@@ -23,6 +23,7 @@ import type { CallToolResult } from '../router/types.js';
 import { LlmMetrics } from './metrics.js';
 import { createAnthropicProvider } from './anthropic.js';
 import { createOpenAiProvider } from './openai.js';
+import { createLeanChatProvider } from './chat-sse.js';
 import { LLM_OPTIONS, type LlmOptions, type ResolvedLlmConfig } from './options.js';
 import { LlmError, MAX_RETRY_AFTER_MS, type LlmOutcome, type LlmProvider, type LlmRequest } from './provider.js';
 
@@ -223,6 +224,8 @@ export function createProvider(config: ResolvedLlmConfig, metrics?: LlmMetrics):
     case 'openai-responses':
       return createOpenAiProvider({ ...common, kind: 'openai-responses' });
     case 'openai-compatible':
+      // resolveLlmConfig requires a base URL for this provider.
+      if (config.client === 'lean' && config.baseURL !== undefined) return createLeanChatProvider({ ...common, baseURL: config.baseURL });
       return createOpenAiProvider({ ...common, kind: 'openai-compatible' });
     default:
       return createOpenAiProvider({ ...common, kind: 'openai-chat' });
@@ -232,6 +235,6 @@ export function createProvider(config: ResolvedLlmConfig, metrics?: LlmMetrics):
 /** A service for a resolved `llm` config: its provider, options and fresh metrics. */
 export function createLlmService(config: ResolvedLlmConfig): LlmService {
   const metrics = new LlmMetrics();
-  const { provider: _p, model: _m, baseURL: _b, apiKey: _k, ...options } = config;
+  const { provider: _p, model: _m, baseURL: _b, apiKey: _k, client: _c, ...options } = config;
   return new LlmService(createProvider(config, metrics), options, metrics);
 }

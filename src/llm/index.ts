@@ -13,6 +13,9 @@
  *                 base URL: Ollama, vLLM, llama.cpp server, LM Studio),
  *                 through the `openai` package, imported on first use;
  *                 countingFetch counts body bytes without reading ahead
+ *   chat-sse.ts   the lean openai-compatible stream: undici's request and
+ *                 our SSE parser (sse.ts, one event bounded at 1 MiB), the
+ *                 default for openai-compatible (llm.client 'lean')
  *   anthropic.ts  Messages streaming through `@anthropic-ai/sdk`, imported
  *                 on first use
  *   options.ts    the `llm` config section and LLM_OPTIONS (bufferSize,
@@ -41,6 +44,7 @@
 export { LlmError, LLM_ERROR_KINDS, redact, toLlmError, type LlmErrorKind, type LlmOutcome, type LlmProvider, type LlmRequest } from './provider.js';
 export { createOpenAiProvider, type OpenAiProviderConfig } from './openai.js';
 export { createAnthropicProvider, type AnthropicProviderConfig } from './anthropic.js';
+export { createLeanChatProvider, type LeanChatProviderConfig } from './chat-sse.js';
 export { LLM_OPTIONS, LLM_PROVIDERS, llmConfigSchema, resolveLlmConfig, type LlmConfig, type LlmOptions, type LlmProviderName, type ResolvedLlmConfig } from './options.js';
 export { LlmService, createLlmService, createProvider, type LlmGeneration, type LlmStreamTarget } from './generate.js';
 export { LlmMetrics, llmMetrics } from './metrics.js';

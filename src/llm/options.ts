@@ -42,6 +42,12 @@ export const llmConfigSchema = z.strictObject({
   model: z.string().min(1).max(200).optional(),
   /** Base URL of the API (…/v1 for OpenAI-compatible servers). Default: the SDK's (or OPENAI_BASE_URL / ANTHROPIC_BASE_URL). */
   baseURL: z.url().optional(),
+  /**
+   * How an openai-compatible stream is read: 'lean' (default: undici and
+   * our own SSE parser, the least CPU per token) or 'sdk' (the openai
+   * package). The other providers always use their official SDK.
+   */
+  client: z.enum(['lean', 'sdk']).optional(),
   /** Name of the environment variable holding the key. */
   apiKeyEnv: z.string().min(1).optional(),
   /** File holding the key (its first line). */
@@ -65,6 +71,8 @@ export interface ResolvedLlmConfig extends LlmOptions {
   readonly baseURL: string | undefined;
   /** Undefined only for openai-compatible without a key. */
   readonly apiKey: string | undefined;
+  /** How the stream is read: 'lean' only for openai-compatible. */
+  readonly client: 'lean' | 'sdk';
 }
 
 /**
@@ -103,5 +111,9 @@ export function resolveLlmConfig(config: LlmConfig, env: NodeJS.ProcessEnv = pro
   if (config.provider === 'openai-compatible' && baseURL === undefined) {
     throw new Error('llm.baseURL is required for the openai-compatible provider (e.g. http://127.0.0.1:11434/v1 for Ollama), or set OPENAI_BASE_URL');
   }
-  return { ...options, provider: config.provider, model, baseURL, apiKey };
+  if (config.client === 'lean' && config.provider !== 'openai-compatible') {
+    throw new Error(`llm.client "lean" applies to the openai-compatible provider only; ${config.provider} streams through its official SDK`);
+  }
+  const client = config.client ?? (config.provider === 'openai-compatible' ? 'lean' : 'sdk');
+  return { ...options, provider: config.provider, model, baseURL, apiKey, client };
 }

@@ -14,7 +14,11 @@
  * Headers are not written before that choice, so it costs nothing. The
  * bytes a response holds unsent are bounded: past maxBufferedBytes the
  * client is a slow consumer and the response is destroyed (counted in
- * mcp_ws_errors_total{kind="slow_consumer"}). A handler's own error reply
+ * mcp_ws_errors_total{kind="slow_consumer"}). Before that, from half of
+ * maxBufferedBytes, the response is `congested`: a producer that asks
+ * (relayStream, through HttpSession.congested / whenWritable) holds its
+ * messages until the client reads again; a response congested for
+ * slowConsumerTimeoutMs is destroyed the same way (checkSlow, on the sweep). A handler's own error reply
  * in a stateless (2026-07-28) request takes the status of its table row
  * (404 for -32601, as that revision asks); in a legacy session it stays 200.
  */
@@ -68,6 +72,10 @@ export class HttpReply implements ReplySink {
   private lastSent = 0;
   /** Called once when the response is finished or abandoned. */
   onDone: ((reply: HttpReply) => void) | undefined;
+  /** When (coarse ms) the response became congested; 0 while it is not. */
+  private congestedAt = 0;
+  /** Callers of whenWritable() waiting for 'drain' (or the end). */
+  private writable: Array<() => void> | undefined;
 
   /** The request's headers (tracing reads `traceparent` / `tracestate` from them). */
   get httpHeaders(): IncomingHttpHeaders | undefined {
@@ -138,6 +146,11 @@ export class HttpReply implements ReplySink {
     this.finish();
   }
 
+  /** True when {@link send} would carry a message. */
+  get canSend(): boolean {
+    return !this.done && (this.sse || this.acceptsSse);
+  }
+
   /**
    * A message the handler sent before the reply (or on a GET stream).
    * Returns false when this response cannot carry it: finished, or the
@@ -158,6 +171,30 @@ export class HttpReply implements ReplySink {
     if (this.done || !this.sse || now - this.lastSent < intervalMs) return;
     this.lastSent = now;
     this.res.write(':\n\n');
+  }
+
+  /**
+   * True while the client is not reading: an SSE response holding more than
+   * half of maxBufferedBytes unsent, waiting for 'drain'. A producer should
+   * hold its messages until {@link whenWritable} resolves.
+   */
+  get congested(): boolean {
+    return this.congestedAt !== 0;
+  }
+
+  /** Resolves once the response drains (at once when it is not congested) or ends. */
+  whenWritable(): Promise<void> {
+    if (this.congestedAt === 0 || this.done) return Promise.resolve();
+    return new Promise<void>((resolve) => (this.writable ??= []).push(resolve));
+  }
+
+  /** Destroys a response congested for `timeoutMs` (a client that stopped reading); true when it did. */
+  checkSlow(now: number, timeoutMs: number): boolean {
+    if (this.congestedAt === 0 || this.done || now - this.congestedAt < timeoutMs) return false;
+    this.host.metrics.errors.slow_consumer++;
+    this.res.destroy();
+    this.finish();
+    return true;
   }
 
   /** Ends the response (an SSE stream ends cleanly; an undecided one gets `status`). */
@@ -186,18 +223,36 @@ export class HttpReply implements ReplySink {
     m.bytesSent += Buffer.byteLength(event);
     const res = this.res;
     this.lastSent = this.host.now;
-    res.write(event);
-    if (res.writableLength > this.host.maxBufferedBytes) {
+    const flowing = res.write(event);
+    const queued = res.writableLength;
+    if (queued > this.host.maxBufferedBytes) {
       // A client that does not read: its queue stops here.
       m.errors.slow_consumer++;
       res.destroy();
       this.finish();
+      return;
+    }
+    // write() said wait, so 'drain' will come: only then is the response congested.
+    if (!flowing && this.congestedAt === 0 && queued > this.host.maxBufferedBytes / 2) {
+      this.congestedAt = this.host.now || 1;
+      res.once('drain', this.drained);
     }
   }
+
+  private readonly drained = (): void => {
+    this.congestedAt = 0;
+    const waiting = this.writable;
+    this.writable = undefined;
+    if (waiting !== undefined) for (const w of waiting) w();
+  };
 
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    if (this.congestedAt !== 0) {
+      this.res.off('drain', this.drained);
+      this.drained();
+    }
     const cb = this.onDone;
     this.onDone = undefined;
     cb?.(this);

@@ -118,6 +118,30 @@ export class HttpSession extends MessageCore implements SessionPeer {
     this.host.metrics.errors.undeliverable++;
   }
 
+  /** The response a message sent now would go to (see sendText). */
+  private target(): HttpReply | undefined {
+    const posts = this.posts;
+    for (let i = posts.length - 1; i >= 0; i--) if (posts[i]!.canSend) return posts[i];
+    return this.stream !== undefined && this.stream.canSend ? this.stream : undefined;
+  }
+
+  /** SessionPeer: the response a message would go to holds over half of maxBufferedBytes (the client is not reading). */
+  get congested(): boolean {
+    return !this.ended && this.target()?.congested === true;
+  }
+
+  /** SessionPeer: resolves when that response drains or ends, or the session ends. */
+  whenWritable(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    return this.target()?.whenWritable() ?? Promise.resolve();
+  }
+
+  /** Destroys responses congested for `timeoutMs` (clients that stopped reading); the sweep calls it. */
+  checkSlow(now: number, timeoutMs: number): void {
+    for (const p of [...this.posts]) p.checkSlow(now, timeoutMs);
+    this.stream?.checkSlow(now, timeoutMs);
+  }
+
   notify(method: string, params?: Record<string, unknown>): void {
     this.sendText(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }));
   }

@@ -342,15 +342,22 @@ export class HttpTransport {
    * Ends legacy sessions unused for httpSessionIdleMs, and sends an SSE
    * comment on streams (GET streams, POST responses that switched to SSE,
    * legacy or stateless) quiet for heartbeatIntervalMs (when heartbeats
-   * are on). Called by the server's sweep.
+   * are on), and destroys responses congested for slowConsumerTimeoutMs.
+   * Called by the server's sweep.
    */
   sweep(now: number): void {
-    const { httpSessionIdleMs: idle, heartbeatIntervalMs: beat } = this.host.options;
-    for (const s of this.sessions.values()) {
+    const { httpSessionIdleMs: idle, heartbeatIntervalMs: beat, slowConsumerTimeoutMs: slow } = this.host.options;
+    for (const s of [...this.sessions.values()]) {
       if (s.openResponses === 0 && s.inFlight === 0 && now - s.lastSeen >= idle) s.close(CloseCode.NORMAL, 'idle');
-      else if (beat > 0) s.keepAlive(now, beat);
+      else {
+        s.checkSlow(now, slow);
+        if (beat > 0) s.keepAlive(now, beat);
+      }
     }
-    if (beat > 0) for (const s of this.running) s.keepAlive(now, beat);
+    for (const s of [...this.running]) {
+      s.checkSlow(now, slow);
+      if (beat > 0 && s.isOpen) s.keepAlive(now, beat);
+    }
   }
 
   /** Shutdown: every legacy session and stateless request still running ends (SSE streams end cleanly). */

@@ -38,6 +38,8 @@ const NOT_RUN: Array<[RegExp, string]> = [
   [/^npx mcp-ws gateway\b/, 'gateway examples need server-everything or remote upstreams; test/gateway covers them'],
   [/^npx mcp-ws serve --workers\b/, 'a cluster on the default port 8080; test/cluster runs --workers on free ports'],
   [/^kill -USR2\b/, "signals a running cluster's primary; test/cluster sends SIGUSR2 to one"],
+  [/^ollama\b/, 'a model server outside this repository; test/llm runs the same requests against a local provider speaking its wire format'],
+  [/^node bin\/mcp-ws\.js serve .*--llm\b/, 'needs that model server; test/llm serves llm_generate against the local provider'],
 ];
 
 const blocks = readmeBlocks();

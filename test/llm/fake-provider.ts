@@ -43,6 +43,8 @@ export interface Script {
   silent?: boolean;
   /** Stream deltas of this many characters without end, waiting for 'drain' whenever write() says so. */
   flood?: number;
+  /** Send exactly these bytes as the 200 event-stream body, then end (hostile bodies). */
+  raw?: string;
 }
 
 export interface SeenRequest {
@@ -130,6 +132,11 @@ export class FakeProvider {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     res.flushHeaders();
     if (s.silent) return;
+    if (s.raw !== undefined) {
+      this.bytesWritten += Buffer.byteLength(s.raw);
+      res.end(s.raw);
+      return;
+    }
     const eol = s.eol ?? '\n';
     const fmt = formats[api];
     const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -144,8 +151,13 @@ export class FakeProvider {
           this.stalls++;
           this.stalled = true;
           await new Promise<void>((resolve) => {
-            res.once('drain', resolve);
-            res.once('close', resolve);
+            const go = (): void => {
+              res.off('drain', go);
+              res.off('close', go);
+              resolve();
+            };
+            res.on('drain', go);
+            res.on('close', go);
           });
           this.stalled = false;
         }
