@@ -91,7 +91,7 @@ describe.skipIf(!run)('Redis backplane across servers', () => {
   const prefix = uniquePrefix('backplane');
   afterAll(async () => {
     await deleteKeys(prefix);
-  });
+  }, 120_000);
 
   it('an increment on one server notifies subscribers on every server, each exactly once, in both eras', async () => {
     const [a, b, c] = [await startNode(REDIS_URL, prefix), await startNode(REDIS_URL, prefix), await startNode(REDIS_URL, prefix)];
@@ -134,7 +134,7 @@ describe.skipIf(!run)('Redis backplane across servers', () => {
     expect(caller.notes(UPDATED)).toHaveLength(0); // not subscribed
     expect(a.backplane.stats.received).toBeGreaterThanOrEqual(1);
     expect(c.backplane.stats.published).toBeGreaterThanOrEqual(1);
-  });
+  }, 120_000);
 
   it('sendToSession reaches a session on another server; here it is delivered at once; bad input is a TypeError', async () => {
     const [a, b] = [await startNode(REDIS_URL, prefix), await startNode(REDIS_URL, prefix)];
@@ -153,7 +153,7 @@ describe.skipIf(!run)('Redis backplane across servers', () => {
       expect(() => a.server.sendToSession(id, bad as any), JSON.stringify(bad)).toThrow(TypeError);
     }
     expect(() => a.server.sendToSession('', { method: MARK })).toThrow(TypeError);
-  });
+  }, 120_000);
 
   it('sendToSession without a backplane answers unknown for a session that is not here', async () => {
     const server = new McpWsServer({ handler: createDemoRouter(), port: 0, processMetrics: false });
@@ -163,7 +163,7 @@ describe.skipIf(!run)('Redis backplane across servers', () => {
     } finally {
       await server.close();
     }
-  });
+  }, 120_000);
 
   it('notifyListChanged reaches every server; a registration notifies only its own server', async () => {
     const [a, b] = [await startNode(REDIS_URL, prefix), await startNode(REDIS_URL, prefix)];
@@ -178,7 +178,7 @@ describe.skipIf(!run)('Redis backplane across servers', () => {
     await barrier(b, onA, await onA.sessionId());
     expect(onA.notes('notifications/tools/list_changed')).toHaveLength(1);
     expect(() => routerB.notifyListChanged('templates')).toThrow(TypeError);
-  });
+  }, 120_000);
 
   it('drops and counts malformed, foreign-version and oversized channel messages, and goes on delivering', async () => {
     const a = await startNode(REDIS_URL, prefix);
@@ -214,7 +214,7 @@ describe.skipIf(!run)('Redis backplane across servers', () => {
     } finally {
       raw.disconnect();
     }
-  });
+  }, 120_000);
 
   it('refuses to publish an event that is too large, counting it, and never throws on the request path', async () => {
     const a = await startNode(REDIS_URL, prefix);
@@ -225,7 +225,7 @@ describe.skipIf(!run)('Redis backplane across servers', () => {
     expect(a.server.sendToSession('elsewhere', { method: MARK, params: { data: 'z'.repeat(100_000) } })).toBe('published');
     expect(a.backplane.stats.dropped.too_large).toBe(1);
     expect(a.server.sendToSession(id, { method: MARK, params: { data: 'z'.repeat(100_000) } })).toBe('delivered');
-  });
+  }, 120_000);
 });
 
 describe.skipIf(!run)('Redis backplane when Redis is down or slow', () => {
@@ -250,7 +250,7 @@ describe.skipIf(!run)('Redis backplane when Redis is down or slow', () => {
     expect(a.logs.filter((l) => l.includes('backplane down'))).toHaveLength(1);
     // Ordinary requests are served.
     expect((await onA.request('tools/call', { name: 'echo', arguments: { text: 'hi' } })).result.content[0].text).toBe('hi');
-  });
+  }, 120_000);
 
   it('Redis killed mid-run: each node logs once, delivers locally, and resumes cross-node delivery when Redis is back', async () => {
     const redis = await OwnRedis.start();
@@ -280,7 +280,7 @@ describe.skipIf(!run)('Redis backplane when Redis is down or slow', () => {
     expect(again.result.structuredContent.value).toBe(2); // a fresh Redis: the count starts again
     expect(await onA.waitNotes(UPDATED, before + 1)).toBe(true);
     for (const n of [a, b]) expect(n.logs.filter((l) => l.includes('backplane up'))).toHaveLength(2);
-  });
+  }, 120_000);
 
   it('a slow Redis (DEBUG SLEEP) delays no reply; publications over the cap are dropped; increment gives up after the command timeout', async () => {
     const redis = await OwnRedis.start();
@@ -318,7 +318,7 @@ describe.skipIf(!run)('Redis backplane when Redis is down or slow', () => {
     } finally {
       admin.disconnect();
     }
-  });
+  }, 120_000);
 });
 
 describe('backplane options', () => {
@@ -326,5 +326,5 @@ describe('backplane options', () => {
     expect(() => createRedisBackplane('http://127.0.0.1:6379')).toThrow(/redis\.url should be a redis:\/\/ or rediss:\/\/ URL/);
     expect(() => createRedisBackplane({ url: 'redis://127.0.0.1', commandTimeoutMs: 0 })).toThrow(/redis\.commandTimeoutMs/);
     expect(() => createRedisBackplane({ url: 'redis://127.0.0.1', keyPrefix: '' })).toThrow(/redis\.keyPrefix/);
-  });
+  }, 120_000);
 });

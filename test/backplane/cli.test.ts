@@ -88,7 +88,7 @@ describe.skipIf(!enabled)('mcp-ws serve --redis: three processes', () => {
     expect(bad.result.isError).toBe(true);
     const huge = await caller.request('tools/call', { name: 'increment', arguments: { by: 10_000_000 } });
     expect(huge.result.isError).toBe(true);
-  });
+  }, 120_000);
 });
 
 describe.skipIf(!enabled)('mcp-ws serve --redis: a --workers 2 cluster and a single node', () => {
@@ -109,7 +109,7 @@ describe.skipIf(!enabled)('mcp-ws serve --redis: a --workers 2 cluster and a sin
     const metrics = await (await fetch(`${cluster.url.replace(/^ws/, 'http').replace(/\/ws$/, '')}/metrics`)).text();
     expect(metrics).toMatch(/mcp_ws_backplane_up\{worker="\d+"\} 1/);
     expect(metrics).toMatch(/mcp_ws_backplane_published_total \d+/);
-  });
+  }, 120_000);
 });
 
 describe('mcp-ws serve --redis: bad or unreachable Redis', () => {
@@ -118,7 +118,7 @@ describe('mcp-ws serve --redis: bad or unreachable Redis', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/redis\.url should be a redis:\/\/ or rediss:\/\/ URL/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
-  });
+  }, 120_000);
 
   it('starts without Redis, says so once, and the increment tool answers with a tool error', async () => {
     const port = await freePort();
@@ -132,5 +132,40 @@ describe('mcp-ws serve --redis: bad or unreachable Redis', () => {
     expect(await waitFor(() => /backplane down/.test(s.stderr()), 20_000)).toBe(true);
     expect(s.stderr().match(/backplane down/g)).toHaveLength(1);
     expect((await p.request('tools/call', { name: 'echo', arguments: { text: 'ok' } })).result.content[0].text).toBe('ok');
-  });
+  }, 120_000);
+});
+
+describe.skipIf(!enabled)('mcp-ws serve --redis: a reconnect storm against three nodes sharing the handshake rate', () => {
+  it('upgrades from one client across three nodes are held to the one configured rate, not three times it', async () => {
+    const rlPrefix = `${prefix}rl:`;
+    const cfg = join(dir, 'storm.json');
+    // rateLimit.redis has no url: it takes the --redis server.
+    writeFileSync(cfg, JSON.stringify({ redis: { keyPrefix: prefix }, rateLimit: { handshake: { maxRequestsPerSecond: 1, maxBurst: 4 }, redis: { prefix: rlPrefix, timeoutMs: 5000 } } }));
+    const nodes = await Promise.all([0, 1, 2].map(async () => {
+      const s = await serve(['--port', '0', '--redis', REDIS_URL, '--config', cfg], 60_000);
+      running.push(s);
+      return s;
+    }));
+    for (const s of nodes) expect(await backplaneUp(s)).toBe(true);
+    const started = Date.now();
+    // 30 upgrades at once, ten at each node, as after a node's clients all reconnect together.
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        Peer.open(nodes[i % 3]!.url, undefined).then(
+          (p) => {
+            peers.push(p);
+            return 'open' as const;
+          },
+          (err: Error) => err.message,
+        ),
+      ),
+    );
+    const elapsedS = (Date.now() - started) / 1000;
+    const opened = results.filter((r) => r === 'open').length;
+    console.log(`handshake storm: ${opened} of 30 upgrades admitted across three nodes in ${elapsedS.toFixed(2)} s (burst 4, 1/s shared)`);
+    // One budget for the three nodes: the burst, plus what refilled meanwhile (per-node budgets would admit 12 at once).
+    expect(opened).toBeGreaterThanOrEqual(1);
+    expect(opened).toBeLessThanOrEqual(4 + Math.ceil(elapsedS * 1) + 1);
+    expect(results.filter((r) => r !== 'open').every((r) => /503/.test(r))).toBe(true);
+  }, 120_000);
 });

@@ -291,7 +291,7 @@ describe.skipIf(!enabled || !withRedis)('deploy/nginx.conf: three servers sharin
       for (const p of subs) p.close();
       await closeAll([]);
     }
-  });
+  }, 120_000);
 
   // Last: it kills one of the three servers.
   it('SIGKILL one server: its clients reconnect through nginx to the survivors and hear increments again', async () => {
@@ -326,7 +326,7 @@ describe.skipIf(!enabled || !withRedis)('deploy/nginx.conf: three servers sharin
     } finally {
       for (const c of clients) await c.transport.close();
     }
-  });
+  }, 120_000);
 });
 
 describe('trustedProxies at the door', () => {
