@@ -76,6 +76,7 @@ export function buildProgram(): Command {
     .option('--tls-ca <file>', 'CA bundle: require client certificates signed by it')
     .option('--workers <n|auto>', 'processes sharing the port (node:cluster), "auto" = one per core (default 1)', workersArg)
     .option('--dashboard', 'serve the live dashboard at /dashboard and the snapshot at /debug/snapshot (behind auth when auth is on)')
+    .option('--resume-redis <url>', 'keep resumable session state in this Redis so another node or worker can resume a session (redis:// URL)')
     .option('--llm <provider>', 'add the llm_generate tool: openai | openai-responses | anthropic | openai-compatible (key from OPENAI_API_KEY / ANTHROPIC_API_KEY)')
     .option('--llm-model <model>', 'default model of llm_generate')
     .option('--llm-base-url <url>', 'API base URL of the LLM provider (e.g. http://127.0.0.1:11434/v1)')

@@ -56,6 +56,8 @@ import type { CodecNegotiator } from '../compression/negotiate.js';
 import { compressionMetrics } from '../compression/metrics.js';
 import type { HandlerFactory } from './handler.js';
 import { SessionResumer } from './resume.js';
+import { ResumeStore } from './resume-store.js';
+import { resolveResumeStoreOptions } from './resume-store-options.js';
 import { resolveServerOptions, type McpWsServerOptions, type ResolvedServerOptions, type TlsFiles } from './server-options.js';
 
 /** Where a listening server can be reached. */
@@ -148,7 +150,10 @@ export class McpWsServer implements SessionHost {
     });
     // A factory that throws or returns no handler costs its own session (1011): Session guards the call.
     const inner: HandlerFactory = typeof handler === 'function' ? handler : (peer) => handler.createHandler(peer);
-    this.resumer = new SessionResumer(inner, this.options, this.logger);
+    // Cross-node resume: made here (no I/O), connected by listen(), closed after the sessions.
+    const rs = this.options.resumeStore;
+    const resumeStore = rs === undefined || this.options.resumeGraceMs === 0 ? undefined : new ResumeStore(resolveResumeStoreOptions(rs), this.options.resumeGraceMs, this.logger);
+    this.resumer = new SessionResumer(inner, this.options, this.logger, resumeStore);
     this.makeHandler = this.resumer.factory;
     this.drainHandler = typeof handler === 'function' ? undefined : handler.drain?.bind(handler);
     // Codecs are offered by default: a client that offers none pays nothing.
@@ -171,6 +176,7 @@ export class McpWsServer implements SessionHost {
       },
       ...(this.rateLimiter?.metrics() ?? []),
       ...(this.negotiator ? compressionMetrics() : []),
+      ...(resumeStore ? resumeStoreMetrics(resumeStore, this.resumer) : []),
       ...(extraMetrics ?? []),
     ];
     this.registry = createRegistry(this.metrics, { defaultMetrics: this.options.processMetrics, extra: [...this.extraMetrics] });
@@ -206,6 +212,7 @@ export class McpWsServer implements SessionHost {
     } catch (err) {
       if (this.sweepTimer) clearInterval(this.sweepTimer);
       if (this.ownsRateLimiter) await this.rateLimiter?.close();
+      await this.resumer.closeStore();
       throw err;
     }
   }
@@ -213,6 +220,7 @@ export class McpWsServer implements SessionHost {
   private async bind(): Promise<ServerAddress> {
     const { host, port, path } = this.options;
     if (this.ownsRateLimiter) this.rateLimiter?.open();
+    this.resumer.store?.open();
     if (this.observer) this.metrics.startEventLoopMonitor();
     // Optional: without @opentelemetry/api, or without a registered provider, requests are not traced.
     this.tracing = await loadTracing();
@@ -372,6 +380,8 @@ export class McpWsServer implements SessionHost {
     this.http.closeAllConnections();
     await stopped;
     if (this.ownsRateLimiter) await this.rateLimiter?.close();
+    // After the sessions: their state was handed off to the store for another node.
+    await this.resumer.closeStore();
     this.logger.info('closed');
   }
 
@@ -422,4 +432,31 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Er
     default:
       return Object.assign(new Error(`cannot listen on ${where}: ${err.message}`), { code: err.code });
   }
+}
+
+/** The resume store's counters as metrics. */
+function resumeStoreMetrics(store: ResumeStore, resumer: SessionResumer): ExtraMetric[] {
+  return [
+    {
+      name: 'mcp_ws_resume_store_errors_total',
+      help: 'Resume store commands that failed (Redis down, slow past resumeStore.timeoutMs, or refusing): writes given up, lookups refused',
+      type: 'counter',
+      read: () => [{ value: store.stats.errors }],
+    },
+    {
+      name: 'mcp_ws_resume_store_writes_total',
+      help: 'Resumable session states written to the resume store',
+      type: 'counter',
+      read: () => [{ value: store.stats.writes }],
+    },
+    {
+      name: 'mcp_ws_resume_remote_total',
+      help: 'Resume ids looked up in the resume store, by outcome (resumed: rebuilt on this node; refused: -32019)',
+      type: 'counter',
+      read: () => [
+        { labels: { outcome: 'resumed' }, value: resumer.stats.remoteResumed },
+        { labels: { outcome: 'refused' }, value: resumer.stats.remoteRefused },
+      ],
+    },
+  ];
 }
