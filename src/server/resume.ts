@@ -621,7 +621,8 @@ class SocketHandler implements SessionHandler {
         if (s !== undefined) settleQuietly(this.resumer, s, s.socketClosed(this));
         return false;
       }
-      this.peer.holdReading?.(false);
+      // Reading resumes once this message's answer is out: held messages come after it.
+      setImmediate(readAgain, this);
       if (s === undefined) {
         this.bound = false;
         return false;
@@ -699,6 +700,10 @@ class SocketHandler implements SessionHandler {
     }
     return offerResume(s, this.resumer, reply, request, pinned);
   }
+}
+
+function readAgain(socket: SocketHandler): void {
+  if (socket.peer.isOpen !== false) socket.peer.holdReading?.(false);
 }
 
 function notResumable(id: JsonRpcRequest['id']): string {
