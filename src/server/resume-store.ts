@@ -155,6 +155,11 @@ function sha(tag: string, value: string): string {
   return createHash('sha256').update(tag).update('\u0000').update(value).digest('base64url');
 }
 
+/** The key of a resume id under `prefix`: a hash of the id, never the id. */
+export function resumeKey(prefix: string, resumeId: string): string {
+  return prefix + sha('key', resumeId);
+}
+
 /** The hash an identity is stored as: issuer and subject (anonymous sessions share one). */
 export function identityHash(identity: Identity | undefined): string {
   if (identity === undefined) return sha('identity', '\u0000anonymous');
@@ -252,7 +257,7 @@ export class ResumeStore {
 
   /** The key of a resume id. */
   keyOf(resumeId: string): string {
-    return this.options.prefix + sha('key', resumeId);
+    return resumeKey(this.options.prefix, resumeId);
   }
 
   /** Starts storing a session's state (written off the caller's path). */
