@@ -94,7 +94,7 @@ it.runIf(REDIS_REQUIRED)('Redis answers at REDIS_URL (required: REQUIRE_REDIS=1)
   expect(reachable, `no Redis answers at ${REDIS_URL}`).toBe(true);
 });
 
-describe.skipIf(!reachable && !REDIS_REQUIRED)('resume across mcp-ws serve processes (real Redis)', () => {
+describe.skipIf(!reachable && !REDIS_REQUIRED)('resume across mcp-ws serve processes (real Redis)', { timeout: 120_000 }, () => {
   beforeAll(() => {
     if (!reachable) throw new Error(`REQUIRE_REDIS=1 but no Redis answers at ${REDIS_URL}`);
     dir = mkdtempSync(join(tmpdir(), 'mcp-ws-resume-x-'));

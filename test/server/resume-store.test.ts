@@ -9,7 +9,10 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { McpRouter } from '../../src/router/router.js';
+import { SdkHost } from '../../src/sdk/sdk-host.js';
 import type { McpWsServer } from '../../src/server/server.js';
 import type { McpWsServerOptions } from '../../src/server/server-options.js';
 import type { SessionHandler, SessionPeer } from '../../src/server/handler.js';
@@ -92,7 +95,7 @@ it.runIf(REDIS_REQUIRED)('Redis answers at REDIS_URL (required: REQUIRE_REDIS=1)
   expect(reachable, `no Redis answers at ${REDIS_URL}`).toBe(true);
 });
 
-describe.skipIf(!reachable && !REDIS_REQUIRED)('resume across nodes (real Redis)', () => {
+describe.skipIf(!reachable && !REDIS_REQUIRED)('resume across nodes (real Redis)', { timeout: 60_000 }, () => {
   beforeAll(() => {
     if (!reachable) throw new Error(`REQUIRE_REDIS=1 but no Redis answers at ${REDIS_URL}`);
     redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
@@ -297,6 +300,25 @@ describe.skipIf(!reachable && !REDIS_REQUIRED)('resume across nodes (real Redis)
   });
 
   describe('what a rebuilt session keeps', () => {
+    it('an SDK-hosted (v1) server is rebuilt by its replayed initialize: its tools answer on the other node', async () => {
+      const make = (): McpServer => {
+        const server = new McpServer({ name: 'sdk-resumed', version: '1' }, { capabilities: { logging: {} } });
+        server.registerTool('echo', { description: 'echo', inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
+        return server;
+      };
+      const { a, b, aUrl, bUrl } = await twoNodes({ handler: new SdkHost(make) });
+      const s = await session(aUrl);
+      expect((await s.c.request('logging/setLevel', { level: 'error' }, 'lvl')).result).toEqual({});
+      await storedWhen(a, s.id, (st) => st.logLevel === 'error' && st.initialized);
+      await a.resumer.closeStore();
+      s.c.ws.terminate();
+      const c = await open(bUrl);
+      const r = await resumeCall(c, s.id, 1, 'tools/call', { name: 'echo', arguments: { text: 'on B' } });
+      expect(r).toMatchObject({ id: 1, result: { content: [{ type: 'text', text: 'on B' }] } });
+      expect(b.resumer.stats.remoteResumed).toBe(1);
+      c.close();
+    });
+
     it('version, client info and capabilities, log level and subscriptions; nothing of the replay reaches the client', async () => {
       const { a, b, aUrl, bUrl } = await twoNodes();
       const s = await session(aUrl);
