@@ -32,7 +32,7 @@
  * refusal (-32019); a write that fails leaves the session resumable in
  * process only. ioredis is loaded when a store is made.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
@@ -262,7 +262,9 @@ export class ResumeStore {
 
   /** Starts storing a session's state (written off the caller's path). */
   record(resumeId: string, identity: Identity | undefined, state: ResumableState): ResumeRecord {
-    const rec = new ResumeRecord(this.keyOf(resumeId), sha('bind', resumeId), randomBytes(16).toString('base64url'), identityHash(identity), state);
+    // The owner tag only has to differ between writers (it is no secret): 88 random bits of a pooled UUID.
+    const owner = randomUUID().replaceAll('-', '').slice(0, OWNER_LENGTH);
+    const rec = new ResumeRecord(this.keyOf(resumeId), sha('bind', resumeId), owner, identityHash(identity), state);
     this.live.add(rec);
     this.changed(rec);
     return rec;
