@@ -143,7 +143,7 @@ class Client {
   }
 }
 
-async function latency(): Promise<{ local: number[]; remote: number[] }> {
+async function latency(): Promise<{ local: number[]; remote: number[]; ping: number[] }> {
   const router = (): McpRouter => new McpRouter({ name: 'bench', version: '1' }).resource({ uri: 'bench://r', name: 'r' }, () => 'r');
   const resumeStore = { url: REDIS_URL, prefix: `${PREFIX}l:`, timeoutMs: 5000 };
   const a = new McpWsServer({ handler: router(), port: 0, processMetrics: false, resumeStore, maxDetachedPerIdentity: 100_000 });
@@ -154,6 +154,7 @@ async function latency(): Promise<{ local: number[]; remote: number[] }> {
   const redis = new Redis(REDIS_URL);
   const local: number[] = [];
   const remote: number[] = [];
+  const ping: number[] = [];
   for (let r = 0; r < ROUNDS * 2; r++) {
     const c = await Client.open(ua);
     const init = await c.call({ jsonrpc: '2.0', id: 'i', method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } });
@@ -174,6 +175,9 @@ async function latency(): Promise<{ local: number[]; remote: number[] }> {
     for (let i = 0; i < 5000 && a.resumer.detachedCount < detached; i++) await new Promise((res) => setTimeout(res, 1));
     const isRemote = r % 2 === 1;
     const next = await Client.open(isRemote ? ub : ua);
+    const p0 = process.hrtime.bigint();
+    await redis.ping();
+    ping.push(ms(process.hrtime.bigint() - p0));
     const t0 = process.hrtime.bigint();
     const reply = await next.call({ jsonrpc: '2.0', id: 1, method: 'ping', mcpSessionId: id });
     const t = ms(process.hrtime.bigint() - t0);
@@ -183,11 +187,12 @@ async function latency(): Promise<{ local: number[]; remote: number[] }> {
   }
   redis.disconnect();
   await Promise.all([a.close(), b.close()]);
-  return { local: local.sort((x, y) => x - y), remote: remote.sort((x, y) => x - y) };
+  const sort = (x: number[]): number[] => x.sort((p, q) => p - q);
+  return { local: sort(local), remote: sort(remote), ping: sort(ping) };
 }
 
 const writeRows = await writes();
-const { local, remote } = await latency();
+const { local, remote, ping } = await latency();
 await deleteKeys();
 
 const row = (name: string, s: number[]): string => `| ${name} | ${s.length} | ${pct(s, 50).toFixed(3)} | ${pct(s, 90).toFixed(3)} | ${pct(s, 99).toFixed(3)} |`;
@@ -212,6 +217,7 @@ const lines = [
   '|---|---:|---:|---:|---:|',
   row('in process (node A)', local),
   row('cross-node (node B, from Redis)', remote),
+  row('for scale: one Redis PING round trip', ping),
   '',
   `Added by the cross-node path at the median: ${(pct(remote, 50) - pct(local, 50)).toFixed(3)} ms.`,
   '',
