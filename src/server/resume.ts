@@ -52,7 +52,7 @@ import { errorReply, type JsonRpcNotification, type JsonRpcRequest, type JsonRpc
 import { isModernVersion } from '../protocol/versions.js';
 import type { Logger } from 'pino';
 import type { HandlerFactory, Identity, Reply, SessionHandler, SessionPeer } from './handler.js';
-import { type ResumableState, type ResumeRecord, type ResumeStore } from './resume-store.js';
+import type { ResumableState, ResumeRecord, ResumeStore } from './resume-store.js';
 
 /** The subprotocol prefix that carries a protocol version (SEP-1288). */
 export const VERSION_SUBPROTOCOL_PREFIX = 'mcp.version.';
