@@ -2,9 +2,12 @@
  * What the SEP-1288 resume wrapper (src/server/resume.ts) adds to one
  * request, in process, without sockets: an initialized native-router
  * session answering `tools/call echo` (a synchronous tool, 200 B of text),
- * called directly (resumeGraceMs 0: the wrapper is left out) and through
- * the wrapper (the default). Interleaved rounds; each case's best round is
- * kept (noise only slows a run down).
+ * called directly (resumeGraceMs 0: the wrapper is left out), through
+ * the wrapper (the default), and through the wrapper with a resume store
+ * (cross-node resume: the session's state is tracked; tools/call is not a
+ * method that changes it, so the store is never written in the loop).
+ * Interleaved rounds; each case's best round is kept (noise only slows a
+ * run down).
  *
  * Run: npx tsc -p tsconfig.bench.json && node dist-bench/bench/micro-resume.js [--rounds N] [--n N]
  * Prints a Markdown table and writes bench/results/micro-resume-<date>.md.
@@ -14,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { McpRouter } from '../src/router/router.js';
 import { SessionResumer } from '../src/server/resume.js';
+import { ResumeStore } from '../src/server/resume-store.js';
+import { resolveResumeStoreOptions } from '../src/server/resume-store-options.js';
 import type { SessionHandler, SessionPeer } from '../src/server/handler.js';
 import type { JsonRpcRequest } from '../src/protocol/jsonrpc.js';
 
@@ -36,9 +41,12 @@ function initialized(h: SessionHandler): SessionHandler {
 }
 
 const options = { resumeGraceMs: 30_000, maxDetachedPerIdentity: 8, maxDetachedSessions: 10_000, resumeBufferBytes: 1 << 20 };
+const store = new ResumeStore(resolveResumeStoreOptions({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: `mcp-ws-bench:micro-resume:${process.pid}:` }), 30_000);
 const cases: Array<{ name: string; handler: SessionHandler }> = [
   { name: 'direct (resumeGraceMs 0)', handler: initialized(new SessionResumer((p) => router.createHandler(p), { ...options, resumeGraceMs: 0 }).factory(peer('a'))) },
   { name: 'through the resume wrapper (default)', handler: initialized(new SessionResumer((p) => router.createHandler(p), options).factory(peer('b'))) },
+  // The state's one write (of the initialize) goes out before the loop; tools/call writes nothing.
+  { name: 'through the wrapper, with a resume store', handler: initialized(new SessionResumer((p) => router.createHandler(p), options, undefined, store).factory(peer('c'))) },
 ];
 
 const text = 'x'.repeat(200);
@@ -56,6 +64,8 @@ function run(h: SessionHandler): number {
   return ns / n;
 }
 
+await new Promise((r) => setTimeout(r, 200));
+await store.close();
 const best = cases.map(() => Infinity);
 for (let r = 0; r < rounds; r++) {
   cases.forEach((c, i) => {

@@ -81,6 +81,7 @@ export function buildProgram(): Command {
     .option('--cpu-prof-dir <dir>', 'where --cpu-prof-signal writes its .cpuprofile files (default: the working directory)')
     .option('--cpu-prof-seconds <s>', 'length of a --cpu-prof-signal profile, 1 to 60 (default 10)', int('--cpu-prof-seconds', 1))
     .option('--redis <url>', 'Redis backplane (redis:// or rediss://): notifications reach sessions of every server sharing it; rate limits with a redis section use it too')
+    .option('--resume-redis <url>', 'keep resumable session state in this Redis so another node or worker can resume a session (redis:// URL)')
     .option('--llm <provider>', 'add the llm_generate tool: openai | openai-responses | anthropic | openai-compatible (key from OPENAI_API_KEY / ANTHROPIC_API_KEY)')
     .option('--llm-model <model>', 'default model of llm_generate')
     .option('--llm-base-url <url>', 'API base URL of the LLM provider (e.g. http://127.0.0.1:11434/v1)')

@@ -68,6 +68,7 @@ export function resolveServeConfig(opts: Record<string, unknown>): ServeConfig {
     if (opts.llmBaseUrl !== undefined) llm.baseURL = opts.llmBaseUrl;
     merged.llm = llm;
   }
+  if (opts.resumeRedis !== undefined) merged.resumeStore = { ...(fromFile.resumeStore ?? {}), url: opts.resumeRedis };
   if (opts.tlsCert !== undefined || opts.tlsKey !== undefined || opts.tlsCa !== undefined) {
     merged.tls = { ...(fromFile.tls ?? {}), cert: opts.tlsCert ?? fromFile.tls?.cert, key: opts.tlsKey ?? fromFile.tls?.key, ca: opts.tlsCa ?? fromFile.tls?.ca };
   }

@@ -14,6 +14,7 @@ import { compressionConfigSchema } from '../compression/config.js';
 import { llmConfigSchema } from '../llm/options.js';
 import { redisSectionSchema } from '../backplane/options.js';
 import { SERVER_OPTIONS } from '../server/server-options.js';
+import { RESUME_STORE_OPTIONS } from '../server/resume-store-options.js';
 import { defineOptions, MAX_LIMIT, oneOf } from './option-set.js';
 
 const positiveInt = z.number().int().positive().max(MAX_LIMIT);
@@ -67,6 +68,7 @@ export const ServeConfigSchema = z.strictObject({
     .optional(),
   rateLimit: rateLimitConfigSchema.optional(),
   compression: compressionConfigSchema.optional(),
+  resumeStore: z.strictObject({ ...RESUME_STORE_OPTIONS.shape, url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional() }).optional(),
   llm: llmConfigSchema.optional(),
   redis: redisSectionSchema.optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() }).optional(),

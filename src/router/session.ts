@@ -149,6 +149,8 @@ const NOT_INITIALIZED = ERRORS.NOT_INITIALIZED;
 /** Per-session MCP state and dispatch. */
 export class RouterSession implements SessionHandler, ContextSession {
   protocolVersion: string | undefined;
+  /** Everything a legacy session keeps is replayable (see SessionHandler.rebuildable): cross-node resume may rebuild it. */
+  readonly rebuildable = true;
   clientInfo: { name: string; version: string } | undefined;
   clientCapabilities: Record<string, unknown> | undefined;
   /** Index into LOG_LEVELS of the lowest level sent. Default 'info'. */

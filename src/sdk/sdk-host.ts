@@ -275,6 +275,17 @@ export class SdkSessionTransport implements Transport, SessionHandler {
 
   // ------------------------------------------------------ SessionHandler
 
+  /**
+   * A v1 SDK server (connected directly) accepts a replayed initialize,
+   * logging/setLevel and resources/subscribe, so cross-node resume may
+   * rebuild its session (the server instance's own fields start afresh). A
+   * v2 server behind the stdio entry is not rebuilt: the entry owns the
+   * session's era and its instances.
+   */
+  get rebuildable(): boolean {
+    return this.entry === undefined;
+  }
+
   request(msg: JsonRpcRequest): Reply {
     if (this.pending.has(msg.id)) {
       return errorReply(msg.id, INVALID_REQUEST, 'Invalid request: a request with this id is still in flight');

@@ -64,6 +64,15 @@ export type Reply = string | undefined | Promise<string | undefined>;
 export interface SessionHandler {
   /** The negotiated MCP revision, once initialize has been answered. */
   readonly protocolVersion: string | undefined;
+  /**
+   * True when a fresh handler made by the same factory is brought to this
+   * session's state by replaying initialize, notifications/initialized,
+   * logging/setLevel and resources/subscribe: cross-node resume (a resume
+   * store) may then rebuild the session on another node. Absent: the session
+   * resumes in its own process only (a gateway's upstream session, an SDK
+   * server's own fields cannot be rebuilt that way).
+   */
+  readonly rebuildable?: boolean;
   /** Handles a request. Should not throw: a throw or a rejected promise becomes a -32603 reply. */
   request(msg: JsonRpcRequest): Reply;
   /**

@@ -33,6 +33,17 @@
  *
  * The `mcp.version.<v>` subprotocol pre-negotiates a legacy version: the
  * initialize is answered for `v`, whatever version it asked for.
+ *
+ * Across nodes (a {@link ResumeStore} configured): a session whose handler
+ * is `rebuildable` also has its resumable state (version, client
+ * capabilities and info, log level, subscriptions, identity hash) kept in
+ * Redis, written off the message path. A resume id this process does not
+ * hold is looked up there: the socket stops reading, the state is taken
+ * (read and deleted atomically), checked against the socket's identity,
+ * and a fresh handler is brought to it by replaying initialize,
+ * notifications/initialized, logging/setLevel and resources/subscribe with
+ * nothing sent to the client; then the message is processed and the socket
+ * reads again. Whatever fails on the way is the same -32019.
  */
 import { randomBytes } from 'node:crypto';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -41,6 +52,7 @@ import { errorReply, type JsonRpcNotification, type JsonRpcRequest, type JsonRpc
 import { isModernVersion } from '../protocol/versions.js';
 import type { Logger } from 'pino';
 import type { HandlerFactory, Identity, Reply, SessionHandler, SessionPeer } from './handler.js';
+import type { ResumableState, ResumeRecord, ResumeStore } from './resume-store.js';
 
 /** The subprotocol prefix that carries a protocol version (SEP-1288). */
 export const VERSION_SUBPROTOCOL_PREFIX = 'mcp.version.';
@@ -69,7 +81,14 @@ export interface ResumeStats {
   expired: number;
   evicted: number;
   overflowed: number;
+  /** Sessions rebuilt from the resume store (counted in `resumed` too). */
+  remoteResumed: number;
+  /** Resume ids looked up in the resume store and refused (counted in `refused` too). */
+  remoteRefused: number;
 }
+
+/** The shape of a resume id this server issues (18 random bytes, base64url): anything else is not looked up. */
+const RESUME_ID_SHAPE = /^[A-Za-z0-9_-]{24}$/;
 
 const ANONYMOUS = '\u0000anonymous';
 
@@ -81,12 +100,17 @@ export class SessionResumer {
   private readonly detached = new Set<LogicalSession>();
   private readonly detachedByIdentity = new Map<string, Set<LogicalSession>>();
   private closed = false;
-  readonly stats: ResumeStats = { resumed: 0, refused: 0, expired: 0, evicted: 0, overflowed: 0 };
+  readonly stats: ResumeStats = { resumed: 0, refused: 0, expired: 0, evicted: 0, overflowed: 0, remoteResumed: 0, remoteRefused: 0 };
 
+  /**
+   * @param store where resumable state is kept for other nodes; without it,
+   *   sessions resume in this process only
+   */
   constructor(
     private readonly inner: HandlerFactory,
     readonly options: SessionResumerOptions,
     private readonly logger?: Logger,
+    readonly store?: ResumeStore,
   ) {}
 
   /** The factory to give the server in place of `inner`. */
@@ -100,10 +124,19 @@ export class SessionResumer {
     return this.detached.size;
   }
 
-  /** Releases every detached session (server shutdown); attached ones end with their sockets. */
+  /**
+   * Releases every detached session (server shutdown); attached ones end
+   * with their sockets. With a store, their state stays there for another
+   * node to resume.
+   */
   close(): void {
     this.closed = true;
     for (const s of [...this.detached]) this.releaseQuietly(s);
+  }
+
+  /** Sends the store's pending writes and closes its connection (after the sessions ended). */
+  async closeStore(): Promise<void> {
+    await this.store?.close();
   }
 
   /** @internal The inner factory's handler, checked as Session checks a factory's (a throw here costs the socket: 1011). */
@@ -140,6 +173,11 @@ export class SessionResumer {
     return id;
   }
 
+  /** @internal True when `id` names a session of this process (so the store is not asked). */
+  holds(id: string): boolean {
+    return this.byId.has(id);
+  }
+
   /** @internal The session `id` names if `identity` may take it; undefined for unknown and foreign alike. */
   claim(id: unknown, identity: Identity | undefined): LogicalSession | undefined {
     const s = typeof id === 'string' ? this.byId.get(id) : undefined;
@@ -148,7 +186,53 @@ export class SessionResumer {
       return undefined;
     }
     this.undetach(s);
+    if (s.remote !== undefined) this.store?.attached(s.remote);
     this.stats.resumed++;
+    return s;
+  }
+
+  /**
+   * @internal Rebuilds the session `id` names from the store for `socket`:
+   * takes its state (read and deleted at once), checks the identity, makes a
+   * fresh handler and replays the state into it with nothing sent. Never
+   * rejects: undefined is a refusal.
+   */
+  async rebuild(id: string, socket: SocketHandler): Promise<LogicalSession | undefined> {
+    const store = this.store!;
+    const taken = await store.take(id, socket.peer.identity);
+    const refuse = (): undefined => {
+      this.stats.refused++;
+      this.stats.remoteRefused++;
+      return undefined;
+    };
+    if (taken.kind !== 'ok' || this.closed || this.byId.has(id)) return refuse();
+    // A socket that pre-negotiated another legacy version cannot carry this session.
+    const pinned = subprotocolVersion(socket.peer.subprotocol);
+    if (pinned !== undefined && !isModernVersion(pinned) && pinned !== taken.state.protocolVersion) return refuse();
+    let s: LogicalSession;
+    try {
+      s = new LogicalSession(this, socket);
+    } catch (err) {
+      this.logger?.error({ err, session: socket.peer.id }, 'handler factory failed while rebuilding a resumed session');
+      return refuse();
+    }
+    s.muted = true;
+    let ok = false;
+    try {
+      ok = s.handler.rebuildable === true && (await replay(s.handler, taken.state));
+    } catch (err) {
+      this.logger?.warn({ err, session: s.id }, 'replaying a resumed session failed');
+    }
+    s.muted = false;
+    if (!ok || this.closed || this.byId.has(id)) {
+      this.releaseQuietly(s);
+      return refuse();
+    }
+    s.resumeId = id;
+    this.byId.set(id, s);
+    s.remote = store.record(id, socket.peer.identity, taken.state);
+    this.stats.resumed++;
+    this.stats.remoteResumed++;
     return s;
   }
 
@@ -164,6 +248,7 @@ export class SessionResumer {
     this.detached.add(s);
     s.graceTimer = setTimeout(expire, o.resumeGraceMs, this, s);
     s.graceTimer.unref();
+    if (s.remote !== undefined) this.store?.detached(s.remote);
     return true;
   }
 
@@ -181,7 +266,19 @@ export class SessionResumer {
   /** @internal Forgets `s` entirely (released). */
   forget(s: LogicalSession): void {
     this.undetach(s);
-    if (s.resumeId !== undefined) this.byId.delete(s.resumeId);
+    if (s.resumeId !== undefined && this.byId.get(s.resumeId) === s) this.byId.delete(s.resumeId);
+    const rec = s.remote;
+    if (rec !== undefined) {
+      s.remote = undefined;
+      // Shutting down, the state stays for another node; otherwise the session is over.
+      if (this.closed) this.store?.handOff(rec);
+      else this.store?.remove(rec);
+    }
+  }
+
+  /** @internal The session's state changed: written to the store off this path. */
+  stateChanged(rec: ResumeRecord): void {
+    this.store?.changed(rec);
   }
 
   private undetach(s: LogicalSession): void {
@@ -217,6 +314,10 @@ export class LogicalSession implements SessionPeer {
   current: SocketHandler | undefined;
   resumeId: string | undefined;
   graceTimer: NodeJS.Timeout | undefined;
+  /** The session's entry in the resume store, when it has one. */
+  remote: ResumeRecord | undefined;
+  /** While a rebuilt session's state is replayed: what the handler sends is dropped. */
+  muted = false;
   private outbox: string[] | undefined;
   private outboxBytes = 0;
   private held = false;
@@ -262,7 +363,7 @@ export class LogicalSession implements SessionPeer {
 
   /** To the current socket, or into the bounded outbox while there is none. */
   sendText(text: string): void {
-    if (this.released) return;
+    if (this.released || this.muted) return;
     const c = this.current;
     if (c !== undefined && c.peer.isOpen !== false) {
       c.peer.sendText(text);
@@ -377,6 +478,10 @@ class SocketHandler implements SessionHandler {
   session: LogicalSession | undefined;
   /** The socket has seen a message (only the first may resume). */
   private bound = false;
+  /** While a resume id is looked up in the store: later messages wait for it, in order. */
+  private gate: Promise<boolean> | undefined;
+  /** The socket closed (checked when a store lookup ends). */
+  private gone = false;
 
   constructor(
     private readonly resumer: SessionResumer,
@@ -398,41 +503,76 @@ class SocketHandler implements SessionHandler {
   }
 
   request(msg: JsonRpcRequest): Reply {
+    if (this.gate !== undefined) return this.gate.then(() => this.request(msg));
     const resumeId = (msg as { mcpSessionId?: unknown }).mcpSessionId;
     if (resumeId !== undefined) {
       msg = stripResumeId(msg);
-      if (!this.bind(resumeId)) {
-        return errorReply(msg.id, ERRORS.SESSION_NOT_RESUMABLE.rpc, ERRORS.SESSION_NOT_RESUMABLE.message);
+      const bound = this.bind(resumeId);
+      if (bound instanceof Promise) {
+        const m = msg;
+        return bound.then((ok) => (ok ? this.dispatch(m) : notResumable(m.id)));
       }
+      if (!bound) return notResumable(msg.id);
     }
+    return this.dispatch(msg);
+  }
+
+  private dispatch(msg: JsonRpcRequest): Reply {
     const s = this.use();
     if (msg.method === 'initialize') return this.initialize(s, msg);
     const reply = s.handler.request(msg);
+    if (s.remote !== undefined && TRACKED_METHODS.has(msg.method)) observe(this.resumer, s, msg, reply);
     if (!(reply instanceof Promise)) return reply;
     return reply.then((text) => this.deliver(s, text), (err: unknown) => this.failed(s, msg.id, err));
   }
 
   notification(msg: JsonRpcNotification): void {
+    if (this.gate !== undefined) return this.gate.then(() => this.notification(msg)) as unknown as void;
     const resumeId = (msg as { mcpSessionId?: unknown }).mcpSessionId;
     if (resumeId !== undefined) {
       msg = stripResumeId(msg);
-      if (!this.bind(resumeId)) return;
+      const bound = this.bind(resumeId);
+      if (bound instanceof Promise) {
+        const m = msg;
+        return bound.then((ok) => (ok ? this.notify(m) : undefined)) as unknown as void;
+      }
+      if (!bound) return;
     }
+    return this.notify(msg);
+  }
+
+  private notify(msg: JsonRpcNotification): void {
     const s = this.use();
+    const rec = s.remote;
+    if (rec !== undefined && msg.method === 'notifications/initialized' && !rec.state.initialized) {
+      rec.state.initialized = true;
+      this.resumer.stateChanged(rec);
+    }
     return this.guard(s, () => s.handler.notification(msg));
   }
 
   response(msg: JsonRpcResponse): void {
+    if (this.gate !== undefined) return this.gate.then(() => this.response(msg)) as unknown as void;
     const resumeId = (msg as { mcpSessionId?: unknown }).mcpSessionId;
     if (resumeId !== undefined) {
       msg = stripResumeId(msg);
-      if (!this.bind(resumeId)) return;
+      const bound = this.bind(resumeId);
+      if (bound instanceof Promise) {
+        const m = msg;
+        return bound.then((ok) => (ok ? this.respond(m) : undefined)) as unknown as void;
+      }
+      if (!bound) return;
     }
+    return this.respond(msg);
+  }
+
+  private respond(msg: JsonRpcResponse): void {
     const s = this.use();
     return this.guard(s, () => s.handler.response(msg));
   }
 
   closed(): void {
+    this.gone = true;
     const s = this.session;
     this.session = undefined;
     return s?.socketClosed(this) as void;
@@ -440,10 +580,14 @@ class SocketHandler implements SessionHandler {
 
   /**
    * A message carried `mcpSessionId`: on the socket's first message it
-   * resumes that session; later, it must name the session already bound.
+   * resumes that session (from the store when this process does not hold
+   * it: a promise); later, it must name the session already bound.
    */
-  private bind(resumeId: unknown): boolean {
+  private bind(resumeId: unknown): boolean | Promise<boolean> {
     if (this.bound) return this.session !== undefined && this.session.resumeId === resumeId;
+    if (this.resumer.store !== undefined && typeof resumeId === 'string' && RESUME_ID_SHAPE.test(resumeId) && !this.resumer.holds(resumeId)) {
+      return this.remoteBind(resumeId);
+    }
     const s = this.resumer.claim(resumeId, this.peer.identity);
     if (s === undefined) return false;
     this.bound = true;
@@ -452,6 +596,43 @@ class SocketHandler implements SessionHandler {
     s.attach(this);
     if (unused !== undefined) this.resumer.releaseQuietly(unused);
     return true;
+  }
+
+  /**
+   * Resumes a session this process does not hold, from the store. The
+   * socket stops reading meanwhile, and messages already read wait for the
+   * outcome, in order. Refused: the socket stays unbound, as after a local
+   * refusal.
+   */
+  private remoteBind(resumeId: string): boolean | Promise<boolean> {
+    const unused = this.session;
+    // Handlers of this kind cannot be brought to a stored state: refuse without taking it.
+    if (unused === undefined || unused.handler.rebuildable !== true) {
+      this.resumer.stats.refused++;
+      this.resumer.stats.remoteRefused++;
+      return false;
+    }
+    this.bound = true;
+    this.peer.holdReading?.(true);
+    const gate = this.resumer.rebuild(resumeId, this).then((s) => {
+      this.gate = undefined;
+      if (this.gone) {
+        // The socket closed during the lookup: the rebuilt session waits for a resume like any other.
+        if (s !== undefined) settleQuietly(this.resumer, s, s.socketClosed(this));
+        return false;
+      }
+      // Reading resumes once this message's answer is out: held messages come after it.
+      setImmediate(readAgain, this);
+      if (s === undefined) {
+        this.bound = false;
+        return false;
+      }
+      this.session = s;
+      if (unused !== undefined) this.resumer.releaseQuietly(unused);
+      return true;
+    });
+    this.gate = gate;
+    return gate;
   }
 
   /** The session of this socket; after its first message no other can be resumed on it. */
@@ -510,18 +691,36 @@ class SocketHandler implements SessionHandler {
     if (pinned !== undefined && !isModernVersion(pinned) && msg.params?.protocolVersion !== pinned) msg = { ...msg, params: { ...msg.params, protocolVersion: pinned } };
     const reply = s.handler.request(msg);
     if (this.resumer.options.resumeGraceMs === 0) return reply;
+    const request = msg;
     if (reply instanceof Promise) {
       return reply.then(
-        (text) => this.deliver(s, offerResume(s, this.resumer, text)),
+        (text) => this.deliver(s, offerResume(s, this.resumer, text, request, pinned)),
         (err: unknown) => this.failed(s, msg.id, err),
       );
     }
-    return offerResume(s, this.resumer, reply);
+    return offerResume(s, this.resumer, reply, request, pinned);
   }
 }
 
-/** Adds `mcpSessionId` to a successful initialize result (once per session). */
-function offerResume(s: LogicalSession, resumer: SessionResumer, text: string | undefined): string | undefined {
+function readAgain(socket: SocketHandler): void {
+  if (socket.peer.isOpen !== false) socket.peer.holdReading?.(false);
+}
+
+function notResumable(id: JsonRpcRequest['id']): string {
+  return errorReply(id, ERRORS.SESSION_NOT_RESUMABLE.rpc, ERRORS.SESSION_NOT_RESUMABLE.message);
+}
+
+/** What closed() of a handler returned or threw, away from any Session: a failure is logged. */
+function settleQuietly(resumer: SessionResumer, s: LogicalSession, r: unknown): void {
+  if (r instanceof Promise) r.then(undefined, (err: unknown) => resumer.requestFailed(s, err));
+}
+
+/**
+ * Adds `mcpSessionId` to a successful initialize result (once per session);
+ * with a store and a rebuildable handler, the session's state starts being
+ * kept there.
+ */
+function offerResume(s: LogicalSession, resumer: SessionResumer, text: string | undefined, request: JsonRpcRequest, pinned: string | undefined): string | undefined {
   if (text === undefined || s.resumeId !== undefined) return text;
   let msg: { result?: unknown };
   try {
@@ -530,9 +729,101 @@ function offerResume(s: LogicalSession, resumer: SessionResumer, text: string | 
     return text;
   }
   if (typeof msg.result !== 'object' || msg.result === null) return text;
-  s.resumeId = resumer.register(s);
-  (msg.result as Record<string, unknown>).mcpSessionId = s.resumeId;
+  const id = (s.resumeId = resumer.register(s));
+  const result = msg.result as Record<string, unknown>;
+  result.mcpSessionId = id;
+  const store = resumer.store;
+  const caps = request.params?.capabilities;
+  const info = request.params?.clientInfo;
+  if (store !== undefined && s.handler.rebuildable === true && typeof result.protocolVersion === 'string' && isObject(caps) && (info === undefined || isObject(info))) {
+    s.remote = store.record(id, s.identity, {
+      protocolVersion: result.protocolVersion,
+      capabilities: caps,
+      clientInfo: info,
+      initialized: false,
+      logLevel: undefined,
+      subscriptions: [],
+      subprotocolVersion: pinned,
+    });
+  }
   return JSON.stringify(msg);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Requests whose success changes the resumable state. */
+const TRACKED_METHODS = new Set(['logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
+
+/** Notes a tracked request's effect on the stored state once its reply says it succeeded. */
+function observe(resumer: SessionResumer, s: LogicalSession, msg: JsonRpcRequest, reply: Reply): void {
+  if (reply instanceof Promise) reply.then((text) => noteSuccess(resumer, s, msg, text), () => {});
+  else noteSuccess(resumer, s, msg, reply);
+}
+
+function noteSuccess(resumer: SessionResumer, s: LogicalSession, msg: JsonRpcRequest, text: string | undefined): void {
+  const rec = s.remote;
+  if (rec === undefined || !isResult(text)) return;
+  const st = rec.state;
+  const p = msg.params;
+  if (msg.method === 'logging/setLevel') {
+    if (typeof p?.level !== 'string' || p.level === st.logLevel) return;
+    st.logLevel = p.level;
+  } else {
+    const uri = p?.uri;
+    if (typeof uri !== 'string') return;
+    const i = st.subscriptions.indexOf(uri);
+    if (msg.method === 'resources/subscribe') {
+      if (i !== -1) return;
+      st.subscriptions.push(uri);
+    } else {
+      if (i === -1) return;
+      st.subscriptions.splice(i, 1);
+    }
+  }
+  resumer.stateChanged(rec);
+}
+
+/** True when `text` is a JSON-RPC success response. */
+function isResult(text: string | undefined): boolean {
+  if (text === undefined) return false;
+  try {
+    const m = JSON.parse(text) as { result?: unknown; error?: unknown };
+    return typeof m === 'object' && m !== null && m.result !== undefined && m.error === undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** Prefix of the ids of the requests a rebuild replays (their replies go nowhere). */
+const REPLAY_ID = 'mcp-ws-resume:';
+
+/**
+ * Brings a fresh handler to a stored state: initialize (the stored version
+ * must come back), notifications/initialized, logging/setLevel, one
+ * resources/subscribe per URI. False when any step is refused.
+ */
+async function replay(h: SessionHandler, st: ResumableState): Promise<boolean> {
+  const params: Record<string, unknown> = { protocolVersion: st.protocolVersion, capabilities: st.capabilities };
+  if (st.clientInfo !== undefined) params.clientInfo = st.clientInfo;
+  const init = await h.request({ jsonrpc: '2.0', id: `${REPLAY_ID}initialize`, method: 'initialize', params });
+  let version: unknown;
+  try {
+    version = init === undefined ? undefined : (JSON.parse(init) as { result?: { protocolVersion?: unknown } }).result?.protocolVersion;
+  } catch {
+    return false;
+  }
+  if (version !== st.protocolVersion) return false;
+  if (st.initialized) await (h.notification({ jsonrpc: '2.0', method: 'notifications/initialized' }) as unknown);
+  if (st.logLevel !== undefined) {
+    if (!isResult(await h.request({ jsonrpc: '2.0', id: `${REPLAY_ID}setLevel`, method: 'logging/setLevel', params: { level: st.logLevel } }))) return false;
+  }
+  let n = 0;
+  for (const uri of st.subscriptions) {
+    if (!isResult(await h.request({ jsonrpc: '2.0', id: `${REPLAY_ID}subscribe-${n++}`, method: 'resources/subscribe', params: { uri } }))) return false;
+  }
+  return true;
 }
 
 /** 1000, 1001, and 1005 (a close frame without a code): the client closed on purpose. */

@@ -10,6 +10,7 @@ import type { AuthOptions, Authenticator } from './auth.js';
 import type { RateLimiter, RateLimiterOptions } from '../ratelimit/limiter.js';
 import type { CompressionConfig } from '../compression/config.js';
 import type { Backplane } from '../backplane/messages.js';
+import type { ResumeStoreOptions } from './resume-store-options.js';
 import type { HandlerFactory, HeaderParamsOf, SessionHandler, SessionPeer } from './handler.js';
 import { bool, defineOptions, int, str } from '../config/option-set.js';
 import { describeValue } from '../config/describe-value.js';
@@ -120,6 +121,13 @@ export interface McpWsServerOptions {
   maxDetachedSessions?: number;
   /** Bytes of messages buffered for one detached session; past it the session is released. Default 1 MiB. */
   resumeBufferBytes?: number;
+  /**
+   * Resume across nodes and workers: a session's resumable state is kept in
+   * this Redis, so another server (or worker) sharing it rebuilds the
+   * session when its client comes back there (docs/PROTOCOL.md). Off when
+   * absent: sessions resume in their own process only.
+   */
+  resumeStore?: ResumeStoreOptions;
   /** Serve the live dashboard at /dashboard (and /debug/snapshot); behind auth when auth is on. Default false. */
   dashboard?: boolean;
   /** Serve the snapshot at /debug/snapshot without the dashboard; behind auth when auth is on. Default false. */
@@ -157,8 +165,8 @@ export interface TlsFiles {
 }
 
 /** Options after defaults: every limit set, the optional features as given. */
-export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'trustedProxies' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'cluster' | 'compression' | 'path' | 'backplane'>> &
-  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'trustedProxies' | 'auth' | 'tls' | 'rateLimit' | 'compression'> & {
+export type ResolvedServerOptions = Required<Omit<McpWsServerOptions, 'handler' | 'logger' | 'allowedOrigins' | 'allowedHosts' | 'trustedProxies' | 'auth' | 'tls' | 'rateLimit' | 'metrics' | 'cluster' | 'compression' | 'path' | 'backplane' | 'resumeStore'>> &
+  Pick<McpWsServerOptions, 'allowedOrigins' | 'allowedHosts' | 'trustedProxies' | 'auth' | 'tls' | 'rateLimit' | 'compression' | 'resumeStore'> & {
     /** The first endpoint path (the one printed). */
     readonly path: string;
     /** Every endpoint path. */
@@ -208,7 +216,7 @@ export const SERVER_OPTIONS = defineOptions({
 /** The default endpoint paths: the seed's `/ws` and the conventional `/mcp`. */
 export const DEFAULT_PATHS: readonly string[] = Object.freeze(['/ws', '/mcp']);
 
-const OPTIONAL_KEYS = ['allowedOrigins', 'allowedHosts', 'trustedProxies', 'auth', 'tls', 'rateLimit', 'compression'] as const;
+const OPTIONAL_KEYS = ['allowedOrigins', 'allowedHosts', 'trustedProxies', 'auth', 'tls', 'rateLimit', 'compression', 'resumeStore'] as const;
 
 /**
  * Resolves and validates options: defaults, then user values.

@@ -58,6 +58,8 @@ import type { HandlerFactory, SessionPeer } from './handler.js';
 import type { Backplane, BackplaneEvent, BackplaneListener } from '../backplane/messages.js';
 import type { McpRouter } from '../router/router.js';
 import { SessionResumer } from './resume.js';
+import { ResumeStore } from './resume-store.js';
+import { resolveResumeStoreOptions } from './resume-store-options.js';
 import { resolveServerOptions, type McpWsServerOptions, type ResolvedServerOptions, type TlsFiles } from './server-options.js';
 
 /** Where a listening server can be reached. */
@@ -171,7 +173,10 @@ export class McpWsServer implements SessionHost {
       return h;
     };
     if (backplane !== undefined && typeof handler === 'object' && typeof (handler as Partial<McpRouter>).setRelay === 'function') this.router = handler as McpRouter;
-    this.resumer = new SessionResumer(inner, this.options, this.logger);
+    // Cross-node resume: made here (no I/O), connected by listen(), closed after the sessions.
+    const rs = this.options.resumeStore;
+    const resumeStore = rs === undefined || this.options.resumeGraceMs === 0 ? undefined : new ResumeStore(resolveResumeStoreOptions(rs), this.options.resumeGraceMs, this.logger);
+    this.resumer = new SessionResumer(inner, this.options, this.logger, resumeStore);
     this.makeHandler = this.resumer.factory;
     this.drainHandler = typeof handler === 'function' ? undefined : handler.drain?.bind(handler);
     // Codecs are offered by default: a client that offers none pays nothing.
@@ -195,6 +200,7 @@ export class McpWsServer implements SessionHost {
       ...(this.rateLimiter?.metrics() ?? []),
       ...(this.negotiator ? compressionMetrics() : []),
       ...(backplane?.metrics() ?? []),
+      ...(resumeStore ? resumeStoreMetrics(resumeStore, this.resumer) : []),
       ...(extraMetrics ?? []),
     ];
     this.registry = createRegistry(this.metrics, { defaultMetrics: this.options.processMetrics, extra: [...this.extraMetrics] });
@@ -230,6 +236,7 @@ export class McpWsServer implements SessionHost {
     } catch (err) {
       if (this.sweepTimer) clearInterval(this.sweepTimer);
       if (this.ownsRateLimiter) await this.rateLimiter?.close();
+      await this.resumer.closeStore();
       throw err;
     }
   }
@@ -237,6 +244,7 @@ export class McpWsServer implements SessionHost {
   private async bind(): Promise<ServerAddress> {
     const { host, port, path } = this.options;
     if (this.ownsRateLimiter) this.rateLimiter?.open();
+    this.resumer.store?.open();
     if (this.observer) this.metrics.startEventLoopMonitor();
     // Optional: without @opentelemetry/api, or without a registered provider, requests are not traced.
     this.tracing = await loadTracing();
@@ -450,6 +458,8 @@ export class McpWsServer implements SessionHost {
     if (this.ownsRateLimiter) await this.rateLimiter?.close();
     this.unsubscribeBackplane?.();
     this.router?.setRelay(undefined);
+    // After the sessions: their state was handed off to the store for another node.
+    await this.resumer.closeStore();
     this.logger.info('closed');
   }
 
@@ -500,4 +510,31 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Er
     default:
       return Object.assign(new Error(`cannot listen on ${where}: ${err.message}`), { code: err.code });
   }
+}
+
+/** The resume store's counters as metrics. */
+function resumeStoreMetrics(store: ResumeStore, resumer: SessionResumer): ExtraMetric[] {
+  return [
+    {
+      name: 'mcp_ws_resume_store_errors_total',
+      help: 'Resume store commands that failed (Redis down, slow past resumeStore.timeoutMs, or refusing): writes given up, lookups refused',
+      type: 'counter',
+      read: () => [{ value: store.stats.errors }],
+    },
+    {
+      name: 'mcp_ws_resume_store_writes_total',
+      help: 'Resumable session states written to the resume store',
+      type: 'counter',
+      read: () => [{ value: store.stats.writes }],
+    },
+    {
+      name: 'mcp_ws_resume_remote_total',
+      help: 'Resume ids looked up in the resume store, by outcome (resumed: rebuilt on this node; refused: -32019)',
+      type: 'counter',
+      read: () => [
+        { labels: { outcome: 'resumed' }, value: resumer.stats.remoteResumed },
+        { labels: { outcome: 'refused' }, value: resumer.stats.remoteRefused },
+      ],
+    },
+  ];
 }

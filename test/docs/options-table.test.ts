@@ -22,6 +22,7 @@ import { CODEC_LEVELS, COMPRESSION_OPTIONS, DEFAULT_INLINE_DECODE_MAX_BYTES, DEF
 import { DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_URL, LIMIT_OPTIONS, RATE_LIMITER_OPTIONS, REDIS_OPTIONS } from '../../src/ratelimit/options.js';
 import { LLM_OPTIONS, llmConfigSchema } from '../../src/llm/options.js';
 import { BACKPLANE_OPTIONS, redisSectionSchema } from '../../src/backplane/options.js';
+import { RESUME_STORE_OPTIONS } from '../../src/server/resume-store-options.js';
 
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 
@@ -67,6 +68,12 @@ describe("README's settings tables", () => {
     for (const name of rows.keys()) expect(settings, `README documents ${name}, which the config does not accept`).toContain(name);
     for (const name of settings) expect([...rows.keys()], `README should document ${name}`).toContain(name);
     checkDefaults(rows, { ...SERVER_OPTIONS.specs, ...CLI_OPTIONS.specs });
+  });
+
+  it('resumeStore: one row per setting, and the declared defaults', () => {
+    const rows = settingsTable('`resumeStore` settings');
+    expect([...rows.keys()].sort()).toEqual(Object.keys((ServeConfigSchema.shape.resumeStore.unwrap() as { shape: object }).shape).sort());
+    checkDefaults(rows, RESUME_STORE_OPTIONS.specs);
   });
 
   it('gateway.pool: one row per pool setting, and the declared defaults', () => {
