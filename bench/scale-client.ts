@@ -14,7 +14,7 @@ import { WebSocket } from 'ws';
 
 /** Parent → generator. */
 export type ScaleCommand =
-  | { type: 'open'; url: string; count: number; offset: number; parallel: number; timeoutMs: number; firstSource: number; sources: number }
+  | { type: 'open'; url: string; count: number; offset: number; parallel: number; timeoutMs: number; firstSource: number; sources: number; stopAt: number }
   | { type: 'active'; every: number; ratePerSession: number; seconds: number; drainMs: number }
   | { type: 'close' };
 
@@ -98,7 +98,8 @@ async function openAll(m: Extract<ScaleCommand, { type: 'open' }>): Promise<Scal
   let failed = 0;
   let error: string | undefined;
   const lane = async (): Promise<void> => {
-    while (next < m.count) {
+    // No new handshake starts after stopAt (Date.now() ms): the storm is bounded in time as well as count.
+    while (next < m.count && Date.now() < m.stopAt) {
       const i = m.offset + next++;
       try {
         await openOne(m.url, `127.0.0.${m.firstSource + (i % m.sources)}`, m.timeoutMs, upgradeMs, initializeMs);

@@ -132,7 +132,7 @@ interface Server {
   stderr: string[];
 }
 
-function startServer(workers: number, heartbeatMs: number, maxConnections: number): Promise<Server> {
+function startServer(workers: number, heartbeatMs: number, maxConnections: number, sched: string): Promise<Server> {
   const args = [
     BIN,
     'serve',
@@ -148,8 +148,10 @@ function startServer(workers: number, heartbeatMs: number, maxConnections: numbe
     'warn',
   ];
   // Node cannot raise its own descriptor limit: a shell raises it to the hard limit, then becomes node.
+  // NODE_CLUSTER_SCHED_POLICY: 'rr' (Node's default: the primary accepts and hands each socket to a worker) or 'none' (workers accept).
   const child = spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', process.execPath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_CLUSTER_SCHED_POLICY: sched },
   });
   const stderr: string[] = [];
   child.stderr!.setEncoding('utf8');
@@ -243,6 +245,8 @@ interface Args {
   activePercent: number;
   activeRate: number;
   activeSeconds: number;
+  openSeconds: number;
+  sched: 'rr' | 'none';
   out: string;
 }
 
@@ -256,9 +260,11 @@ function parse(): Args {
         parallel: { type: 'string', default: '100' },
         'heartbeat-ms': { type: 'string', default: '30000' },
         'idle-seconds': { type: 'string', default: '40' },
+        'open-seconds': { type: 'string', default: '1800' },
         'active-percent': { type: 'string', default: '1' },
         'active-rate': { type: 'string', default: '10' },
         'active-seconds': { type: 'string', default: '30' },
+        sched: { type: 'string', default: 'rr' },
         out: { type: 'string' },
       },
       allowPositionals: true,
@@ -281,6 +287,7 @@ function parse(): Args {
   if (parsed.positionals.length > 1) usage(`one session count expected, got "${parsed.positionals.join(' ')}"`);
   const sessions = int('N (sessions)', parsed.positionals[0] ?? '100000', 1, 1_000_000);
   const workers = int('--workers', v.workers, 1, 64);
+  if (v.sched !== 'rr' && v.sched !== 'none') usage(`--sched should be rr or none, got "${v.sched}"`);
   const generators = int('--generators', v.generators ?? String(Math.ceil(sessions / PER_GENERATOR)), 1, 64);
   return {
     sessions,
@@ -292,6 +299,8 @@ function parse(): Args {
     activePercent: num('--active-percent', v['active-percent'], 0, 100),
     activeRate: num('--active-rate', v['active-rate'], 0.1, 1_000),
     activeSeconds: num('--active-seconds', v['active-seconds'], 1, 3_600),
+    openSeconds: num('--open-seconds', v['open-seconds'], 1, 7_200),
+    sched: v.sched,
     out: v.out ?? `${ROOT}bench/results`,
   };
 }
@@ -317,7 +326,7 @@ async function main(): Promise<void> {
   const doctor = spawnSync(process.execPath, [BIN, 'doctor', '--connections', String(a.sessions), '--workers', String(a.workers)], { encoding: 'utf8', timeout: 30_000 });
   const doctorText = `${doctor.stdout ?? ''}${doctor.stderr ?? ''}`.trim();
 
-  const server = await startServer(a.workers, a.heartbeatMs, perWorker + 1000);
+  const server = await startServer(a.workers, a.heartbeatMs, perWorker + 1000, a.sched);
   const pid = server.child.pid!;
   const gens: ChildProcess[] = [];
   try {
@@ -346,9 +355,10 @@ async function main(): Promise<void> {
         timeoutMs: openTimeoutMs,
         firstSource: FIRST_SOURCE,
         sources: SOURCES,
+        stopAt: Date.now() + a.openSeconds * 1000,
       })),
       'opened',
-      Math.max(600_000, (a.sessions / 50) * 1000),
+      (a.openSeconds + 120) * 1000,
     );
     const stormWallS = (performance.now() - tStorm0) / 1000;
     const cpuStorm1 = sampleTree(pid);
@@ -492,7 +502,7 @@ function render(
   lines.push(`Command: \`${command}\``, '');
   lines.push(
     `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${fmt(totalmem() / 1024 ** 3, 1)} GiB. ` +
-      `Server: \`mcp-ws serve --workers ${a.workers} --heartbeat-interval-ms ${a.heartbeatMs}\` (demo router, heartbeat timeout 10 s, sweep every second), its processes' RSS from /proc. ` +
+      `Server: \`NODE_CLUSTER_SCHED_POLICY=${a.sched} mcp-ws serve --workers ${a.workers} --heartbeat-interval-ms ${a.heartbeatMs}\` (demo router, heartbeat timeout 10 s, sweep every second), its processes' RSS from /proc. ` +
       `${a.generators} generator processes on the same machine, ${a.parallel} handshakes at a time each, source addresses 127.0.0.${FIRST_SOURCE}–${FIRST_SOURCE + SOURCES - 1}. ` +
       `Load average (1, 5, 15 min) at the start: ${loadText(load0)}; at the end: ${loadText(load1)}.`,
     '',
@@ -522,6 +532,9 @@ function render(
     '',
   );
   if (storm.firstError) lines.push(`First failure: ${storm.firstError}`, '');
+  if (storm.opened + storm.failed < a.sessions) {
+    lines.push(`The storm stopped at its time bound (--open-seconds ${a.openSeconds}) with ${storm.opened.toLocaleString('en-US')} of ${a.sessions.toLocaleString('en-US')} sessions open; every later phase ran with those.`, '');
+  }
   lines.push('## Memory', '');
   lines.push(
     markdownTable(
