@@ -162,8 +162,8 @@ function startServer(workers: number, heartbeatMs: number, maxConnections: numbe
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`the server printed no ready line within 60 s${stderr.length ? `: ${stderr.join(' | ')}` : ''}`));
-    }, 60_000);
+      reject(new Error(`the server printed no ready line within 180 s${stderr.length ? `: ${stderr.join(' | ')}` : ''}`));
+    }, 180_000);
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (d: string) => {
       out += d;

@@ -54,8 +54,8 @@ function startServer(workers: number): Promise<Served> {
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`the ${workers}-worker server printed no ready line within 30 s: ${err.trim()}`));
-    }, 30_000);
+      reject(new Error(`the ${workers}-worker server printed no ready line within 180 s: ${err.trim()}`));
+    }, 180_000);
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (d: string) => {
       out += d;
