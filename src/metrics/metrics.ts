@@ -188,6 +188,12 @@ export class ServerMetrics {
   httpSessionsActive = 0;
   /** Legacy Streamable HTTP sessions created since start. */
   httpSessionsOpened = 0;
+  /** Passes of the server's session sweep (heartbeats and the other lifecycle policies). */
+  sweeps = 0;
+  /** Wall time the sweeps held the event loop, seconds. */
+  sweepSeconds = 0;
+  /** Process CPU time spent during the sweeps, seconds. */
+  sweepCpuSeconds = 0;
   /** Request latency by JSON-RPC method; at most {@link MAX_TIMED_METHODS} keys plus {@link OTHER_METHOD}. */
   readonly methodLatency = new Map<string, LatencyHistogram>();
   private loopDelay: IntervalHistogram | undefined;
@@ -450,6 +456,9 @@ export function createRegistry(m: ServerMetrics, options: RegistryOptions = {}):
     keyedFamily('mcp_ws_http_responses_total', 'Streamable HTTP responses on the MCP endpoint, by status', 'status', HTTP_STATUSES, m.httpResponses),
     single('mcp_ws_http_sessions_active', 'Open legacy (Mcp-Session-Id) Streamable HTTP sessions', 'gauge', () => m.httpSessionsActive),
     single('mcp_ws_http_sessions_opened_total', 'Legacy Streamable HTTP sessions created since start', 'counter', () => m.httpSessionsOpened),
+    single('mcp_ws_sweeps_total', 'Passes of the session sweep (heartbeats, slow consumers, timeouts)', 'counter', () => m.sweeps),
+    single('mcp_ws_sweep_seconds_total', 'Wall time the session sweeps held the event loop', 'counter', () => m.sweepSeconds),
+    single('mcp_ws_sweep_cpu_seconds_total', 'Process CPU time spent during the session sweeps', 'counter', () => m.sweepCpuSeconds),
   ];
   const names = new Set(families.map((f) => f.name));
   for (const e of options.extra ?? []) {

@@ -410,6 +410,9 @@ export class McpWsServer implements SessionHost {
 
   /** @internal One pass over all sessions: the coarse clock, then each session's lifecycle policies. */
   sweep(): void {
+    // Timed (wall and CPU) for mcp_ws_sweep_*: its cost per session is what sizes a worker's share.
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const now = (this.now = Date.now());
     if (this.tracing?.available) this.tracer = this.tracing.current();
     // Free rate-limit state of idle keys a slice at a time, so one sweep never stalls the loop.
@@ -417,6 +420,10 @@ export class McpWsServer implements SessionHost {
     const { options, metrics, logger } = this;
     for (const s of this.sessions) enforceSessionPolicies(s, now, options, metrics, logger);
     this.httpTransport.sweep(now);
+    const cpu = process.cpuUsage(cpu0);
+    metrics.sweeps++;
+    metrics.sweepSeconds += (performance.now() - t0) / 1000;
+    metrics.sweepCpuSeconds += (cpu.user + cpu.system) / 1e6;
   }
 
   // -------------------------------------------------------------- shutdown
