@@ -1,7 +1,8 @@
 /**
  * `mcp-ws serve --workers N`: real processes (the built CLI), real sockets.
  * Hostile first: a worker killed, a worker crash loop, a port already taken,
- * a primary killed, per-IP limits split across workers, bad flags; then the
+ * a primary killed, a primary stopped (SIGSTOP) under a /metrics flood,
+ * per-IP limits split across workers, bad flags; then the
  * happy paths: merged /metrics, /readyz of the cluster, SIGTERM drain, and a
  * SIGUSR2 rolling restart that never stops serving.
  */
@@ -106,10 +107,10 @@ async function readyz(base: string): Promise<{ status: number; body: { status: s
 }
 
 /** Opens a WebSocket; resolves with it open, or with the refusal's status. */
-function open(url: string): Promise<WebSocket | number> {
+function open(url: string, handshakeTimeout = 10_000): Promise<WebSocket | number> {
   return new Promise((resolve, reject) => {
     // A connection handed to a worker at the instant it dies is lost by node:cluster: clients time out and retry.
-    const ws = new WebSocket(url, 'mcp', { handshakeTimeout: 10_000 });
+    const ws = new WebSocket(url, 'mcp', { handshakeTimeout });
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req, res) => {
       resolve(res.statusCode ?? 0);
@@ -209,6 +210,64 @@ describe('serve --workers: bad input and faults', () => {
     await s.exit;
     expect(await until(() => pids.every((p) => !alive(p)))).toBe(true);
   });
+
+  it('a primary that stops answering (SIGSTOP): workers fall back after 5 s, a /metrics flood is capped, counts stay exact', async () => {
+    // Workers accept on the shared socket themselves (not handed over by the primary), so a
+    // stopped primary leaves them reachable: what a primary stuck in a long GC or swapped out is.
+    const s = await start(['--workers', '2', '--max-connections-per-ip', '3'], { NODE_CLUSTER_SCHED_POLICY: 'none' });
+    const base = httpBase(s.url);
+    expect(await metric(base, 'mcp_ws_cluster_workers')).toBe(2);
+    s.child.kill('SIGSTOP');
+    let flood: Array<{ status: number; retryAfter: string | null; text: string }>;
+    let admitted: WebSocket | number;
+    try {
+      // 100 scrapes at once while nothing answers: each worker shares one wait among at most 32
+      // of them and refuses the rest at once; the waiters get the worker's own text after 5 s.
+      flood = await Promise.all(
+        Array.from({ length: 100 }, async () => {
+          const r = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(45_000) });
+          return { status: r.status, retryAfter: r.headers.get('retry-after'), text: await r.text() };
+        }),
+      );
+      // A WebSocket is admitted on the worker's own per-IP count once the primary misses its 5 s.
+      admitted = await open(s.url, 45_000);
+      if (admitted instanceof WebSocket) {
+        const closed = new Promise((r) => (admitted as WebSocket).once('close', r));
+        admitted.close();
+        await closed;
+      }
+    } finally {
+      s.child.kill('SIGCONT');
+    }
+    expect(admitted).toBeInstanceOf(WebSocket);
+    const ok = flood.filter((r) => r.status === 200);
+    const busy = flood.filter((r) => r.status === 503);
+    expect(ok.length + busy.length).toBe(100);
+    expect(ok.length).toBeGreaterThanOrEqual(1);
+    expect(ok.length).toBeLessThanOrEqual(2 * 32);
+    for (const r of busy) expect(r.retryAfter).toBe('1');
+    for (const r of ok) {
+      expect(r.text).toMatch(/^mcp_ws_connections_opened_total \d+$/m); // the worker's own metrics
+      expect(r.text).not.toMatch(/^mcp_ws_cluster_workers /m); // not the cluster's: the primary did not answer
+    }
+    expect(s.stderr()).toMatch(/the cluster primary did not answer in time/);
+    // The primary answers again, and the late answers leave the per-IP count exact: the
+    // connection admitted during the stall was counted and its release given back, so
+    // exactly 3 are admitted again and the 4th is refused.
+    expect(await until(async () => (await metric(base, 'mcp_ws_cluster_workers')) === 2)).toBe(true);
+    expect(await metric(base, 'mcp_ws_cluster_scrape_missing')).toBe(0);
+    const opened: WebSocket[] = [];
+    expect(await until(async () => {
+      while (opened.length < 3) {
+        const ws = await open(s.url);
+        if (typeof ws === 'number') return false;
+        opened.push(ws);
+      }
+      return true;
+    })).toBe(true);
+    expect(await open(s.url)).toBe(503);
+    for (const ws of opened) ws.terminate();
+  }, 120_000);
 
   it('maxConnectionsPerIp counts connections on every worker, and a closed one frees its slot', async () => {
     const s = await start(['--workers', '2', '--max-connections-per-ip', '3']);
