@@ -10,6 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { closeAll, fixtureUpstream, startGateway } from '../gateway/helpers.js';
+import { httpBase, scrape } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const rules = `${root}deploy/prometheus/alerts.yml`;
@@ -93,8 +94,8 @@ describe('Grafana dashboard and alerts against a live /metrics', () => {
       { upstreams: [fixtureUpstream('a')], pool: { minConnections: 1, maxConnections: 2, healthCheckIntervalMs: 0 } },
       { processMetrics: true, rateLimit: { maxRequestsPerSecond: 1000 }, compression: {} },
     );
-    const base = url.replace(/^ws/, 'http').replace(/\/[^/]*$/, '');
-    const text = await (await fetch(`${base}/metrics`)).text();
+    const base = httpBase(url);
+    const text = await scrape(base);
     const exported = new Set<string>();
     for (const line of text.split('\n')) {
       const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/.exec(line);
