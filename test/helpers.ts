@@ -1,7 +1,10 @@
 /**
- * Test helpers: real servers on loopback port 0 and a raw ws client that
- * reads replies in order. Nothing here is a mock.
+ * Test helpers: real servers on loopback port 0, a raw ws client that
+ * reads replies in order, and what many tests repeat: waiting for a
+ * condition, a free port, a server's HTTP origin, its /metrics, a
+ * WebSocket that may be refused. Nothing here is a mock.
  */
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
 import { McpWsServer } from '../src/server/server.js';
 import type { McpWsServerOptions } from '../src/server/server-options.js';
@@ -106,4 +109,88 @@ export class RawClient {
   close(): void {
     this.ws.close();
   }
+}
+
+// ------------------------------------------------------------ waiting, ports, HTTP
+
+/**
+ * Polls `done` every `intervalMs` until it is true or `ms` pass; resolves
+ * with its last answer (callers assert it). A throw from `done` propagates.
+ */
+export async function until(done: () => boolean | Promise<boolean>, ms = 20_000, intervalMs = 25): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await done()) return true;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  return done();
+}
+
+/** {@link until}, counting a throw (a refused or timed-out request while a server starts) as not yet. */
+export function untilOk(done: () => boolean | Promise<boolean>, ms = 20_000, intervalMs = 50): Promise<boolean> {
+  const attempt = async (): Promise<boolean> => {
+    try {
+      return await done();
+    } catch {
+      return false;
+    }
+  };
+  return until(attempt, ms, intervalMs);
+}
+
+/** Polls `pred` until true; throws naming `what` after `ms`. */
+export async function waitFor(pred: () => boolean, ms = 5_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A loopback port free now (bound and released). */
+export async function freePort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** The HTTP origin of a ws:// or wss:// URL (its path dropped): where /metrics and /readyz are. */
+export function httpBase(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}`;
+}
+
+/** The /metrics text of the server at `base` (an HTTP origin). */
+export async function scrape(base: string, timeoutMs = 10_000): Promise<string> {
+  return (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(timeoutMs) })).text();
+}
+
+/** One unlabelled sample of `name` in exposition `text`, or undefined. */
+export function metricIn(text: string, name: string): number | undefined {
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** One unlabelled sample of `name`, scraped from `base` now. */
+export async function metric(base: string, name: string, timeoutMs?: number): Promise<number | undefined> {
+  return metricIn(await scrape(base, timeoutMs), name);
+}
+
+/**
+ * Opens a WebSocket with the `mcp` subprotocol: resolves with it open, or
+ * with the status of a refused upgrade; rejects on a network error.
+ */
+export function openWs(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<WebSocket | number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, 'mcp', { handshakeTimeout: 10_000, ...options });
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+      ws.terminate();
+    });
+    ws.once('error', reject);
+  });
 }

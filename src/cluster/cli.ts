@@ -22,7 +22,7 @@ export type ClusterPart = { role: 'single' } | { role: 'worker'; member: WorkerM
  */
 export async function takeClusterPart(workers: number | 'auto' | undefined, logger: Logger): Promise<ClusterPart> {
   const n = resolveWorkerCount(workers, availableParallelism());
-  if (cluster.isWorker) return { role: 'worker', member: new WorkerMember(cluster.worker!.id, process as unknown as Channel) };
+  if (cluster.isWorker) return { role: 'worker', member: new WorkerMember(cluster.worker!.id, process as unknown as Channel, logger) };
   if (n <= 1) return { role: 'single' };
   const primary = new ClusterPrimary({
     workers: n,

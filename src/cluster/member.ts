@@ -12,10 +12,15 @@
  *   (maxConnections is per worker; the handshake rate is per worker unless
  *   rate limiting uses its Redis store, which every worker shares).
  *
- * Requests to the primary time out (the primary may be gone or busy): a
- * scrape falls back to this worker's own text, a slot request to this
- * worker's own count (admitted), each with a warning in the log once.
+ * Requests to the primary time out after 5 s (the primary may be gone,
+ * stopped or busy): a scrape falls back to this worker's own text, a slot
+ * request admits the connection, each with a warning in the log once per
+ * stall. An answer that arrives after its request timed out is not lost: a
+ * late refusal of a slot the worker admitted anyway is turned into a take,
+ * so the primary's count matches the connections this worker holds and the
+ * release at close gives back a slot that was counted.
  */
+import type { Logger } from 'pino';
 import type { ClusterState, PrimaryMessage, WorkerMessage } from './messages.js';
 import { isOurs } from './messages.js';
 
@@ -39,18 +44,29 @@ export interface Channel {
   on(event: 'message', listener: (msg: unknown) => void): void;
 }
 
-const REQUEST_TIMEOUT_MS = 5_000;
+/** Longest a worker waits for the primary's answer before it acts alone. */
+export const REQUEST_TIMEOUT_MS = 5_000;
+/** Slot requests whose answer is still owed after their timeout; the oldest are forgotten beyond this. */
+const MAX_LATE = 10_000;
 
 /** The worker side, on `channel` (process itself in a cluster worker). */
 export class WorkerMember implements ClusterMember {
   state: ClusterState = { up: 1, total: 1, draining: false };
   private next = 1;
   private readonly waiting = new Map<number, (msg: PrimaryMessage | undefined) => void>();
+  /** Slot requests that timed out (the connection was admitted), by nonce: their IP. */
+  private readonly late = new Map<number, string>();
+  /** The primary missed a deadline and has not answered since: warn once per stall. */
+  private stalled = false;
   private collect: (() => Promise<string>) | undefined;
+  /** This worker's own text being collected for the primary: shared by its collect requests. */
+  private collecting: Promise<string> | undefined;
 
   constructor(
     readonly workerId: number,
     private readonly channel: Channel,
+    private readonly logger?: Logger,
+    private readonly timeoutMs = REQUEST_TIMEOUT_MS,
   ) {
     channel.on('message', (msg) => {
       if (isOurs(msg)) this.onMessage(msg as PrimaryMessage);
@@ -70,13 +86,25 @@ export class WorkerMember implements ClusterMember {
     const n = this.next++;
     const reply = await this.request(n, { t: 'mcp-ws:scrape', n });
     if (reply?.t === 'mcp-ws:scraped') return reply.text;
+    this.fellBack('metrics scrape: this worker\'s own metrics only');
     return local();
   }
 
   async acquireSlot(ip: string, limit: number): Promise<boolean> {
     const n = this.next++;
     const reply = await this.request(n, { t: 'mcp-ws:slot', n, ip, limit });
-    return reply?.t === 'mcp-ws:slotted' ? reply.ok : true;
+    if (reply?.t === 'mcp-ws:slotted') return reply.ok;
+    // Admitted without the primary: remember the request, so its late answer keeps the count true.
+    this.late.set(n, ip);
+    if (this.late.size > MAX_LATE) this.late.delete(this.late.keys().next().value as number);
+    this.fellBack('connection slot: admitted on this worker\'s own count');
+    return true;
+  }
+
+  private fellBack(what: string): void {
+    if (this.stalled) return;
+    this.stalled = true;
+    this.logger?.warn({ worker: this.workerId, timeoutMs: this.timeoutMs, fallback: what }, 'the cluster primary did not answer in time');
   }
 
   releaseSlot(ip: string): void {
@@ -88,7 +116,7 @@ export class WorkerMember implements ClusterMember {
       const timer = setTimeout(() => {
         this.waiting.delete(n);
         resolve(undefined);
-      }, REQUEST_TIMEOUT_MS);
+      }, this.timeoutMs);
       timer.unref();
       this.waiting.set(n, (reply) => {
         clearTimeout(timer);
@@ -123,18 +151,32 @@ export class WorkerMember implements ClusterMember {
           this.send({ t: 'mcp-ws:collected', n, text: '' });
           return;
         }
-        collect().then(
-          (text) => this.send({ t: 'mcp-ws:collected', n, text }),
-          () => this.send({ t: 'mcp-ws:collected', n, text: '' }),
-        );
+        // A collection still running (the primary gave up on it and asked again) answers both.
+        if (this.collecting === undefined) {
+          const p = collect().then(undefined, () => '');
+          this.collecting = p;
+          void p.then(() => {
+            if (this.collecting === p) this.collecting = undefined;
+          });
+        }
+        void this.collecting.then((text) => this.send({ t: 'mcp-ws:collected', n, text }));
         return;
       }
       case 'mcp-ws:scraped':
       case 'mcp-ws:slotted': {
+        this.stalled = false;
         const waiter = this.waiting.get(msg.n);
-        if (waiter === undefined) return;
-        this.waiting.delete(msg.n);
-        waiter(msg);
+        if (waiter !== undefined) {
+          this.waiting.delete(msg.n);
+          waiter(msg);
+          return;
+        }
+        if (msg.t !== 'mcp-ws:slotted') return;
+        const ip = this.late.get(msg.n);
+        if (ip === undefined) return;
+        this.late.delete(msg.n);
+        // Refused late, yet admitted here: count it now (limit 0 always takes), so its release balances.
+        if (!msg.ok) this.send({ t: 'mcp-ws:slot', n: 0, ip, limit: 0 });
         return;
       }
     }

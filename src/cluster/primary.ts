@@ -45,12 +45,14 @@ export interface PrimaryOptions {
   readonly scrapeTimeoutMs?: number;
 }
 
+/** Requests one scrape answers at most; a request beyond waits out its timeout and falls back. */
+const MAX_SCRAPE_WAITING = 1_024;
+
 const BACKOFF = { initialDelayMs: 100, maxDelayMs: 30_000, multiplier: 2 };
 
 interface Scrape {
-  readonly from: Worker;
-  /** The requesting worker's own nonce, echoed in the reply. */
-  readonly n: number;
+  /** The workers waiting for this scrape, each with its own nonce, echoed in the reply. */
+  readonly waiting: Array<{ readonly from: Worker; readonly n: number }>;
   readonly texts: WorkerText[];
   readonly expected: Set<number>;
   readonly timer: NodeJS.Timeout;
@@ -71,6 +73,8 @@ export class ClusterPrimary {
   private readonly slots = new Map<string, number>();
   private readonly scrapes = new Map<number, Scrape>();
   private scrapeSeq = 1;
+  /** The scrape collecting now, which every worker that asks meanwhile shares. */
+  private gathering: number | undefined;
   private crashes = 0;
   private restarts = 0;
   private draining = false;
@@ -175,18 +179,29 @@ export class ClusterPrimary {
 
   // ------------------------------------------------------------- metrics
 
+  /**
+   * A worker's /metrics request. While a scrape collects, a request joins it
+   * (every worker flooding /metrics costs one collection from each worker at
+   * a time, not one per request); it is answered with that scrape's text.
+   */
   private startScrape(from: Worker, n: number): void {
+    const joined = this.gathering === undefined ? undefined : this.scrapes.get(this.gathering);
+    if (joined !== undefined) {
+      // Bounded: a worker shares its own /metrics requests, so this holds about one per worker.
+      if (joined.waiting.length < MAX_SCRAPE_WAITING) joined.waiting.push({ from, n });
+      return;
+    }
     const id = this.scrapeSeq++;
     const targets = this.workers().filter((w) => w.isConnected() && this.up.has(w.id));
     const scrape: Scrape = {
-      from,
-      n,
+      waiting: [{ from, n }],
       texts: [],
       expected: new Set(targets.map((w) => w.id)),
       timer: setTimeout(() => this.endScrape(id), this.scrapeTimeoutMs),
     };
     // The primary's own id keys the collection; the requester's nonce travels back in the reply.
     this.scrapes.set(id, scrape);
+    this.gathering = id;
     for (const w of targets) this.send(w, { t: 'mcp-ws:collect', n: id });
     if (targets.length === 0) this.endScrape(id);
   }
@@ -202,10 +217,11 @@ export class ClusterPrimary {
     const s = this.scrapes.get(id);
     if (s === undefined) return;
     this.scrapes.delete(id);
+    if (this.gathering === id) this.gathering = undefined;
     clearTimeout(s.timer);
     s.texts.sort((a, b) => Number(a.worker) - Number(b.worker));
     const text = mergeExpositions(s.texts) + this.ownMetrics(s.expected.size);
-    this.send(s.from, { t: 'mcp-ws:scraped', n: s.n, text });
+    for (const w of s.waiting) this.send(w.from, { t: 'mcp-ws:scraped', n: w.n, text });
   }
 
   private ownMetrics(missing: number): string {

@@ -20,7 +20,8 @@
  *   mcp_ws_gateway_client_reads_held_total                 counter  times a client's reading stopped (maxPendingPerClient or upstream congestion)
  *   mcp_ws_gateway_client_overloaded_total                 counter  messages refused past twice maxPendingPerClient (-32018 / 1013)
  */
-import type { LatencyHistogram, RegistryOptions } from '../metrics/metrics.js';
+import type { RegistryOptions } from '../metrics/metrics.js';
+import { histogram } from '../metrics/extra-metrics.js';
 import { BREAKER_STATE_VALUE } from '../policy/circuit-breaker.js';
 import type { GatewayStats } from './gateway-session.js';
 import type { UpstreamPool } from './pool.js';
@@ -29,18 +30,6 @@ import { UPSTREAM_ERROR_KINDS } from './pool-member.js';
 /** One scrape-time metric, as `createRegistry`'s `extra` option takes it. */
 export type ExtraMetric = NonNullable<RegistryOptions['extra']>[number];
 type MetricValue = ReturnType<ExtraMetric['read']>[number];
-
-function histogram(name: string, labels: Record<string, string>, h: LatencyHistogram, out: MetricValue[]): void {
-  let cumulative = 0;
-  for (let i = 0; i < h.bounds.length; i++) {
-    cumulative += h.counts[i]!;
-    out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: h.bounds[i]! }, value: cumulative });
-  }
-  cumulative += h.counts[h.bounds.length]!;
-  out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: cumulative });
-  out.push({ metricName: `${name}_sum`, labels, value: h.sum });
-  out.push({ metricName: `${name}_count`, labels, value: h.count });
-}
 
 /** The gateway's metrics, read from `pool`, `stats` and `pending` whenever scraped. */
 export function gatewayMetrics(pool: UpstreamPool, stats: GatewayStats, pending: () => number = () => 0): ExtraMetric[] {
@@ -93,16 +82,7 @@ export function gatewayMetrics(pool: UpstreamPool, stats: GatewayStats, pending:
       type: 'counter',
       read: () => members.flatMap((m) => UPSTREAM_ERROR_KINDS.map((kind) => ({ labels: { upstream: m.name, kind }, value: m.metrics.errors[kind] }))),
     },
-    {
-      name: duration,
-      help: 'Upstream round-trip time of client requests',
-      type: 'histogram',
-      read: () => {
-        const out: MetricValue[] = [];
-        for (const m of members) histogram(duration, { upstream: m.name }, m.metrics.latency, out);
-        return out;
-      },
-    },
+    histogram(duration, 'Upstream round-trip time of client requests', () => members.map((m) => ({ labels: { upstream: m.name }, h: m.metrics.latency }))),
     {
       name: 'mcp_ws_gateway_upstream_breaker_state',
       help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open',

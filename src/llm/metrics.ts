@@ -16,6 +16,7 @@
  *   mcp_ws_llm_paused_total                      counter    times a stream stopped reading its provider for a slow client
  */
 import { LatencyHistogram, type ExtraMetric } from '../metrics/metrics.js';
+import { byLabel, counter, gauge, histogram } from '../metrics/extra-metrics.js';
 import { LLM_ERROR_KINDS, type LlmErrorKind } from './provider.js';
 
 /** Time to first token, seconds: 50 ms … 60 s. */
@@ -42,43 +43,19 @@ export class LlmMetrics {
   }
 }
 
-type MetricValue = ReturnType<ExtraMetric['read']>[number];
-
-function histogram(name: string, h: LatencyHistogram): MetricValue[] {
-  const out: MetricValue[] = [];
-  let cumulative = 0;
-  for (let i = 0; i < h.bounds.length; i++) {
-    cumulative += h.counts[i]!;
-    out.push({ metricName: `${name}_bucket`, labels: { le: h.bounds[i]! }, value: cumulative });
-  }
-  cumulative += h.counts[h.bounds.length]!;
-  out.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: cumulative });
-  out.push({ metricName: `${name}_sum`, value: h.sum });
-  out.push({ metricName: `${name}_count`, value: h.count });
-  return out;
-}
-
 /** The metrics of `m`, for McpWsServer's `metrics` option. */
 export function llmMetrics(m: LlmMetrics): ExtraMetric[] {
-  const one = (name: string, help: string, type: 'counter' | 'gauge', read: () => number): ExtraMetric => ({ name, help, type, read: () => [{ value: read() }] });
-  const ttft = 'mcp_ws_llm_time_to_first_token_seconds';
-  const duration = 'mcp_ws_llm_stream_duration_seconds';
   return [
-    one('mcp_ws_llm_streams_active', 'LLM streams open', 'gauge', () => m.streamsActive),
-    one('mcp_ws_llm_streams_total', 'LLM streams started', 'counter', () => m.streamsStarted),
-    { name: ttft, help: 'Time from the request to the first text delta', type: 'histogram', read: () => histogram(ttft, m.timeToFirstToken) },
-    { name: duration, help: 'Time from the request to the end of the stream', type: 'histogram', read: () => histogram(duration, m.streamDuration) },
-    one('mcp_ws_llm_deltas_relayed_total', 'Text deltas relayed to clients', 'counter', () => m.deltasRelayed),
-    one('mcp_ws_llm_output_tokens_total', 'Output tokens, as the providers reported them', 'counter', () => m.outputTokens),
-    one('mcp_ws_llm_streams_cancelled_total', 'LLM streams ended by the client (cancel or disconnect)', 'counter', () => m.cancelled),
-    {
-      name: 'mcp_ws_llm_errors_total',
-      help: 'LLM streams failed, by kind',
-      type: 'counter',
-      read: () => LLM_ERROR_KINDS.map((kind) => ({ labels: { kind }, value: m.errors[kind] })),
-    },
-    one('mcp_ws_llm_retries_total', 'Provider requests made again before the first token', 'counter', () => m.retries),
-    one('mcp_ws_llm_upstream_bytes_total', 'Response body bytes read from LLM providers', 'counter', () => m.upstreamBytes),
-    one('mcp_ws_llm_paused_total', 'Times a stream stopped reading its provider because the client was not reading', 'counter', () => m.paused),
+    gauge('mcp_ws_llm_streams_active', 'LLM streams open', () => m.streamsActive),
+    counter('mcp_ws_llm_streams_total', 'LLM streams started', () => m.streamsStarted),
+    histogram('mcp_ws_llm_time_to_first_token_seconds', 'Time from the request to the first text delta', () => [{ h: m.timeToFirstToken }]),
+    histogram('mcp_ws_llm_stream_duration_seconds', 'Time from the request to the end of the stream', () => [{ h: m.streamDuration }]),
+    counter('mcp_ws_llm_deltas_relayed_total', 'Text deltas relayed to clients', () => m.deltasRelayed),
+    counter('mcp_ws_llm_output_tokens_total', 'Output tokens, as the providers reported them', () => m.outputTokens),
+    counter('mcp_ws_llm_streams_cancelled_total', 'LLM streams ended by the client (cancel or disconnect)', () => m.cancelled),
+    byLabel('counter', 'mcp_ws_llm_errors_total', 'LLM streams failed, by kind', 'kind', LLM_ERROR_KINDS, (kind) => m.errors[kind]),
+    counter('mcp_ws_llm_retries_total', 'Provider requests made again before the first token', () => m.retries),
+    counter('mcp_ws_llm_upstream_bytes_total', 'Response body bytes read from LLM providers', () => m.upstreamBytes),
+    counter('mcp_ws_llm_paused_total', 'Times a stream stopped reading its provider because the client was not reading', () => m.paused),
   ];
 }

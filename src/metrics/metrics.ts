@@ -311,8 +311,8 @@ export function countRpcError(errors: Record<ErrorKind, number>, rpcCode: number
   else if (rpcCode === -32602) errors.invalid_params++;
 }
 
-type MetricType = 'counter' | 'gauge' | 'histogram';
-interface MetricValue {
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+export interface MetricValue {
   value: number;
   labels?: Record<string, string | number>;
   metricName?: string;

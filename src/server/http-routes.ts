@@ -7,7 +7,9 @@
  *   /readyz   200 with the session count; 503 once draining, so a load
  *             balancer stops routing here (in a cluster: once the cluster
  *             drains, and the body says how many workers are up)
- *   /metrics  Prometheus text (in a cluster: every worker's, merged)
+ *   /metrics  Prometheus text (in a cluster: every worker's, merged);
+ *             concurrent scrapes share one collection, and beyond
+ *             METRICS_MAX_SHARING of them the route answers 503 + Retry-After
  *   /dashboard, /debug/snapshot   when turned on (src/observe/observer.ts)
  *   other     405 for methods other than GET/HEAD, else 404
  */
@@ -17,6 +19,13 @@ import type { Logger } from 'pino';
 import type { ServerMetrics } from '../metrics/metrics.js';
 import type { ClusterMember } from '../cluster/member.js';
 import type { Observer } from '../observe/observer.js';
+import { ScrapeGate } from '../metrics/scrape-gate.js';
+
+/** Concurrent /metrics requests that may share one collection; more get 503 + Retry-After: 1. */
+export const METRICS_MAX_SHARING = 32;
+
+/** Each server's gate, kept beside it rather than in it: the routes own the policy. */
+const gates = new WeakMap<HttpRoutesHost, ScrapeGate<string>>();
 
 /** What the routes read from their server. */
 export interface HttpRoutesHost {
@@ -64,8 +73,17 @@ export function serveHttp(host: HttpRoutesHost, req: IncomingMessage, res: Serve
       return;
     }
     case '/metrics': {
+      let gate = gates.get(host);
+      if (gate === undefined) gates.set(host, (gate = new ScrapeGate<string>(METRICS_MAX_SHARING)));
       const local = (): Promise<string> => host.registry.metrics();
-      (host.cluster ? host.cluster.scrape(local) : local()).then(
+      const cluster = host.cluster;
+      const text = gate.run(cluster ? () => cluster.scrape(local) : local);
+      if (text === undefined) {
+        res.writeHead(503, { 'Content-Type': 'text/plain', 'Retry-After': '1', 'Cache-Control': 'no-store' });
+        res.end('too many concurrent scrapes; retry\n');
+        return;
+      }
+      text.then(
         (text) => {
           res.writeHead(200, { 'Content-Type': host.registry.contentType });
           res.end(text);

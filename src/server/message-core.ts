@@ -237,21 +237,8 @@ export abstract class MessageCore {
   receiveRequest(msg: JsonRpcRequest, sink: ReplySink): void {
     const t0 = performance.now();
     const tracer = this.host.tracer;
-    if (tracer !== undefined) return this.receiveTraced(tracer, msg, sink, t0);
-    const reply = this.dispatch(msg);
-    if (typeof reply === 'string') {
-      const refused = this.refused;
-      if (refused === undefined) sink.reply(reply);
-      else {
-        this.refused = undefined;
-        sink.reply(reply, refused);
-      }
-      this.host.metrics.observeRequest(msg.method, (performance.now() - t0) / 1000);
-    } else if (reply !== undefined) {
-      this.await(reply, msg.id, msg.method, t0, sink, undefined);
-    } else {
-      sink.reply(undefined);
-    }
+    if (tracer === undefined) this.answer(this.dispatch(msg), msg, sink, t0, undefined);
+    else this.receiveTraced(tracer, msg, sink, t0);
   }
 
   /** {@link receiveRequest} inside a span: taken only while a tracer provider is registered. */
@@ -264,6 +251,15 @@ export abstract class MessageCore {
       tracer.end(span, undefined);
       throw err;
     }
+    this.answer(reply, msg, sink, t0, span);
+  }
+
+  /**
+   * A request's reply to its sink: a string now (with the row of a refusal
+   * of the core's own), none (cancelled), or a promise counted in flight
+   * until it settles. The span, when traced, ends with the reply.
+   */
+  private answer(reply: Reply, msg: JsonRpcRequest, sink: ReplySink, t0: number, span: RequestSpan | undefined): void {
     if (typeof reply === 'string') {
       const refused = this.refused;
       if (refused === undefined) sink.reply(reply);
@@ -272,12 +268,12 @@ export abstract class MessageCore {
         sink.reply(reply, refused);
       }
       this.host.metrics.observeRequest(msg.method, (performance.now() - t0) / 1000);
-      tracer.end(span, reply);
+      if (span !== undefined) span.tracer.end(span, reply);
     } else if (reply !== undefined) {
       this.await(reply, msg.id, msg.method, t0, sink, span);
     } else {
       sink.reply(undefined);
-      tracer.end(span, undefined);
+      if (span !== undefined) span.tracer.end(span, undefined);
     }
   }
 

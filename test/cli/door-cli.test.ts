@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REDIS_REQUIRED, REDIS_URL, probeRedis, warnSkipped } from '../ratelimit/redis-helpers.js';
+import { until, scrape } from '../helpers.js';
 import { run, serve, type Serving } from './run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mcp-ws-door-cli-'));
@@ -77,16 +78,6 @@ describe('limits of 2^31 and above', () => {
   });
 });
 
-/** Polls `done` every 50 ms for at most `ms`. */
-async function until(done: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
-    if (await done()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return done();
-}
-
 function portOf(url: string): number {
   return Number(new URL(url).port);
 }
@@ -109,7 +100,7 @@ describe('signals', () => {
     running.push(s);
     const call = run(['call', s.url, 'tools/call', '{"name":"sleep","arguments":{"ms":20000}}'], 30_000).catch(() => undefined);
     const base = `http://127.0.0.1:${portOf(s.url)}`;
-    const inFlight = async (): Promise<boolean> => /^mcp_ws_requests_in_flight [1-9]/m.test(await (await fetch(`${base}/metrics`)).text());
+    const inFlight = async (): Promise<boolean> => /^mcp_ws_requests_in_flight [1-9]/m.test(await scrape(base));
     expect(await until(inFlight, 10_000)).toBe(true);
     s.child.kill('SIGTERM');
     expect(await until(() => /draining/.test(s.stderr()), 10_000)).toBe(true);

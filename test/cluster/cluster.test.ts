@@ -1,7 +1,8 @@
 /**
  * `mcp-ws serve --workers N`: real processes (the built CLI), real sockets.
  * Hostile first: a worker killed, a worker crash loop, a port already taken,
- * a primary killed, per-IP limits split across workers, bad flags; then the
+ * a primary killed, a primary stopped (SIGSTOP) under a /metrics flood,
+ * per-IP limits split across workers, bad flags; then the
  * happy paths: merged /metrics, /readyz of the cluster, SIGTERM drain, and a
  * SIGUSR2 rolling restart that never stops serving.
  */
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { run, serve, type Serving } from '../cli/run.js';
+import { freePort, httpBase, metric, openWs, untilOk, scrape } from '../helpers.js';
 
 // Each test starts a cluster of real processes: seconds on a loaded machine.
 vi.setConfig({ testTimeout: 90_000 });
@@ -44,19 +46,6 @@ async function start(args: string[], env: Record<string, string> = {}): Promise<
   }
 }
 
-/** A port free now (bound and released). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-function httpBase(url: string): string {
-  return url.replace(/^ws/, 'http').replace(/\/ws$/, '');
-}
-
 /** Worker pids: the primary's children. */
 function workerPids(primary: number): number[] {
   try {
@@ -78,46 +67,17 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until(done: () => boolean | Promise<boolean>, ms = 20_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  const attempt = async (): Promise<boolean> => {
-    try {
-      return await done();
-    } catch {
-      return false; // no worker up yet: the request timed out or was refused
-    }
-  };
-  while (Date.now() < end) {
-    if (await attempt()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return attempt();
-}
-
-async function metric(base: string, name: string): Promise<number | undefined> {
-  const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
-  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : undefined;
-}
-
 async function readyz(base: string): Promise<{ status: number; body: { status: string; workers?: { up: number; total: number } } }> {
   const r = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(5_000) });
   return { status: r.status, body: (await r.json()) as { status: string; workers?: { up: number; total: number } } };
 }
 
-/** Opens a WebSocket; resolves with it open, or with the refusal's status. */
-function open(url: string): Promise<WebSocket | number> {
-  return new Promise((resolve, reject) => {
-    // A connection handed to a worker at the instant it dies is lost by node:cluster: clients time out and retry.
-    const ws = new WebSocket(url, 'mcp', { handshakeTimeout: 10_000 });
-    ws.once('open', () => resolve(ws));
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      res.resume();
-      ws.terminate();
-    });
-    ws.once('error', reject);
-  });
+/**
+ * Opens a WebSocket; resolves with it open, or with the refusal's status. A connection handed
+ * to a worker at the instant it dies is lost by node:cluster: clients time out (10 s) and retry.
+ */
+function open(url: string, handshakeTimeout = 10_000): Promise<WebSocket | number> {
+  return openWs(url, { handshakeTimeout });
 }
 
 /** One tools/call over a fresh socket; the sum as answered. */
@@ -170,9 +130,9 @@ describe('serve --workers: bad input and faults', () => {
     expect(before).toHaveLength(2);
     process.kill(before[0]!, 'SIGKILL');
     // The survivor answers scrapes and calls while the replacement starts.
-    expect(await until(async () => (await metric(base, 'mcp_ws_cluster_worker_restarts_total')) === 1)).toBe(true);
+    expect(await untilOk(async () => (await metric(base, 'mcp_ws_cluster_worker_restarts_total')) === 1)).toBe(true);
     expect(await callAdd(s.url, 2, 3)).toBe(5);
-    expect(await until(async () => (await metric(base, 'mcp_ws_cluster_workers')) === 2, 60_000)).toBe(true);
+    expect(await untilOk(async () => (await metric(base, 'mcp_ws_cluster_workers')) === 2, 60_000)).toBe(true);
     const after = workerPids(s.child.pid!);
     expect(after).toHaveLength(2);
     expect(after).not.toContain(before[0]);
@@ -188,7 +148,7 @@ describe('serve --workers: bad input and faults', () => {
     writeFileSync(crashFile, 'x');
     // Both workers die and every replacement dies at start: watch for 3 s.
     const t0 = Date.now();
-    expect(await until(() => /worker exited unexpectedly/.test(s.stderr()))).toBe(true);
+    expect(await untilOk(() => /worker exited unexpectedly/.test(s.stderr()))).toBe(true);
     while (Date.now() - t0 < 3_000) await new Promise((r) => setTimeout(r, 100));
     const restarts = (s.stderr().match(/worker exited unexpectedly/g) ?? []).length;
     expect(restarts).toBeGreaterThanOrEqual(1);
@@ -197,7 +157,7 @@ describe('serve --workers: bad input and faults', () => {
     expect(s.child.exitCode).toBeNull(); // the primary stays
     rmSync(crashFile);
     // The next replacement, after its backoff window, stays up.
-    expect(await until(async () => (await readyz(base)).body.workers?.up === 2, 75_000), s.stderr()).toBe(true);
+    expect(await untilOk(async () => (await readyz(base)).body.workers?.up === 2, 75_000), s.stderr()).toBe(true);
     expect(await callAdd(s.url, 1, 1)).toBe(2);
   }, 90_000);
 
@@ -207,8 +167,66 @@ describe('serve --workers: bad input and faults', () => {
     expect(pids).toHaveLength(2);
     s.child.kill('SIGKILL');
     await s.exit;
-    expect(await until(() => pids.every((p) => !alive(p)))).toBe(true);
+    expect(await untilOk(() => pids.every((p) => !alive(p)))).toBe(true);
   });
+
+  it('a primary that stops answering (SIGSTOP): workers fall back after 5 s, a /metrics flood is capped, counts stay exact', async () => {
+    // Workers accept on the shared socket themselves (not handed over by the primary), so a
+    // stopped primary leaves them reachable: what a primary stuck in a long GC or swapped out is.
+    const s = await start(['--workers', '2', '--max-connections-per-ip', '3'], { NODE_CLUSTER_SCHED_POLICY: 'none' });
+    const base = httpBase(s.url);
+    expect(await metric(base, 'mcp_ws_cluster_workers')).toBe(2);
+    s.child.kill('SIGSTOP');
+    let flood: Array<{ status: number; retryAfter: string | null; text: string }>;
+    let admitted: WebSocket | number;
+    try {
+      // 100 scrapes at once while nothing answers: each worker shares one wait among at most 32
+      // of them and refuses the rest at once; the waiters get the worker's own text after 5 s.
+      flood = await Promise.all(
+        Array.from({ length: 100 }, async () => {
+          const r = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(45_000) });
+          return { status: r.status, retryAfter: r.headers.get('retry-after'), text: await r.text() };
+        }),
+      );
+      // A WebSocket is admitted on the worker's own per-IP count once the primary misses its 5 s.
+      admitted = await open(s.url, 45_000);
+      if (admitted instanceof WebSocket) {
+        const closed = new Promise((r) => (admitted as WebSocket).once('close', r));
+        admitted.close();
+        await closed;
+      }
+    } finally {
+      s.child.kill('SIGCONT');
+    }
+    expect(admitted).toBeInstanceOf(WebSocket);
+    const ok = flood.filter((r) => r.status === 200);
+    const busy = flood.filter((r) => r.status === 503);
+    expect(ok.length + busy.length).toBe(100);
+    expect(ok.length).toBeGreaterThanOrEqual(1);
+    expect(ok.length).toBeLessThanOrEqual(2 * 32);
+    for (const r of busy) expect(r.retryAfter).toBe('1');
+    for (const r of ok) {
+      expect(r.text).toMatch(/^mcp_ws_connections_opened_total \d+$/m); // the worker's own metrics
+      expect(r.text).not.toMatch(/^mcp_ws_cluster_workers /m); // not the cluster's: the primary did not answer
+    }
+    expect(s.stderr()).toMatch(/the cluster primary did not answer in time/);
+    // The primary answers again, and the late answers leave the per-IP count exact: the
+    // connection admitted during the stall was counted and its release given back, so
+    // exactly 3 are admitted again and the 4th is refused.
+    expect(await untilOk(async () => (await metric(base, 'mcp_ws_cluster_workers')) === 2)).toBe(true);
+    expect(await metric(base, 'mcp_ws_cluster_scrape_missing')).toBe(0);
+    const opened: WebSocket[] = [];
+    expect(await untilOk(async () => {
+      while (opened.length < 3) {
+        const ws = await open(s.url);
+        if (typeof ws === 'number') return false;
+        opened.push(ws);
+      }
+      return true;
+    })).toBe(true);
+    expect(await open(s.url)).toBe(503);
+    for (const ws of opened) ws.terminate();
+  }, 120_000);
 
   it('maxConnectionsPerIp counts connections on every worker, and a closed one frees its slot', async () => {
     const s = await start(['--workers', '2', '--max-connections-per-ip', '3']);
@@ -223,7 +241,7 @@ describe('serve --workers: bad input and faults', () => {
     const closed = new Promise((r) => opened[0]!.once('close', r));
     opened[0]!.close();
     await closed;
-    expect(await until(async () => {
+    expect(await untilOk(async () => {
       const ws = await open(s.url);
       if (typeof ws === 'number') return false;
       opened.push(ws);
@@ -242,7 +260,7 @@ describe('serve --workers: one server on the port', () => {
     expect(r.status).toBe(200);
     expect(r.body.workers).toEqual({ up: 2, total: 2 });
     for (let i = 0; i < 6; i++) expect(await callAdd(s.url, i, 1)).toBe(i + 1);
-    const text = await (await fetch(`${base}/metrics`)).text();
+    const text = await scrape(base);
     // Counters summed over workers: six sessions, whichever worker took each.
     expect(text).toMatch(/^mcp_ws_connections_opened_total 6$/m);
     expect(text).toMatch(/^mcp_ws_request_duration_seconds_count 12$/m); // initialize + tools/call per session
@@ -276,7 +294,7 @@ describe('serve --workers: one server on the port', () => {
     s.child.kill('SIGUSR2');
     // Calls keep succeeding while workers are swapped.
     let served = 0;
-    const done = until(() => /rolling restart done/.test(s.stderr()), 60_000);
+    const done = untilOk(() => /rolling restart done/.test(s.stderr()), 60_000);
     let finished = false;
     void done.then(() => (finished = true));
     while (!finished) {

@@ -18,7 +18,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +27,7 @@ import { serve, type Serving } from '../cli/run.js';
 import { WebSocketClientTransport } from '../../src/transport/client-transport.js';
 import { deleteKeys, probeRedis, REDIS_REQUIRED, REDIS_URL, uniquePrefix, warnSkipped } from '../ratelimit/redis-helpers.js';
 import { Peer, waitFor } from '../backplane/helpers.js';
+import { freePort, httpBase, openWs, scrape } from '../helpers.js';
 
 const NGINX = '/usr/sbin/nginx';
 const have = existsSync(NGINX);
@@ -45,14 +45,6 @@ const servers: Serving[] = [];
 let nginx: ChildProcess | undefined;
 let nginxErr = '';
 let front = '';
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** The committed config, its upstream servers and listen port pointed at loopback. */
 function rewrite(conf: string, upstreams: readonly number[], listen: number): string {
@@ -121,16 +113,7 @@ afterAll(async () => {
 
 /** A WebSocket from `source` (a 127.0.0.x address) through `host`; the open socket or the refusal status. */
 function open(host: string, source: string, headers: Record<string, string> = {}): Promise<WebSocket | number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${host}/ws`, 'mcp', { localAddress: source, headers, handshakeTimeout: 10_000 });
-    ws.once('open', () => resolve(ws));
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      res.resume();
-      ws.terminate();
-    });
-    ws.once('error', reject);
-  });
+  return openWs(`ws://${host}/ws`, { localAddress: source, headers });
 }
 
 async function openMany(host: string, source: string, n: number, headers: Record<string, string> = {}): Promise<Array<WebSocket | number>> {
@@ -146,7 +129,7 @@ async function closeAll(list: Array<WebSocket | number>): Promise<void> {
   for (;;) {
     let slots = 0;
     for (const s of servers) {
-      const text = await (await fetch(`${s.url.replace(/^ws/, 'http').replace(/\/ws$/, '')}/metrics`)).text();
+      const text = await scrape(httpBase(s.url));
       slots += Number(/^mcp_ws_connection_slots (\d+)/m.exec(text)?.[1] ?? 0);
     }
     if (slots === 0) return;
@@ -187,7 +170,7 @@ describe.skipIf(!enabled)('deploy/nginx.conf in front of three mcp-ws servers', 
     expect(await open(front, '127.0.0.31')).toBe(503);
     // Every server took sessions.
     for (const s of servers) {
-      const text = await (await fetch(`${s.url.replace(/^ws/, 'http').replace(/\/ws$/, '')}/metrics`)).text();
+      const text = await scrape(httpBase(s.url));
       expect(Number(/^mcp_ws_connections_active (\d+)/m.exec(text)?.[1])).toBeGreaterThanOrEqual(2);
     }
     await closeAll([...a, ...b]);

@@ -49,14 +49,8 @@ export function text(result: unknown): string {
   return ((result as { content: Array<{ text: string }> }).content[0]!).text;
 }
 
-/** Resolves when `pred` holds, checking every 20 ms; rejects after `ms`. */
-export async function until(pred: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Resolves when `pred` holds, checking every 20 ms; rejects after `ms` (the shared waitFor). */
+export { waitFor as until } from '../helpers.js';
 
 /** Closes every client, server and gateway started here and kills leftover children. */
 export async function closeAll(): Promise<void> {

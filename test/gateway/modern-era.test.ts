@@ -14,6 +14,7 @@ import { WebSocketClientTransport } from '../../src/transport/client-transport.j
 import { McpRouter } from '../../src/router/router.js';
 import { McpWsServer } from '../../src/server/server.js';
 import { EVERYTHING, closeAll, connect, startGateway, text, until } from './helpers.js';
+import { httpBase } from '../helpers.js';
 
 const RAW = fileURLToPath(new URL('./fixtures/raw-server.mjs', import.meta.url));
 const raw = { command: process.execPath, args: [RAW], name: 'raw' };
@@ -282,7 +283,7 @@ describe('gateway: mixed-era clients and the SDKs', () => {
     const { gateway, url } = await startGateway({ upstreams: [raw], pool: { minConnections: 1, maxConnections: 6 } });
     const legacy = await Promise.all([connect(url), connect(url)]);
     const modern = await Promise.all([open(url), open(url)]);
-    const base = url.replace(/^ws/, 'http').replace(/\/ws$/, '');
+    const base = httpBase(url);
     const http = async (id: number, t: string): Promise<Msg> => {
       const r = await fetch(`${base}/mcp`, {
         method: 'POST',

@@ -5,7 +5,7 @@
  * each kind end to end through a gateway, and the credentials rule.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -17,19 +17,12 @@ import { parseUpstream } from '../../src/gateway/config.js';
 import { silentLogger } from '../../src/log.js';
 import type { UpstreamConnection } from '../../src/gateway/upstream.js';
 import { EVERYTHING, FIXTURE, closeAll, connect, startGateway, text, until } from './helpers.js';
+import { freePort } from '../helpers.js';
 
 let wsServer: McpWsServer;
 let wsUrl = '';
 let httpChild: ChildProcess | undefined;
 let httpUrl = '';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 beforeAll(async () => {
   wsServer = new McpWsServer({ handler: createDemoRouter(), port: 0, processMetrics: false });

@@ -17,7 +17,7 @@ import { createLlmService, LlmService } from '../../src/llm/generate.js';
 import { llmMetrics } from '../../src/llm/metrics.js';
 import { resolveLlmConfig, type LlmConfig } from '../../src/llm/options.js';
 import type { LlmOutcome } from '../../src/llm/provider.js';
-import { closeAll, RawClient, startServer } from '../helpers.js';
+import { closeAll, RawClient, startServer, scrape } from '../helpers.js';
 import { FakeProvider, type Script } from './fake-provider.js';
 
 const KEY = 'sk-test-SECRET-0123456789abcdefABCDEF';
@@ -157,7 +157,7 @@ describe('provider failures become tool errors, never the key', () => {
     expect(response.result.isError).toBeFalsy();
     expect(response.result.content[0].text).toBe('abc');
     expect(notes.map((n) => n.params.message)).toEqual(['a', 'b', 'c']);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await scrape(base);
     expect(metrics).toContain('mcp_ws_llm_retries_total 2');
   });
 
@@ -197,7 +197,7 @@ describe('provider failures become tool errors, never the key', () => {
     expect(fake.seen.length - before).toBe(1);
     expect(notes.map((n) => n.params.message)).toEqual(['one', 'two']);
     expect(response.result.isError).toBe(true);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await scrape(base);
     expect(metrics).toMatch(/mcp_ws_llm_errors_total\{kind="(connection|stream)"\} 1/);
   });
 
@@ -235,7 +235,7 @@ describe('cancellation reaches the provider', () => {
       }
     }
     c.close();
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await scrape(base);
     expect(metrics).toContain('mcp_ws_llm_streams_cancelled_total 1');
     expect(metrics).toContain('mcp_ws_llm_streams_active 0');
   });
@@ -373,7 +373,7 @@ describe('backpressure reaches the provider', () => {
     await until(() => req.closedAt !== 0);
     await until(() => llm.activeStreams === 0);
     expect(llm.metrics.paused).toBeGreaterThan(0);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await scrape(base);
     expect(metrics).toMatch(/mcp_ws_llm_upstream_bytes_total [1-9]/);
     c.close();
   }, 120_000);

@@ -20,6 +20,7 @@ import { LlmMetrics, llmMetrics } from '../../src/llm/metrics.js';
  * and alerts show nothing (and never fire) on an instance without them.
  */
 const OPTIONAL = new Set(['mcp_ws_cluster_workers', 'mcp_ws_cluster_workers_desired', 'mcp_ws_cluster_worker_restarts_total', 'mcp_ws_cluster_scrape_missing', 'mcp_ws_backplane_up']);
+import { httpBase, scrape } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const rules = `${root}deploy/prometheus/alerts.yml`;
@@ -104,8 +105,8 @@ describe('Grafana dashboard and alerts against a live /metrics', () => {
       // The LLM streams' families, as `serve --llm` exports them beside the gateway's.
       { processMetrics: true, rateLimit: { maxRequestsPerSecond: 1000 }, compression: {}, metrics: llmMetrics(new LlmMetrics()) },
     );
-    const base = url.replace(/^ws/, 'http').replace(/\/[^/]*$/, '');
-    const text = await (await fetch(`${base}/metrics`)).text();
+    const base = httpBase(url);
+    const text = await scrape(base);
     const exported = new Set<string>();
     for (const line of text.split('\n')) {
       const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/.exec(line);

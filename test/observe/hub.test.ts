@@ -7,7 +7,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { closeAll, startServer } from '../helpers.js';
+import { closeAll, startServer, waitFor } from '../helpers.js';
 import { SnapshotHub } from '../../src/observe/hub.js';
 
 afterAll(closeAll);
@@ -42,14 +42,6 @@ function viewer(base: string): Promise<{ status: number; res: IncomingMessage; e
   });
 }
 
-async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('dashboard viewers', () => {
   it('past dashboardMaxViewers a viewer gets 503 + Retry-After; a leaving viewer frees its place', async () => {
     const { base, server } = await startServer({ dashboard: true, dashboardMaxViewers: 3 });
@@ -59,7 +51,7 @@ describe('dashboard viewers', () => {
     expect(fourth.status).toBe(503);
     expect(fourth.res.headers['retry-after']).toBe('5');
     vs[0]!.res.destroy();
-    await until(() => server.observer!.hub.viewerCount === 2, 10_000, 'the viewer to leave');
+    await waitFor(() => server.observer!.hub.viewerCount === 2, 10_000, 'the viewer to leave');
     expect((await viewer(base)).status).toBe(200);
   });
 
@@ -69,13 +61,13 @@ describe('dashboard viewers', () => {
     const vs = await Promise.all(Array.from({ length: 50 }, () => viewer(base)));
     const t0 = Date.now();
     const ticks0 = hub.ticks;
-    await until(() => vs.every((v) => v.events() >= 3), 20_000, 'three events at every viewer');
+    await waitFor(() => vs.every((v) => v.events() >= 3), 20_000, 'three events at every viewer');
     const seconds = (Date.now() - t0) / 1000;
     // One snapshot per interval for all of them (+2 for interval edges), never one per viewer.
     expect(hub.ticks - ticks0).toBeLessThanOrEqual(Math.ceil(seconds) + 2);
     expect(hub.ticks - ticks0).toBeLessThan(50);
     for (const v of vs) v.res.destroy();
-    await until(() => hub.viewerCount === 0, 10_000, 'viewers gone');
+    await waitFor(() => hub.viewerCount === 0, 10_000, 'viewers gone');
     const stopped = hub.ticks;
     await new Promise((r) => setTimeout(r, 1500));
     expect(hub.ticks).toBe(stopped);
@@ -109,9 +101,9 @@ describe('a viewer that never reads', () => {
     await new Promise<void>((resolve) => sock.once('connect', resolve));
     sock.write('GET /dashboard/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     sock.pause();
-    await until(() => hub.viewerCount === 1, 5_000, 'the viewer to join');
+    await waitFor(() => hub.viewerCount === 1, 5_000, 'the viewer to join');
     // 64 KiB every 5 ms fills the loopback socket buffers within seconds; then the bound applies.
-    await until(() => hub.dropped === 1, 30_000, 'the stalled viewer to be cut off');
+    await waitFor(() => hub.dropped === 1, 30_000, 'the stalled viewer to be cut off');
     expect(hub.viewerCount).toBe(0);
     hub.close();
   }, 40_000);

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
-import { closeAll, RawClient, startServer } from '../helpers.js';
+import { closeAll, RawClient, startServer, httpBase } from '../helpers.js';
 import { closeAll as closeGateways, fixtureUpstream, startGateway } from '../gateway/helpers.js';
 import { MAX_TIMED_METHODS, OTHER_METHOD, type MetricsSnapshot } from '../../src/metrics/metrics.js';
 import type { ServerSnapshot } from '../../src/observe/snapshot.js';
@@ -141,7 +141,7 @@ describe('a gateway snapshot', () => {
   it('carries the gateway pool, its upstreams and their breakers', async () => {
     try {
       const { url } = await startGateway({ upstreams: [fixtureUpstream('up-a')], pool: { minConnections: 1, maxConnections: 2, healthCheckIntervalMs: 0 } }, { debugSnapshot: true });
-      const base = url.replace(/^ws/, 'http').replace(/\/[^/]*$/, '');
+      const base = httpBase(url);
       const s = JSON.parse((await get(`${base}/debug/snapshot`)).body) as ServerSnapshot;
       const h = s.handler as { upstreams: Array<{ name: string; breaker: { state: string } }>; pool: { size: number } };
       expect(h.upstreams.map((u) => u.name)).toEqual(['up-a']);

@@ -12,7 +12,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { trace, SpanKind, SpanStatusCode, type Attributes, type AttributeValue, type Context, type Span, type SpanContext, type SpanOptions, type SpanStatus, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { randomBytes } from 'node:crypto';
-import { closeAll, RawClient, startServer } from '../helpers.js';
+import { closeAll, RawClient, startServer, waitFor, httpBase } from '../helpers.js';
 
 afterAll(() => {
   trace.disable();
@@ -71,14 +71,6 @@ class MemoryProvider implements TracerProvider {
   }
 }
 
-async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('request spans', () => {
   it('nothing is traced without a provider; with one, a span per request with MCP attributes and the caller as parent', async () => {
     const { server, url } = await startServer({ heartbeatIntervalMs: 400 });
@@ -89,7 +81,7 @@ describe('request spans', () => {
 
     const provider = new MemoryProvider();
     expect(trace.setGlobalTracerProvider(provider)).toBe(true);
-    await until(() => server.tracingActive, 10_000, 'the sweep to find the provider');
+    await waitFor(() => server.tracingActive, 10_000, 'the sweep to find the provider');
 
     const traceId = randomBytes(16).toString('hex');
     const parentId = randomBytes(8).toString('hex');
@@ -100,7 +92,7 @@ describe('request spans', () => {
     const odd = await c.request('ping', { _meta: { traceparent: 'not-a-traceparent' } });
     expect(odd.result).toEqual({});
 
-    await until(() => provider.spans.filter((s) => s.ended).length >= 3, 5000, 'three ended spans');
+    await waitFor(() => provider.spans.filter((s) => s.ended).length >= 3, 5000, 'three ended spans');
     const [call, missing, ping] = provider.spans;
     expect(call!.name).toBe('tools/call echo');
     expect(call!.kind).toBe(SpanKind.SERVER);
@@ -123,7 +115,7 @@ describe('request spans', () => {
     // Streamable HTTP: the traceparent of the request's headers.
     const hTrace = randomBytes(16).toString('hex');
     const hParent = randomBytes(8).toString('hex');
-    const base = url.replace(/^ws/, 'http').replace(/\/[^/]*$/, '');
+    const base = httpBase(url);
     const res = await fetch(`${base}/mcp`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', traceparent: `00-${hTrace}-${hParent}-01` },
@@ -131,12 +123,12 @@ describe('request spans', () => {
     });
     expect(res.status).toBe(200);
     await res.text();
-    await until(() => provider.spans.some((s) => s.name === 'initialize' && s.ended), 5000, 'the HTTP span');
+    await waitFor(() => provider.spans.some((s) => s.name === 'initialize' && s.ended), 5000, 'the HTTP span');
     const httpSpan = provider.spans.find((s) => s.name === 'initialize')!;
     expect(httpSpan.parent).toMatchObject({ traceId: hTrace, spanId: hParent });
 
     trace.disable();
-    await until(() => !server.tracingActive, 10_000, 'the sweep to see the provider gone');
+    await waitFor(() => !server.tracingActive, 10_000, 'the sweep to see the provider gone');
     const before = provider.spans.length;
     await c.request('tools/list');
     expect(provider.spans.length).toBe(before);

@@ -2,13 +2,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SdkHost } from '../../src/sdk/sdk-host.js';
-import { RawClient, closeAll, startServer } from '../helpers.js';
+import { RawClient, closeAll, startServer, scrape } from '../helpers.js';
 
 afterAll(closeAll);
 
 /** mcp_ws_errors_total{kind="…"} as scraped from /metrics. */
 async function errorsOf(base: string, kind: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
+  const text = await scrape(base);
   const line = text.split('\n').find((l) => l.startsWith(`mcp_ws_errors_total{kind="${kind}"}`));
   expect(line, `a mcp_ws_errors_total line for ${kind}`).toBeDefined();
   return Number(line!.split(' ').pop());

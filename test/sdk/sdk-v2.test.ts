@@ -11,18 +11,10 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { SdkHost, sdkGenerationOf, type SdkSessionInfo } from '../../src/sdk/sdk-host.js';
 import { WebSocketClientTransport } from '../../src/transport/client-transport.js';
 import type { SessionPeer } from '../../src/server/handler.js';
-import { RawClient, closeAll, startServer } from '../helpers.js';
+import { RawClient, closeAll, startServer, waitFor } from '../helpers.js';
 
 const MODERN = '2026-07-28';
 const PIN = { versionNegotiation: { mode: { pin: MODERN } } } as const;
-
-/** Resolves when `check` holds, polling; fails the test after `ms`. */
-async function until(check: () => boolean, ms = 5_000): Promise<void> {
-  for (let waited = 0; !check(); waited += 20) {
-    if (waited > ms) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** What the hosted v2 servers saw, for the hostile tests. */
 const seen = { aborted: 0, hanging: 0, made: [] as SdkSessionInfo[] };
@@ -150,11 +142,11 @@ describe.each(['legacy', 'modern'] as const)('v2 Client ↔ SdkHost(v2 McpServer
     const before = { hanging: seen.hanging, aborted: seen.aborted };
     const ac = new AbortController();
     const call = client.callTool({ name: 'hang', arguments: {} }, { signal: ac.signal });
-    await until(() => seen.hanging > before.hanging);
+    await waitFor(() => seen.hanging > before.hanging);
     ac.abort('changed my mind');
     await expect(call).rejects.toThrow();
-    await until(() => seen.aborted > before.aborted);
-    await until(() => v2Server.metrics.requestsInFlight === 0);
+    await waitFor(() => seen.aborted > before.aborted);
+    await waitFor(() => v2Server.metrics.requestsInFlight === 0);
     // The session still serves.
     expect((await client.callTool({ name: 'echo', arguments: { text: 'after' } })).content).toEqual([{ type: 'text', text: 'after' }]);
     await client.close();
@@ -241,8 +233,8 @@ describe('hostile and failing peers (v2)', () => {
     const { client } = await connectV2(v2Url, 'modern');
     const before = seen.aborted;
     await expect(client.callTool({ name: 'hang', arguments: {} }, { timeout: 200 })).rejects.toThrow(/timed out|timeout/i);
-    await until(() => seen.aborted > before);
-    await until(() => v2Server.metrics.requestsInFlight === 0);
+    await waitFor(() => seen.aborted > before);
+    await waitFor(() => v2Server.metrics.requestsInFlight === 0);
     await client.close();
   });
 
@@ -251,11 +243,11 @@ describe('hostile and failing peers (v2)', () => {
     const before = { hanging: seen.hanging, aborted: seen.aborted };
     const sessionsBefore = v2Server.sessionCount;
     const call = client.callTool({ name: 'hang', arguments: {} }).catch((err: unknown) => err);
-    await until(() => seen.hanging > before.hanging);
+    await waitFor(() => seen.hanging > before.hanging);
     await client.close();
     expect(await call).toBeInstanceOf(Error);
-    await until(() => seen.aborted > before.aborted);
-    await until(() => v2Server.metrics.requestsInFlight === 0 && v2Server.sessionCount < sessionsBefore);
+    await waitFor(() => seen.aborted > before.aborted);
+    await waitFor(() => v2Server.metrics.requestsInFlight === 0 && v2Server.sessionCount < sessionsBefore);
   });
 
   it('2026-07-28 requests with a bad or unknown version claim get the documented errors, not a crash', async () => {
@@ -347,7 +339,7 @@ describe('the discover → initialize fallback under a flood', () => {
     raw.send({ jsonrpc: '2.0', id: 2, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
     const flood = 20_000;
     for (let i = 0; i < flood; i++) raw.send({ jsonrpc: '2.0', method: 'notifications/roots/list_changed' });
-    await until(() => made === 2);
+    await waitFor(() => made === 2);
     // Give the flood every chance to be read; it must wait on the socket.
     await new Promise((r) => setTimeout(r, 1000));
     expect(server.metrics.messagesReceived - before).toBeLessThan(flood / 2);
@@ -382,9 +374,9 @@ describe('close during connect (v2)', () => {
     raw.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
     raw.ws.terminate();
     // Reading is held until the server starts, so the hang-up is seen at startTimeoutMs at the latest.
-    await until(() => server.sessionCount === 0 && server.slotCount === 0);
+    await waitFor(() => server.sessionCount === 0 && server.slotCount === 0);
     openGate();
-    await until(() => closedServers === 1);
+    await waitFor(() => closedServers === 1);
     expect(server.metrics.requestsInFlight).toBe(0);
   });
 });
@@ -402,6 +394,6 @@ describe('the fallback instance that never comes', () => {
     expect((await raw.request('server/discover', { _meta: meta }, 1)).result.supportedVersions).toContain(MODERN);
     raw.send({ jsonrpc: '2.0', id: 2, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
     expect((await raw.closed).code).toBe(1011);
-    await until(() => server.sessionCount === 0 && server.metrics.requestsInFlight === 0);
+    await waitFor(() => server.sessionCount === 0 && server.metrics.requestsInFlight === 0);
   });
 });

@@ -14,7 +14,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { McpWsServer } from '../../src/server/server.js';
 import { createDemoRouter } from '../../src/demo/demo-router.js';
-import { RawClient, closeAll, startServer } from '../helpers.js';
+import { RawClient, closeAll, startServer, until } from '../helpers.js';
 
 afterAll(closeAll);
 
@@ -50,16 +50,6 @@ function upgradeRequest(port: number, path = '/ws', headers: Record<string, stri
     `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
     `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mcp\r\n${extra}\r\n`
   );
-}
-
-/** Polls `done` every 25 ms for at most `ms`. */
-async function until(done: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
-    if (await done()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return done();
 }
 
 function openSockets(server: McpWsServer): Promise<number> {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type Serving } from '../cli/run.js';
-import { RawClient } from '../helpers.js';
+import { RawClient, scrape } from '../helpers.js';
 
 let srv: Serving;
 let port: number;
@@ -293,7 +293,7 @@ describe('fuzzed messages', () => {
   it('survives random bytes as text frames, and the server is still up with memory near its baseline', async () => {
     const metrics = async () => {
       const base = url.replace('ws://', 'http://').replace('/ws', '');
-      const text = await (await fetch(`${base}/metrics`)).text();
+      const text = await scrape(base);
       return Number(/^process_resident_memory_bytes (\d+)/m.exec(text)![1]);
     };
     const before = await metrics();

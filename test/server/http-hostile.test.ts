@@ -10,22 +10,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { SessionHandler, SessionPeer } from '../../src/server/handler.js';
 import type { JsonRpcRequest } from '../../src/protocol/jsonrpc.js';
 import { RateLimiter } from '../../src/ratelimit/limiter.js';
-import { closeAll, startServer } from '../helpers.js';
+import { closeAll, startServer, until } from '../helpers.js';
 
 afterAll(closeAll);
 
 const JSON_SSE = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 't', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} };
-
-async function until(done: () => boolean, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (done()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return done();
-}
 
 function post(base: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${base}/mcp`, { method: 'POST', headers: { ...JSON_SSE, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });

@@ -9,7 +9,7 @@ import { McpRouter } from '../../src/router/router.js';
 import type { McpWsServer } from '../../src/server/server.js';
 import type { SessionHandler, SessionPeer } from '../../src/server/handler.js';
 import type { JsonRpcRequest } from '../../src/protocol/jsonrpc.js';
-import { RawClient, closeAll, startServer } from '../helpers.js';
+import { RawClient, closeAll, startServer, waitFor } from '../helpers.js';
 
 afterAll(closeAll);
 
@@ -63,14 +63,10 @@ async function session(url: string, options: { token?: string } = {}): Promise<{
   return { c, resumeId: r.result.mcpSessionId as string };
 }
 
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 5));
-}
-
 /** Drops the socket abruptly and waits until the server holds `detached` sessions. */
 async function drop(server: McpWsServer, c: RawClient, detached: number): Promise<void> {
   c.ws.terminate();
-  await until(() => server.resumer.detachedCount === detached);
+  await waitFor(() => server.resumer.detachedCount === detached, 30_000);
 }
 
 function resumeCall(c: RawClient, resumeId: string, id: number, method: string, params?: unknown): Promise<any> {
@@ -117,7 +113,7 @@ describe('resume: hostile peers', () => {
     const { url, server } = await startServer({ handler: router, resumeGraceMs: 20 });
     const { c, resumeId } = await session(url);
     c.ws.terminate();
-    await until(() => server.resumer.stats.expired === 1);
+    await waitFor(() => server.resumer.stats.expired === 1, 30_000);
     expect(server.resumer.detachedCount).toBe(0);
     expect(router.sessionCount).toBe(0);
     const next = await open(url);
@@ -176,7 +172,7 @@ describe('resume: hostile peers', () => {
     // One at a time, so "oldest" is well defined.
     for (const [i, s] of all.entries()) {
       s.c.ws.terminate();
-      await until(() => server.resumer.detachedCount + server.resumer.stats.evicted === i + 1);
+      await waitFor(() => server.resumer.detachedCount + server.resumer.stats.evicted === i + 1, 30_000);
     }
     expect(router.sessionCount).toBe(4);
     expect(server.resumer.detachedCount).toBe(4);
@@ -216,7 +212,7 @@ describe('resume: hostile peers', () => {
     await drop(server, c, 1);
     // 400 characters, 1,200 bytes in UTF-8: the reply is past the bound though its length is not.
     gates.release('big', '€'.repeat(400));
-    await until(() => server.resumer.stats.overflowed === 1);
+    await waitFor(() => server.resumer.stats.overflowed === 1, 30_000);
     expect(server.resumer.detachedCount).toBe(0);
     const next = await open(url);
     expect((await resumeCall(next, resumeId, 1, 'ping')).error.code).toBe(NOT_RESUMABLE);
@@ -230,7 +226,7 @@ describe('resume: hostile peers', () => {
       const { c } = await session(url);
       c.ws.terminate();
     }
-    await until(() => server.resumer.detachedCount === 3);
+    await waitFor(() => server.resumer.detachedCount === 3, 30_000);
     await server.close();
     expect(server.resumer.detachedCount).toBe(0);
     expect(router.sessionCount).toBe(0);
@@ -243,7 +239,7 @@ describe('resume: hostile peers', () => {
     const r = await c.request('initialize', INIT);
     expect(r.result.mcpSessionId).toBeUndefined();
     c.ws.terminate();
-    await until(() => router.sessionCount === 0);
+    await waitFor(() => router.sessionCount === 0, 30_000);
     expect(server.resumer.detachedCount).toBe(0);
   });
 
@@ -253,7 +249,7 @@ describe('resume: hostile peers', () => {
     const { c, resumeId } = await session(url);
     c.ws.close(1000);
     await c.closed;
-    await until(() => router.sessionCount === 0);
+    await waitFor(() => router.sessionCount === 0, 30_000);
     expect(server.resumer.detachedCount).toBe(0);
     const next = await open(url);
     expect((await resumeCall(next, resumeId, 1, 'ping')).error.code).toBe(NOT_RESUMABLE);
@@ -266,7 +262,7 @@ describe('resume: hostile peers', () => {
     const c = await open(url);
     expect((await c.request('ping')).result).toEqual({});
     c.ws.terminate();
-    await until(() => router.sessionCount === 0);
+    await waitFor(() => router.sessionCount === 0, 30_000);
     expect(server.resumer.detachedCount).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { RawClient, closeAll, startServer } from '../helpers.js';
+import { RawClient, closeAll, startServer, scrape } from '../helpers.js';
 
 let url: string;
 let server: Awaited<ReturnType<typeof startServer>>['server'];
@@ -164,7 +164,7 @@ describe('HTTP on the same port', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await scrape(base);
     expect(metrics).toMatch(/^mcp_ws_connections_active \d+$/m);
     expect(metrics).toMatch(/^mcp_ws_messages_received_total \d+$/m);
     expect(metrics).toMatch(/^mcp_ws_request_duration_seconds_bucket\{le="0.001"\} \d+$/m);

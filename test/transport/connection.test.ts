@@ -11,6 +11,7 @@ import { McpWsClient } from '../../src/transport/client.js';
 import { WebSocketClientTransport } from '../../src/transport/client-transport.js';
 import { openWebSocket, resolveConnectOptions, type WebSocketConnectOptions } from '../../src/transport/open.js';
 import { startServer, type TestServer } from './helpers.js';
+import { waitFor } from '../helpers.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -50,12 +51,6 @@ async function open(url: string, listener: ConnectionListener, options: WebSocke
   const conn = new Connection(await openWebSocket(url, resolved), resolved, listener);
   cleanups.push(() => conn.close());
   return conn;
-}
-
-/** Polls `pred` every 10 ms for at most 5 s. */
-async function until(pred: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(pred()).toBe(true);
 }
 
 const HEARTBEAT_ERROR = /^Heartbeat timeout: no pong( from ws:\/\/127\.0\.0\.1:\d+\/mcp)? within 20 ms; connection terminated$/;
@@ -104,7 +99,7 @@ describe('Connection listener guard', () => {
     const conn = await open(s.url, r.listener);
     conn.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'echo' }));
     conn.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'echo' }));
-    await until(() => r.log.messages.length === 2);
+    await waitFor(() => r.log.messages.length === 2);
     expect(r.log.messages.map((m) => m.kind)).toEqual([Kind.Response, Kind.Response]);
     expect(r.log.errors.map((e) => e.message)).toEqual(['listener broke on a message', 'listener broke on a message']);
     expect(conn.isOpen).toBe(true);
@@ -116,7 +111,7 @@ describe('Connection listener guard', () => {
     await open(s.url, r.listener);
     (await s.waitForConnection(1)).close(4000, 'bye');
     await r.done;
-    await until(() => r.log.errors.length === 1);
+    await waitFor(() => r.log.errors.length === 1);
     expect(r.log.closes).toEqual([{ code: 4000, reason: 'bye' }]);
     expect(r.log.errors[0]!.message).toBe('listener broke on close');
   });
@@ -140,7 +135,7 @@ describe('Connection listener guard', () => {
     }
     await t.start();
     (await s.waitForConnection(1)).terminate();
-    await until(() => seen.length === 6);
+    await waitFor(() => seen.length === 6);
     expect(seen).toEqual([
       'disconnected 1',
       'disconnected 2',
@@ -177,7 +172,7 @@ describe('Connection listener guard', () => {
     const peer = await s.waitForConnection(1);
     await s.close();
     peer.terminate();
-    await until(() => closes === 1);
+    await waitFor(() => closes === 1);
     expect(t.state).toBe('closed');
     expect(errors.map((e) => e.message)).toContain('reconnect_failed listener broke');
   });

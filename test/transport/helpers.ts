@@ -190,14 +190,7 @@ export async function startSilentServer(): Promise<{ url: string; close(): Promi
 }
 
 /** A port on 127.0.0.1 with nothing listening (bound, then released). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../helpers.js';
 
 /** Resolves on the next emission of `event` with its first argument. */
 export function nextEvent<T>(emitter: { once(event: string, listener: (arg: T) => void): unknown }, event: string): Promise<T> {
