@@ -24,7 +24,8 @@ import { killAllStdioChildren } from '../../src/gateway/upstream-stdio.js';
 import { McpWsServer } from '../../src/server/server.js';
 import type { McpWsServerOptions } from '../../src/server/server-options.js';
 import { McpWsClient } from '../../src/transport/client.js';
-import { resolveGatewayConfig } from '../../src/cli/gateway.js';
+import { federationOptions, resolveGatewayConfig } from '../../src/cli/gateway.js';
+import { parseGatewaySection } from '../../src/gateway/config.js';
 import { EVERYTHING, FIXTURE, until } from './helpers.js';
 
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
@@ -324,4 +325,70 @@ describe('hostile federations', { timeout: 240_000 }, () => {
     expect(opsNames).toContain('notes_admin_reset');
     expect(firstText(await ops.request('tools/call', { name: 'notes_admin_reset', arguments: {} }))).toBe('admin_reset');
   }, 180_000);
+
+  it('reads gateway.servers from a config file with one-line errors, per-server settings over the section defaults', () => {
+    const section = parseGatewaySection(
+      {
+        pool: { minConnections: 2 },
+        retry: { maxRetries: 1 },
+        separator: '.',
+        servers: {
+          gh: { upstream: 'ws://127.0.0.1:9/ws', pool: { maxConnections: 5, loadBalanceStrategy: 'least-connections' }, denyTools: ['delete_*'] },
+          fs: { upstreams: ['node fs.js'], prefix: 'files', toolScopes: { 'write*': ['fs:write'] } },
+        },
+      },
+      'gw.json',
+    );
+    const options = federationOptions(section, pino({ level: 'silent' }));
+    expect(options.separator).toBe('.');
+    expect(options.servers.gh!.pool).toEqual({ minConnections: 2, maxConnections: 5, loadBalanceStrategy: 'LeastConnections' });
+    expect(options.servers.gh!.retry).toEqual({ maxRetries: 1 });
+    expect(options.servers.gh!.upstreams).toEqual(['ws://127.0.0.1:9/ws']);
+    expect(options.servers.fs!.prefix).toBe('files');
+    const fed = new McpWsFederation(options);
+    expect(fed.routeName('files.write_x')?.[0].name).toBe('fs');
+    expect(fed.routeUri('file+files:///tmp/a')?.[1]).toBe('file:///tmp/a');
+    expect(() => parseGatewaySection({ servers: { a: { upstream: 'node a.js' } }, upstreams: ['node b.js'] }, 'gw.json')).toThrow(/either upstreams .* or servers/);
+    expect(() => parseGatewaySection({ servers: { a: {} } }, 'gw.json')).toThrow(/gw\.json: gateway\.servers\.a: give one of "upstream" or "upstreams"/);
+    expect(() => parseGatewaySection({ servers: { a: { upstream: 'node a.js', prefx: 'x' } } }, 'gw.json')).toThrow(/prefx/);
+    expect(() => parseGatewaySection({ servers: { a: { upstream: { url: 'ftp://x' } } } }, 'gw.json')).toThrow(/servers\.a\./);
+  });
+
+  it('serves a 2026-07-28 client: server/discover merged, lists prefixed, calls routed by prefix', async () => {
+    const { url } = await startFederation({
+      servers: { one: { upstreams: [notes({ FED_NAME: 'one' })] }, two: { upstreams: [notes({ FED_NAME: 'two', FED_EXTRA_TOOLS: 'only_two' })] } },
+    });
+    const ws = new WebSocket(url, ['mcp']);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const waiting = new Map<unknown, (m: Record<string, unknown>) => void>();
+    ws.on('message', (data) => {
+      const m = JSON.parse((data as Buffer).toString()) as Record<string, unknown>;
+      if (m.method === undefined) waiting.get(m.id)?.(m);
+    });
+    const META = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+      'io.modelcontextprotocol/clientInfo': { name: 't', version: '1' },
+    };
+    const ask = (id: number, method: string, params: Record<string, unknown> = {}) =>
+      new Promise<Record<string, unknown>>((resolve) => {
+        waiting.set(id, resolve);
+        ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params: { ...params, _meta: META } }));
+      });
+    try {
+      const discover = (await ask(1, 'server/discover')) as { result: { capabilities: Record<string, unknown>; instructions?: string; supportedVersions?: string[] } };
+      expect(discover.result.capabilities.tools).toBeDefined();
+      expect(discover.result.instructions).toContain('## one');
+      expect(discover.result.instructions).toContain('## two');
+      const list = (await ask(2, 'tools/list')) as { result: { tools: Array<{ name: string }> } };
+      const names = list.result.tools.map((t) => t.name);
+      expect(names).toEqual(expect.arrayContaining(['one_note', 'two_note', 'two_only_two']));
+      const call = (await ask(3, 'tools/call', { name: 'two_only_two', arguments: {} })) as { result: unknown };
+      expect(firstText(call.result)).toBe('only_two');
+      const unknown = (await ask(4, 'tools/call', { name: 'three_x', arguments: {} })) as { error: { code: number } };
+      expect(unknown.error.code).toBe(-32602);
+    } finally {
+      ws.terminate();
+    }
+  });
 });
