@@ -19,6 +19,7 @@ export * from './backplane/index.js';
 export { ServeConfigSchema, parseServeConfig, loadConfigFile, ConfigError, type ServeConfig } from './config/schema.js';
 export * from './transport/index.js';
 export { McpWsGateway } from './gateway/gateway.js';
+export { McpWsFederation, type McpWsFederationOptions, type FederatedServerOptions } from './gateway/federation.js';
 export { UpstreamPool } from './gateway/pool.js';
 export { POOL_PRESETS } from './gateway/pool-config.js';
 export { CircuitBreaker } from './policy/circuit-breaker.js';

@@ -12,6 +12,8 @@ import { applyRedisUrl, CLI_OPTIONS, ConfigError, parseServeConfig } from '../co
 import { backplaneOf } from './serve.js';
 import { loadGatewayConfigFile, parseUpstreams, type GatewaySection } from '../gateway/config.js';
 import { McpWsGateway } from '../gateway/gateway.js';
+import { McpWsFederation, type McpWsFederationOptions } from '../gateway/federation.js';
+import type { Logger } from 'pino';
 import { LOAD_BALANCE_STRATEGIES, parseStrategy } from '../gateway/load-balance-strategy.js';
 import { POOL_PRESETS, SHARING_MODES, type PoolPreset, type Sharing } from '../gateway/pool-config.js';
 import { McpWsServer } from '../server/server.js';
@@ -23,6 +25,8 @@ import { installProfileSignal, resolveProfileSignal } from './profile-signal.js'
 export interface GatewayFlags {
   config?: string;
   upstream?: string[];
+  /** Federation: `name=<upstream>`, repeatable. */
+  server?: string[];
   host?: string;
   port?: number;
   path?: string;
@@ -81,6 +85,29 @@ export function resolveGatewayConfig(flags: GatewayFlags): { gateway: GatewaySec
     }
     gateway.onUpstreamLost = flags.onUpstreamLost;
   }
+  if (flags.server !== undefined && flags.server.length > 0) {
+    if (flags.upstream !== undefined && flags.upstream.length > 0) throw new ConfigError('give either --upstream (one server, pooled) or --server (federation), not both');
+    const servers: NonNullable<GatewaySection['servers']> = { ...gateway.servers };
+    for (const arg of flags.server) {
+      const eq = arg.indexOf('=');
+      const name = eq <= 0 ? '' : arg.slice(0, eq).trim();
+      if (name === '' || arg.slice(eq + 1).trim() === '') throw new ConfigError(`--server should be name=<ws-url|http-url|"command args">, got ${JSON.stringify(arg)}`);
+      if (flags.server.filter((a) => a.slice(0, a.indexOf('=')).trim() === name).length > 1) throw new ConfigError(`--server ${name} is given twice`);
+      servers[name] = { ...servers[name], upstream: arg.slice(eq + 1).trim(), upstreams: undefined };
+    }
+    gateway.servers = servers;
+    delete gateway.upstreams;
+  }
+  if (gateway.servers !== undefined) {
+    for (const [name, server] of Object.entries(gateway.servers)) {
+      try {
+        parseUpstreams(server.upstreams ?? [server.upstream!]);
+      } catch (err) {
+        throw new ConfigError(`servers.${name}.${(err as Error).message}`);
+      }
+    }
+    return { gateway, serve };
+  }
   if (gateway.upstreams === undefined || gateway.upstreams.length === 0) {
     throw new ConfigError('no upstreams: give at least one --upstream (ws:// or http:// URL, or a command in quotes) or gateway.upstreams in --config');
   }
@@ -98,9 +125,9 @@ export async function runGateway(flags: GatewayFlags): Promise<void> {
   const logger = createLogger({ level: logLevel ?? CLI_OPTIONS.defaults.logLevel });
   // With --workers N the first process supervises; each worker runs its own gateway and pool.
   const part = await takeClusterPart(workers, logger);
-  let gateway: McpWsGateway;
+  let gateway: McpWsGateway | McpWsFederation;
   try {
-    gateway = new McpWsGateway({ ...section, upstreams: section.upstreams!, logger });
+    gateway = section.servers !== undefined ? new McpWsFederation(federationOptions(section, logger)) : new McpWsGateway({ ...section, upstreams: section.upstreams!, logger });
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
@@ -123,9 +150,34 @@ export async function runGateway(flags: GatewayFlags): Promise<void> {
     await backplane?.close();
     throw err;
   }
-  const names = gateway.pool.members.map((m) => m.name).join(', ');
+  const names =
+    gateway instanceof McpWsFederation
+      ? gateway.slots.map((s) => `${s.name}: ${s.gateway.pool.members.map((m) => m.name).join(', ')}`).join('; ')
+      : gateway.pool.members.map((m) => m.name).join(', ');
   // Handlers first: a script that signals as soon as it reads the ready line must find them installed.
   exitOnSignals(logger, () => server.close().then(() => Promise.all([gateway.close(), backplane?.close()])).then(() => undefined), server, part.role === 'worker');
   if (profileSignal) installProfileSignal(profileSignal, logger);
   announceReady(part, address.url, `mcp-ws gateway on ${address.url} (upstreams: ${names})`);
+}
+
+/**
+ * The federation of a gateway section with `servers`: the section's pool,
+ * breaker, retry and timeouts are every server's defaults, each server's own
+ * settings override them.
+ */
+export function federationOptions(section: GatewaySection, logger: Logger): McpWsFederationOptions {
+  const { servers, separator, listTimeoutMs, maxListItemsPerServer, upstreams: _u, pool, breaker, retry, ...shared } = section;
+  const out: McpWsFederationOptions['servers'] = {};
+  for (const [name, server] of Object.entries(servers ?? {})) {
+    const { upstream, upstreams, pool: ownPool, breaker: ownBreaker, retry: ownRetry, ...own } = server;
+    out[name] = {
+      ...shared,
+      ...own,
+      upstreams: upstreams ?? [upstream!],
+      pool: { ...pool, ...ownPool },
+      breaker: { ...breaker, ...ownBreaker },
+      retry: { ...retry, ...ownRetry },
+    };
+  }
+  return { servers: out, separator, listTimeoutMs, maxListItemsPerServer, logger };
 }

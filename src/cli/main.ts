@@ -95,6 +95,7 @@ export function buildProgram(): Command {
     .command('gateway')
     .description('Serve MCP clients over WebSocket from a pool of upstream MCP servers (ws://, http:// or stdio commands)')
     .option('-u, --upstream <upstream>', 'ws:// or http(s):// URL, or a stdio command line in quotes (repeatable)', collect)
+    .option('--server <name=upstream>', 'federation: a named server (ws:// or http(s):// URL, or a command line), its tools prefixed name_ (repeatable)', collect)
     .option('--host <host>', 'interface to bind (default 127.0.0.1)')
     .option('-p, --port <port>', 'TCP port, 0 picks a free one (default 8080)', int('--port'))
     .option('--path <path>', 'WebSocket endpoint path (default /ws)')

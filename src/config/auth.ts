@@ -61,5 +61,12 @@ export function resolveAuth(auth: ServeConfig['auth'], env: NodeJS.ProcessEnv = 
     const token = typeof t === 'string' ? t : t.token;
     if (token.length < 16) throw new ConfigError('auth tokens should be at least 16 characters');
   }
-  return { tokens, jwt, requiredScopes: auth?.requiredScopes, toolScopes: auth?.toolScopes, realm: auth?.realm };
+  return {
+    tokens,
+    jwt,
+    requiredScopes: auth?.requiredScopes,
+    toolScopes: auth?.toolScopes,
+    realm: auth?.realm,
+    protectedResource: auth?.protectedResource,
+  };
 }

@@ -64,6 +64,15 @@ export const ServeConfigSchema = z.strictObject({
       requiredScopes: z.array(z.string()).optional(),
       toolScopes: z.record(z.string(), z.array(z.string())).optional(),
       realm: z.string().optional(),
+      protectedResource: z
+        .strictObject({
+          resource: z.url().optional(),
+          authorizationServers: z.array(z.url()).optional(),
+          scopesSupported: z.array(z.string()).optional(),
+          resourceName: z.string().optional(),
+          resourceDocumentation: z.url().optional(),
+        })
+        .optional(),
     })
     .optional(),
   rateLimit: rateLimitConfigSchema.optional(),

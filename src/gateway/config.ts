@@ -157,9 +157,40 @@ export function parseUpstreams(inputs: readonly UpstreamInput[]): UpstreamSpec[]
   });
 }
 
+/**
+ * One federated server (`gateway.servers.<name>`): its upstream(s) and pool
+ * settings (the section's own pool, breaker, retry, … are the defaults), its
+ * name prefix, tool filters and per-tool scopes. The place of per-server
+ * settings to come (such as how upstream sessions are shared).
+ */
+export interface ServerSection {
+  upstream?: UpstreamInput;
+  upstreams?: UpstreamInput[];
+  preset?: PoolPreset;
+  pool?: Partial<PoolConfig>;
+  breaker?: Partial<BreakerConfig>;
+  retry?: Partial<RetryConfig>;
+  requestTimeoutMs?: number;
+  maxPendingPerClient?: number;
+  onUpstreamLost?: UpstreamLostPolicy;
+  closeGraceMs?: number;
+  prefix?: string;
+  allowTools?: string[];
+  denyTools?: string[];
+  toolScopes?: Record<string, string[]>;
+}
+
 /** The gateway section, validated. */
 export interface GatewaySection {
   upstreams?: UpstreamInput[];
+  /** Federation: named, different servers behind one endpoint (instead of `upstreams`). */
+  servers?: Record<string, ServerSection>;
+  /** Federation: between a server's prefix and a tool or prompt name. Default `_`. */
+  separator?: string;
+  /** Federation: a server's list call not answered by then is left out of that listing. Default 5,000 ms. */
+  listTimeoutMs?: number;
+  /** Federation: items of one server in one merged page. Default 500. */
+  maxListItemsPerServer?: number;
   preset?: PoolPreset;
   pool?: Partial<PoolConfig>;
   breaker?: Partial<BreakerConfig>;
@@ -174,9 +205,26 @@ export interface GatewaySection {
 const PoolSchema = z.strictObject({ ...POOL_OPTIONS.shape, loadBalanceStrategy: z.string().optional() });
 const BreakerSchema = z.strictObject(BREAKER_OPTIONS.shape);
 const RetrySchema = z.strictObject(RETRY_OPTIONS.shape);
+const ServerSchema = z.strictObject({
+  upstream: z.unknown().optional(),
+  upstreams: z.array(z.unknown()).optional(),
+  preset: z.enum(['high-throughput', 'high-availability']).optional(),
+  pool: PoolSchema.optional(),
+  breaker: BreakerSchema.optional(),
+  retry: RetrySchema.optional(),
+  ...GATEWAY_OPTIONS.shape,
+  prefix: z.string().max(63).optional(),
+  allowTools: z.array(z.string().min(1)).optional(),
+  denyTools: z.array(z.string().min(1)).optional(),
+  toolScopes: z.record(z.string(), z.array(z.string())).optional(),
+});
 /** The `gateway` section of the config file. */
 export const SectionSchema = z.strictObject({
   upstreams: z.array(z.unknown()).optional(),
+  servers: z.record(z.string(), ServerSchema).optional(),
+  separator: z.string().min(1).max(8).optional(),
+  listTimeoutMs: z.number().int().min(1).max(2_147_483_647).optional(),
+  maxListItemsPerServer: z.number().int().min(1).max(1_000_000).optional(),
   preset: z.enum(['high-throughput', 'high-availability']).optional(),
   pool: PoolSchema.optional(),
   breaker: BreakerSchema.optional(),
@@ -230,6 +278,29 @@ export function parseGatewaySection(value: unknown, source = 'config'): GatewayS
       );
     }
     section.pool = { ...section.pool, loadBalanceStrategy: s };
+  }
+  if (section.servers !== undefined) {
+    if (section.upstreams !== undefined) throw new ConfigError(`${at}: give either upstreams (one server, pooled) or servers (federation), not both`);
+    const names = Object.keys(section.servers);
+    if (names.length === 0) throw new ConfigError(`${at}.servers: name at least one server`);
+    for (const name of names) {
+      const server = section.servers[name]!;
+      const ups = server.upstreams ?? (server.upstream === undefined ? undefined : [server.upstream]);
+      if (ups === undefined || (server.upstream !== undefined && server.upstreams !== undefined)) {
+        throw new ConfigError(`${at}.servers.${name}: give one of "upstream" or "upstreams"`);
+      }
+      try {
+        parseUpstreams(ups);
+      } catch (err) {
+        throw new ConfigError(`${at}.servers.${name}.${(err as Error).message}`);
+      }
+      const s = server.pool?.loadBalanceStrategy as string | undefined;
+      if (s !== undefined) {
+        const parsedStrategy = parseStrategy(s);
+        if (parsedStrategy === undefined) throw new ConfigError(`${at}.servers.${name}.pool.loadBalanceStrategy should be one of ${LOAD_BALANCE_STRATEGIES.join(', ')}, got ${JSON.stringify(s)}`);
+        server.pool = { ...server.pool, loadBalanceStrategy: parsedStrategy };
+      }
+    }
   }
   if (section.upstreams !== undefined) {
     // Parsed here so a bad upstream is reported with the file's name.

@@ -34,7 +34,7 @@ import { parseProfileSeconds, profileFileName, ProfilerBusyError, startHeapSnaps
 export interface ObserveDoor {
   screen(req: IncomingMessage, url: string, protocols: string | undefined): Rejection | Screened;
   verify(token: string | undefined): Promise<VerifiedIdentity | undefined>;
-  authRejection(err: unknown): Rejection;
+  authRejection(err: unknown, req?: IncomingMessage): Rejection;
 }
 
 /** What is turned on. */
@@ -102,7 +102,7 @@ export class Observer {
         if (res.destroyed) return;
         this.route(req, res, pathname);
       },
-      (err: unknown) => this.reject(res, this.door.authRejection(err)),
+      (err: unknown) => this.reject(res, this.door.authRejection(err, req)),
     ).catch((err: unknown) => {
       this.logger.error({ err }, 'observability route failed');
       if (!res.headersSent) plain(res, 500, 'internal error');

@@ -45,6 +45,7 @@ import { ALL_PROTOCOL_VERSIONS } from '../protocol/versions.js';
 import { VERSION_SUBPROTOCOL_PREFIX } from './resume.js';
 import { ClientIp } from './client-ip.js';
 import type { ClusterMember } from '../cluster/member.js';
+import type { RequestPlace } from './resource-metadata.js';
 
 /** What the door reads from its server. */
 export interface AdmissionHost {
@@ -131,6 +132,16 @@ export class Admission {
     return this.slotsTaken;
   }
 
+  /** Where `req` came in, for resource metadata URLs: scheme, Host header, endpoint paths. */
+  place(req: IncomingMessage): RequestPlace {
+    return { tls: this.host.options.tls !== undefined, host: req.headers.host, paths: this.host.options.paths };
+  }
+
+  /** True when the Host header names this server (allowedHosts). */
+  hostAllowed(host: string | undefined): boolean {
+    return this.origins.checkHost(host);
+  }
+
   /** True when `pathname` is one of the endpoint's paths. */
   isEndpoint(pathname: string): boolean {
     return this.host.options.paths.includes(pathname);
@@ -152,7 +163,7 @@ export class Admission {
       try {
         token = extractCredential(url, req.headers.authorization, protocols);
       } catch (err) {
-        return this.authRejection(err);
+        return this.authRejection(err, req);
       }
     }
     return { token };
@@ -238,7 +249,7 @@ export class Admission {
         if (this.host.draining) return this.reject(socket, 503, 'draining');
         this.upgrade(req, socket, head, ip, identity);
       },
-      (err: unknown) => this.rejectAuth(socket, err),
+      (err: unknown) => this.rejectWith(socket, this.authRejection(err, req)),
     );
   }
 
@@ -256,12 +267,12 @@ export class Admission {
     }
   }
 
-  private rejectAuth(socket: Socket, err: unknown): void {
-    this.rejectWith(socket, this.authRejection(err));
-  }
-
-  /** A failed credential check as a rejection: 401 + WWW-Authenticate, 403, or 503 when the keys are unreachable. */
-  authRejection(err: unknown): Rejection {
+  /**
+   * A failed credential check as a rejection: 401 + WWW-Authenticate (with
+   * the resource metadata URL of `req`'s endpoint), 403, or 503 when the
+   * keys are unreachable.
+   */
+  authRejection(err: unknown, req?: IncomingMessage): Rejection {
     // Our failure, not the client's: logged once per outage by the key source listener.
     if (err instanceof KeySourceUnavailableError) return rejection(503, 'auth_unavailable', {}, 'credential keys unavailable');
     if (!(err instanceof AuthError)) {
@@ -269,7 +280,8 @@ export class Admission {
       return rejection(503, 'auth');
     }
     const auth = this.host.auth;
-    const challenge: Record<string, string> = auth ? { 'WWW-Authenticate': auth.challenge(err) } : {};
+    const metadataUrl = auth && req ? auth.resourceMetadata.urlFor(pathOf(req.url ?? '/'), this.place(req)) : undefined;
+    const challenge: Record<string, string> = auth ? { 'WWW-Authenticate': auth.challenge(err, metadataUrl) } : {};
     return rejection(err.status, err.status === 401 ? 'auth' : 'forbidden', challenge, err.message);
   }
 
@@ -343,6 +355,11 @@ export class Admission {
       `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   }
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
 }
 
 function retryAfter(ms: number): Record<string, string> {

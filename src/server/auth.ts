@@ -25,6 +25,7 @@
 import { createHash, createPublicKey, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { Identity } from './handler.js';
+import { ResourceMetadata, type ProtectedResourceOptions } from './resource-metadata.js';
 
 type Jose = typeof import('jose');
 
@@ -86,6 +87,8 @@ export interface AuthOptions {
   toolScopes?: Record<string, string[]>;
   /** Realm in WWW-Authenticate. Default 'mcp-ws'. */
   realm?: string;
+  /** OAuth Protected Resource Metadata (RFC 9728), published whenever auth is on; see resource-metadata.ts. */
+  protectedResource?: ProtectedResourceOptions;
 }
 
 /** A rejected credential: HTTP status and a message safe to send. */
@@ -149,6 +152,8 @@ function scopesFrom(payload: JWTPayload, claim: string | undefined): string[] {
 /** Verifies credentials. Build once from options; `verify` is called per handshake. */
 export class Authenticator {
   readonly realm: string;
+  /** The RFC 9728 metadata document this server publishes. */
+  readonly resourceMetadata: ResourceMetadata;
   private readonly tokens: Array<{ digest: Buffer; identity: Identity }>;
   private readonly jwtKey: Uint8Array | KeyObject | JWTVerifyGetKey | undefined;
   private readonly jwt: JwtOptions | undefined;
@@ -222,6 +227,11 @@ export class Authenticator {
     if (this.tokens.length === 0 && !jwt) throw new RangeError('auth needs tokens or jwt');
     this.requiredScopes = options.requiredScopes;
     this.toolScopes = new Map(Object.entries(options.toolScopes ?? {}));
+    const issuer = jwt?.issuer;
+    this.resourceMetadata = new ResourceMetadata(options.protectedResource ?? {}, {
+      issuers: issuer === undefined ? [] : typeof issuer === 'string' ? [issuer] : issuer,
+      scopes: [...(options.requiredScopes ?? []), ...Object.values(options.toolScopes ?? {}).flat()],
+    });
   }
 
   /** Calls `listener` once per change of the JWKS source's reachability. */
@@ -263,9 +273,13 @@ export class Authenticator {
     return this.toolScopes.size > 0;
   }
 
-  /** The WWW-Authenticate header for a rejection. */
-  challenge(err: AuthError): string {
-    return `Bearer realm="${this.realm}", error="${err.oauthError}"`;
+  /**
+   * The WWW-Authenticate header for a rejection; a 401 names the resource
+   * metadata URL when there is one (RFC 9728 §5.1).
+   */
+  challenge(err: AuthError, resourceMetadataUrl?: string): string {
+    const base = `Bearer realm="${this.realm}", error="${err.oauthError}"`;
+    return resourceMetadataUrl === undefined || err.status !== 401 ? base : `${base}, resource_metadata="${resourceMetadataUrl}"`;
   }
 
   private matchStatic(token: string): Identity | undefined {

@@ -11,6 +11,8 @@
  *             concurrent scrapes share one collection, and beyond
  *             METRICS_MAX_SHARING of them the route answers 503 + Retry-After
  *   /dashboard, /debug/snapshot   when turned on (src/observe/observer.ts)
+ *   /.well-known/oauth-protected-resource[/<path>]   RFC 9728 metadata, when
+ *             auth is on (resource-metadata.ts); 404 otherwise
  *   other     405 for methods other than GET/HEAD, else 404
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -26,6 +28,8 @@ export const METRICS_MAX_SHARING = 32;
 
 /** Each server's gate, kept beside it rather than in it: the routes own the policy. */
 const gates = new WeakMap<HttpRoutesHost, ScrapeGate<string>>();
+import type { Authenticator } from './auth.js';
+import { ResourceMetadata, type RequestPlace } from './resource-metadata.js';
 
 /** What the routes read from their server. */
 export interface HttpRoutesHost {
@@ -41,6 +45,10 @@ export interface HttpRoutesHost {
   readonly cluster: ClusterMember | undefined;
   /** The dashboard and /debug/snapshot, when either is on. */
   readonly observer?: Observer | undefined;
+  /** Verifies credentials when auth is on; its resource metadata is published then. */
+  readonly auth?: Authenticator | undefined;
+  /** Host checks and the request's place, for the resource metadata. */
+  readonly door?: { hostAllowed(host: string | undefined): boolean; place(req: IncomingMessage): RequestPlace };
 }
 
 /** Answers one non-upgrade request. */
@@ -56,6 +64,21 @@ export function serveHttp(host: HttpRoutesHost, req: IncomingMessage, res: Serve
     res.writeHead(405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' });
     res.end('Method Not Allowed\n');
     return;
+  }
+  if (host.auth !== undefined && host.door !== undefined && ResourceMetadata.handles(pathname)) {
+    const door = host.door;
+    if (!door.hostAllowed(req.headers.host)) {
+      res.writeHead(403, { 'Content-Type': 'text/plain' });
+      res.end('Forbidden\n');
+      return;
+    }
+    const doc = host.auth.resourceMetadata.documentFor(pathname, door.place(req));
+    if (doc !== undefined) {
+      const text = JSON.stringify(doc);
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'max-age=300', 'Access-Control-Allow-Origin': '*' });
+      res.end(req.method === 'HEAD' ? undefined : text);
+      return;
+    }
   }
   if (host.observer?.handles(pathname)) {
     host.observer.serve(req, res, pathname);

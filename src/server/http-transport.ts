@@ -136,7 +136,7 @@ export class HttpTransport {
         if (method === 'POST') this.onPost(req, res, sessionId, identity);
         else this.onSessionRequest(req, res, sessionId!, identity);
       },
-      (err: unknown) => this.reject(res, this.door.authRejection(err)),
+      (err: unknown) => this.reject(res, this.door.authRejection(err, req)),
     ).catch((err: unknown) => {
       this.host.logger.error({ err }, 'HTTP request failed');
       if (!res.headersSent) this.plain(res, 500, 'internal error');

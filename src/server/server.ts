@@ -103,7 +103,8 @@ export class McpWsServer implements SessionHost {
   /** @internal The dashboard and /debug/snapshot, when either is on. */
   readonly observer: Observer | undefined;
 
-  private readonly door: Admission;
+  /** @internal The door: upgrade and HTTP checks (read by the HTTP routes). */
+  readonly door: Admission;
   private readonly httpTransport: HttpTransport;
   private readonly makeHandler: HandlerFactory;
   private readonly drainHandler: (() => void) | undefined;

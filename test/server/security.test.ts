@@ -88,7 +88,7 @@ describe('static bearer tokens', () => {
     const { url, server } = await startServer({ auth: { tokens: [TOKEN] } });
     const none = await attempt(url);
     expect(none.status).toBe(401);
-    expect(none.headers['www-authenticate']).toBe('Bearer realm="mcp-ws", error="invalid_request"');
+    expect(none.headers['www-authenticate']).toBe(`Bearer realm="mcp-ws", error="invalid_request", resource_metadata="${url.replace('ws://', 'http://').replace(/\/ws$/, '')}/.well-known/oauth-protected-resource/ws"`);
     const wrong = await attempt(url, { headers: { Authorization: `Bearer ${TOKEN}x` } });
     expect(wrong.status).toBe(401);
     expect(wrong.headers['www-authenticate']).toMatch(/invalid_token/);
