@@ -9,7 +9,7 @@ import tseslint from 'typescript-eslint';
 
 export default defineConfig(
   {
-    ignores: ['dist/', 'dist-bench/', 'node_modules/', 'bench/results/'],
+    ignores: ['dist/', 'dist-bench/', 'node_modules/', 'bench/results/', '.readme-examples-*/'],
   },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
