@@ -37,6 +37,7 @@ const NOT_RUN: Array<[RegExp, string]> = [
   [/^npm test\b/, 'the whole suite, this test among it'],
   [/^npx mcp-ws gateway\b/, 'gateway examples need server-everything or remote upstreams; test/gateway covers them'],
   [/^npx mcp-ws serve --workers\b/, 'a cluster on the default port 8080; test/cluster runs --workers on free ports'],
+  [/^npx mcp-ws serve --port 808\d --resume-redis\b/, 'two nodes on fixed ports; test/cli/resume-cross-node.test.ts runs --resume-redis nodes on free ports'],
   [/^kill -USR2\b/, "signals a running cluster's primary; test/cluster sends SIGUSR2 to one"],
   [/^ollama\b/, 'a model server outside this repository; test/llm runs the same requests against a local provider speaking its wire format'],
   [/^node bin\/mcp-ws\.js serve .*--llm\b/, 'needs that model server; test/llm serves llm_generate against the local provider'],
