@@ -37,7 +37,7 @@ let n = 0;
 /** A node: `mcp-ws serve` of the test module, its state under `prefix`. */
 async function node(prefix: string, extra: Record<string, unknown> = {}, redisUrl = REDIS_URL): Promise<Serving> {
   const file = join(dir, `node-${n++}.json`);
-  writeFileSync(file, JSON.stringify({ resumeGraceMs: 60_000, logLevel: 'warn', resumeStore: { prefix, timeoutMs: 3000 }, ...extra }));
+  writeFileSync(file, JSON.stringify({ resumeGraceMs: 60_000, logLevel: 'warn', resumeStore: { prefix, timeoutMs: 15_000 }, ...extra }));
   const s = await serve(['--port', '0', '--module', MODULE, '--config', file, '--resume-redis', redisUrl], 30_000);
   children.push(s);
   return s;
@@ -64,8 +64,8 @@ function resumeCall(c: RawClient, id: string, rid: number, method: string, param
   return c.nextResponse(20_000);
 }
 
-/** Polls Redis (20 ms apart, at most `ms`) until the state of `id` satisfies `cond` (undefined: the key is gone). */
-async function stateWhen(prefix: string, id: string, cond: (state: any) => boolean, ms = 20_000): Promise<any> {
+/** Polls Redis (20 ms apart, at most `ms`; generous, as a loaded machine delays every step) until the state of `id` satisfies `cond` (undefined: the key is gone). */
+async function stateWhen(prefix: string, id: string, cond: (state: any) => boolean, ms = 60_000): Promise<any> {
   let last: any;
   for (let waited = 0; waited <= ms; waited += 20) {
     const raw = await redis.get(resumeKey(prefix, id));
