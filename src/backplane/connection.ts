@@ -92,12 +92,19 @@ export function redisConnection(url: string, timeouts: RedisConnectionTimeouts =
   };
 }
 
-/** Closes a client: QUIT when it is connected (bounded by its command timeout), then disconnect. */
-export async function quit(client: Redis): Promise<void> {
-  try {
-    if (client.status === 'ready') await client.quit();
-  } catch {
-    // A broken connection: disconnect below is enough.
+/** Closes a client: QUIT when it is connected (at most timeoutMs), then disconnect. */
+export async function quit(client: Redis, timeoutMs = 1000): Promise<void> {
+  if (client.status === 'ready') {
+    // QUIT waits for Redis; a hung server (a subscriber has no command timeout) must not hold shutdown.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      client.quit().then(undefined, () => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
   client.disconnect();
 }

@@ -62,6 +62,7 @@
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, errorReply, type JsonRpcRequest, type RequestId } from '../protocol/jsonrpc.js';
 import { LATEST_PROTOCOL_VERSION } from '../protocol/versions.js';
+import { subscriptionLimit } from '../protocol/subscriptions.js';
 import { LOG_LEVELS } from '../router/log-levels.js';
 import type { SessionPeer } from '../server/handler.js';
 import { GATEWAY_ERRORS } from './errors.js';
@@ -310,6 +311,8 @@ export class SharedLanes {
           return JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} });
         }
         if (client.subscriptions.has(uri)) return JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {} });
+        const limit = subscriptionLimit(uri, client.subscriptions.size);
+        if (limit !== undefined) return errorReply(msg.id, INVALID_PARAMS, limit);
         return this.subscribe(client, msg.id, uri);
       }
     }
@@ -511,6 +514,11 @@ export class SharedLanes {
     let client: SharedClient | undefined;
     const token = (params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
     if (typeof token === 'number') client = lane.progress.get(token)?.client;
+    if (client === undefined && token !== undefined) {
+      // It names a request that is no longer in flight (cancelled, timed out): never guess another client.
+      this.refuse(lane, id, 'the progress token it names belongs to no request in flight');
+      return;
+    }
     if (client === undefined) {
       let n = 0;
       for (const call of lane.calls.values()) {

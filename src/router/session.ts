@@ -19,6 +19,7 @@ import {
 import { countRpcError, errorCountersOf, type ErrorKind } from '../metrics/metrics.js';
 import { META_SUBSCRIPTION_ID, modernMeta, readRequestMeta } from '../protocol/meta.js';
 import { negotiateVersion } from '../protocol/versions.js';
+import { subscriptionLimit } from '../protocol/subscriptions.js';
 import type { HeaderParam, Reply, SessionHandler, SessionPeer } from '../server/handler.js';
 import { RequestContext, type ContextSession, type ModernRequest } from './context.js';
 import type { OpenedState, StateBinding } from './request-state.js';
@@ -580,6 +581,8 @@ export class RouterSession implements SessionHandler, ContextSession {
     if (typeof uri !== 'string') return this.fail(msg.id, INVALID_PARAMS, 'Invalid params: uri (string) is required');
     const subs = (this.subscriptions ??= new Set());
     if (on) {
+      const limit = subs.has(uri) ? undefined : subscriptionLimit(uri, subs.size);
+      if (limit !== undefined) return this.fail(msg.id, INVALID_PARAMS, limit);
       subs.add(uri);
       this.router.subscribe(this, uri);
     } else {

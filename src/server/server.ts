@@ -324,9 +324,18 @@ export class McpWsServer implements SessionHost {
     const bp = this.backplane;
     if (bp === undefined) return;
     this.unsubscribeBackplane = bp.subscribe(this.onBackplaneEvent);
+    // Local delivery has happened when these run: an event the channel cannot carry (a URI over
+    // its field limit) stays local, never a throw into the application's notify call.
+    const relay = (event: BackplaneEvent): void => {
+      try {
+        bp.publish(event, this.onBackplaneEvent);
+      } catch (err) {
+        this.logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'backplane: event not published');
+      }
+    };
     this.router?.setRelay({
-      resourceUpdated: (uri) => bp.publish({ kind: 'resource-updated', uri }, this.onBackplaneEvent),
-      listChanged: (list) => bp.publish({ kind: 'list-changed', list }, this.onBackplaneEvent),
+      resourceUpdated: (uri) => relay({ kind: 'resource-updated', uri }),
+      listChanged: (list) => relay({ kind: 'list-changed', list }),
     });
     bp.open();
   }

@@ -178,6 +178,8 @@ describe.skipIf(!run)('Redis backplane across servers', () => {
     await barrier(b, onA, await onA.sessionId());
     expect(onA.notes('notifications/tools/list_changed')).toHaveLength(1);
     expect(() => routerB.notifyListChanged('templates')).toThrow(TypeError);
+    // A URI the channel cannot carry stays local: no throw into the caller.
+    expect(() => routerB.notifyResourceUpdated(`demo://${'x'.repeat(9000)}`)).not.toThrow();
   }, 120_000);
 
   it('drops and counts malformed, foreign-version and oversized channel messages, and goes on delivering', async () => {

@@ -275,6 +275,13 @@ describe('gateway: shared upstream sessions', () => {
     const noCap = JSON.parse(textOf(await c.ask(tool(6, 'ask')))) as Msg;
     expect((noCap.error as { message: string }).message).toMatch(/did not declare the sampling capability/);
     expect(gateway.sharedStats).toMatchObject({ asksRouted: 1, asksRefused: 2 });
+
+    // An ask naming a progress token no request in flight holds (its request was cancelled or
+    // timed out) is refused, even with one client in flight: it is never guessed onto another client.
+    const stale = JSON.parse(textOf(await a.ask(tool(7, 'ask', { token: 987_654 })))) as Msg;
+    expect((stale.error as { message: string }).message).toMatch(/progress token it names belongs to no request in flight/);
+    expect(a.seen.filter((m) => m.method === 'sampling/createMessage')).toHaveLength(1);
+    expect(gateway.sharedStats).toMatchObject({ asksRouted: 1, asksRefused: 3 });
   });
 
   it('subscriptions are reference-counted upstream and updates reach subscribed clients only; log messages are filtered per client level', { timeout: 120_000 }, async () => {
@@ -286,6 +293,8 @@ describe('gateway: shared upstream sessions', () => {
     expect((await a.ask({ id: 1, method: 'resources/subscribe', params: { uri: 'mem://a' } })).result).toEqual({});
     expect((await b.ask({ id: 1, method: 'resources/subscribe', params: { uri: 'mem://a' } })).result).toEqual({});
     expect((await b.ask({ id: 2, method: 'resources/subscribe', params: {} })).error).toMatchObject({ code: -32602 });
+    // Bounded like the router's: a URI over 8192 characters never goes upstream.
+    expect((await b.ask({ id: 3, method: 'resources/subscribe', params: { uri: `mem://${'x'.repeat(8200)}` } })).error).toMatchObject({ code: -32602, message: expect.stringMatching(/longer than 8192/) });
     const subs = (method: string): number => all(dir).filter((m) => m.method === method).length;
     expect(subs('resources/subscribe')).toBe(1);
 

@@ -181,6 +181,19 @@ describe('resources, prompts, logging', () => {
     b.close();
   });
 
+  it('bounds a session\'s subscriptions: at most 1024 URIs, none longer than 8192 characters; unsubscribing makes room', async () => {
+    const c = await RawClient.session(url);
+    const replies = await Promise.all(Array.from({ length: 1025 }, (_, i) => c.request('resources/subscribe', { uri: `demo://many/${i}` })));
+    expect(replies.slice(0, 1024).every((r) => r.result !== undefined)).toBe(true);
+    expect(replies[1024].error).toMatchObject({ code: -32602, message: expect.stringMatching(/at most 1024 subscriptions/) });
+    expect((await c.request('resources/subscribe', { uri: 'demo://many/7' })).result).toEqual({});
+    expect((await c.request('resources/unsubscribe', { uri: 'demo://many/0' })).result).toEqual({});
+    expect((await c.request('resources/subscribe', { uri: 'demo://many/new' })).result).toEqual({});
+    expect((await c.request('resources/unsubscribe', { uri: 'demo://many/1' })).result).toEqual({});
+    expect((await c.request('resources/subscribe', { uri: `demo://${'x'.repeat(8200)}` })).error).toMatchObject({ code: -32602, message: expect.stringMatching(/longer than 8192/) });
+    c.close();
+  });
+
   it('gets prompts and checks required arguments', async () => {
     const c = await RawClient.session(url);
     expect((await c.request('prompts/list')).result.prompts[0].name).toBe('summarize');
