@@ -34,7 +34,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';
 import { ERRORS } from '../protocol/errors.js';
-import { errorReply, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from '../protocol/jsonrpc.js';
+import { INTERNAL_ERROR, errorReply, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from '../protocol/jsonrpc.js';
 import { modernMeta } from '../protocol/meta.js';
 import type { Identity, SessionHandler, SessionPeer } from '../server/handler.js';
 import { ConfigError } from '../config/schema.js';
@@ -776,7 +776,9 @@ class FederatedSession implements SessionHandler {
     if (msg.id !== undefined) {
       const id = `fed:${m.slot.name}:${this.nextId++}`;
       if (this.outbound.size >= 1024) {
-        this.fed.logger.warn({ server: m.slot.name, method: msg.method }, 'federated server→client request dropped: 1024 already waiting');
+        this.fed.logger.warn({ server: m.slot.name, method: msg.method }, 'federated server→client request refused: 1024 already waiting');
+        // The server hears why at once rather than waiting out its own timeout.
+        m.inner?.response({ jsonrpc: '2.0', id: msg.id, error: { code: INTERNAL_ERROR, message: 'Refused by the gateway: 1024 server→client requests of this session are already waiting for the client' } } as JsonRpcResponse);
         return;
       }
       this.outbound.set(id, { member: m, generation, id: msg.id });
