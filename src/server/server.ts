@@ -169,7 +169,8 @@ export class McpWsServer implements SessionHost {
       const closed = h.closed.bind(h);
       h.closed = () => {
         if (this.peers.get(peer.id) === peer) this.peers.delete(peer.id);
-        closed();
+        // What closed() returns (a promise that may reject) goes on to the Session, which handles it.
+        return closed();
       };
       return h;
     };

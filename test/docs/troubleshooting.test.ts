@@ -18,6 +18,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closeAll, RawClient, startServer } from '../helpers.js';
 import { run } from '../cli/run.js';
+import { createRedisBackplane } from '../../src/backplane/index.js';
+import { REDIS_URL, uniquePrefix } from '../ratelimit/redis-helpers.js';
 
 const doc = readFileSync(fileURLToPath(new URL('../../docs/TROUBLESHOOTING.md', import.meta.url)), 'utf8');
 
@@ -87,7 +89,9 @@ describe('docs/TROUBLESHOOTING.md', () => {
   }, 120_000);
 
   it('every curl and jq command runs against a real server and prints what it promises', async () => {
-    const { url, base } = await startServer({ dashboard: true, debugProfile: true, processMetrics: true });
+    // The backplane's lines read its metrics, which it exports whether Redis answers or not (up 0).
+    const backplane = createRedisBackplane({ url: REDIS_URL, keyPrefix: uniquePrefix('troubleshooting') });
+    const { url, base } = await startServer({ dashboard: true, debugProfile: true, processMetrics: true, backplane });
     const c = await RawClient.session(url);
     for (let i = 0; i < 20; i++) await c.request('tools/call', { name: 'echo', arguments: { text: 'x' } });
     await c.request('no/such/method');
@@ -106,6 +110,8 @@ describe('docs/TROUBLESHOOTING.md', () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      await closeAll();
+      await backplane.close();
     }
   }, 300_000);
 });

@@ -39,7 +39,7 @@ describe('client codecs', () => {
     await client.connect(transport);
     expect(transport.protocol).toBe('mcp.gzip');
     const tools = await client.listTools();
-    expect(tools.tools.length).toBe(5);
+    expect(tools.tools.length).toBe(6);
     const r = await client.callTool({ name: 'echo', arguments: { text: 'x'.repeat(5000) } });
     expect((r.content as Array<{ text: string }>)[0]!.text).toHaveLength(5000);
     await client.close();
